@@ -1,0 +1,14 @@
+// The command-line interface: one function per subcommand, each parsing its own options with
+// Boost.Program_options and returning the process exit code.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace moesim::cli {
+
+int run(const std::vector<std::string>& args);
+int validate(const std::vector<std::string>& args);
+int list(const std::vector<std::string>& args);
+int main(int argc, char** argv);
+
+}  // namespace moesim::cli

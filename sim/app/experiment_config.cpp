@@ -1,0 +1,263 @@
+#include "sim/app/experiment_config.h"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "sim/app/data_paths.h"
+
+namespace moesim {
+
+double dtype_bytes(const std::string& dtype) {
+  if (dtype == "fp8" || dtype == "int8") return 1.0;
+  if (dtype == "bf16" || dtype == "fp16") return 2.0;
+  if (dtype == "fp32") return 4.0;
+  throw std::invalid_argument("unknown dtype " + dtype);
+}
+
+const char* phase_name(WorkloadPhase p) {
+  switch (p) {
+    case WorkloadPhase::Training: return "training";
+    case WorkloadPhase::Prefill: return "prefill";
+    case WorkloadPhase::Decode: return "decode";
+  }
+  return "?";
+}
+
+namespace {
+
+const std::vector<std::string> kDtypes16or8 = {"bf16", "fp8"};
+
+ModelConfig resolve_model(const JsonValue& v, const std::string& experiment_file) {
+  if (v.is_object()) return parse_model(v);
+  const std::string path = resolve_data_file(v.as_string(), "models", experiment_file);
+  if (!std::filesystem::exists(path)) {
+    auto names = bundled_names("models");
+    v.fail(fmt::format("no model \"{}\" (file {} not found); did you mean \"{}\"?", v.as_string(), path, closest(v.as_string(), names)));
+  }
+  return load_model_file(path);
+}
+
+HardwareProfile resolve_hardware(const JsonValue& v, const std::string& experiment_file) {
+  if (v.is_object()) return parse_hardware(v);
+  const std::string path = resolve_data_file(v.as_string(), "hw_profiles", experiment_file);
+  if (!std::filesystem::exists(path)) {
+    auto names = bundled_names("hw_profiles");
+    v.fail(fmt::format("no hardware profile \"{}\" (file {} not found); did you mean \"{}\"?", v.as_string(), path, closest(v.as_string(), names)));
+  }
+  return load_hardware_file(path);
+}
+
+ClusterConfig parse_cluster(const JsonValue& v) {
+  auto o = v.as_object();
+  ClusterConfig c;
+  c.nodes = o.required("nodes").as_int(1, 100000);
+  c.devices_per_node = o.required("devices_per_node").as_int(1, 1024);
+  c.nics_per_node = o.optional("nics_per_node") ? o.required("nics_per_node").as_int(0, 1024) : c.devices_per_node;
+  if (auto t = o.optional("topology")) c.topology = t->as_choice({"nvswitch-fat-tree"});
+  if (c.nodes > 1 && c.nics_per_node == 0) o.self().fail("a cluster of several nodes needs nics_per_node >= 1");
+  if (c.nics_per_node > 0 && c.devices_per_node % c.nics_per_node != 0 && c.nics_per_node % c.devices_per_node != 0)
+    o.self().fail(fmt::format("devices_per_node ({}) and nics_per_node ({}) must divide one another", c.devices_per_node, c.nics_per_node));
+  o.finish();
+  return c;
+}
+
+ParallelConfig parse_parallel(const JsonValue& v, const ClusterConfig& cluster) {
+  auto o = v.as_object();
+  ParallelConfig p;
+  p.expert_parallel = o.required("expert_parallel").as_int(1, 1 << 20);
+  if (auto t = o.optional("attention_tensor_parallel")) p.attention_tensor_parallel = t->as_int(1, 1024);
+  if (auto s = o.optional("pipeline_stages")) p.pipeline_stages = s->as_int(1, 1024);
+  const int64_t devices = cluster.devices();
+  const int64_t per_stage = devices / p.pipeline_stages;
+  if (devices % p.pipeline_stages != 0)
+    o.required("pipeline_stages").fail(fmt::format("{} devices do not divide into {} pipeline stages", devices, p.pipeline_stages));
+  if (per_stage % p.expert_parallel != 0)
+    o.required("expert_parallel").fail(fmt::format("expert_parallel {} does not divide the {} devices of a pipeline stage", p.expert_parallel, per_stage));
+  if (per_stage % p.attention_tensor_parallel != 0 || p.attention_tensor_parallel > cluster.devices_per_node)
+    o.required("attention_tensor_parallel").fail(fmt::format("attention_tensor_parallel {} must divide the {} devices of a stage and fit in a node of {}",
+                                                             p.attention_tensor_parallel, per_stage, cluster.devices_per_node));
+  p.attention_data_parallel = per_stage / p.attention_tensor_parallel;
+  if (auto d = o.optional("attention_data_parallel")) {
+    if (d->as_positive_int() != p.attention_data_parallel)
+      d->fail(fmt::format("attention_data_parallel must be devices / (tensor parallel x pipeline stages) = {}", p.attention_data_parallel));
+  }
+  o.finish();
+  return p;
+}
+
+WorkloadConfig parse_workload(const JsonValue& v) {
+  auto o = v.as_object();
+  WorkloadConfig w;
+  const std::string phase = o.required("phase").as_choice({"training", "prefill", "decode"});
+  w.phase = phase == "training" ? WorkloadPhase::Training : phase == "prefill" ? WorkloadPhase::Prefill : WorkloadPhase::Decode;
+  w.tokens_per_device = o.required("tokens_per_device").as_int(1, 1 << 24);
+  if (auto m = o.optional("micro_batches")) w.micro_batches = m->as_int(1, 4096);
+  if (w.phase == WorkloadPhase::Decode) {
+    w.context_length = o.required("context_length").as_int(1, 1 << 24);
+    w.sequence_length = 1;
+    o.optional("sequence_length");
+  } else {
+    w.sequence_length = o.required("sequence_length").as_int(1, 1 << 24);
+    w.context_length = w.sequence_length;
+    o.optional("context_length");
+  }
+  o.finish();
+  return w;
+}
+
+RoutingConfig parse_routing(const JsonValue& v, const std::string& experiment_file) {
+  auto o = v.as_object();
+  RoutingConfig r;
+  r.source = o.required("source").as_choice({"synthetic", "counts", "trace"});
+  if (auto s = o.optional("seed")) r.seed = static_cast<uint64_t>(s->as_int(0, INT64_C(1) << 53));
+  if (auto g = o.optional("group_limited")) r.group_limited = g->as_bool();
+  if (r.source == "synthetic") {
+    r.distribution = o.required("distribution").as_choice({"uniform", "zipf"});
+    if (r.distribution == "zipf") r.zipf_exponent = o.required("zipf_exponent").as_number(0.0, 10.0);
+    else o.optional("zipf_exponent");
+  } else {
+    auto f = o.required("file");
+    r.file_as_written = f.as_string();
+    r.file = resolve_relative(r.file_as_written, experiment_file);
+    o.optional("distribution");
+    o.optional("zipf_exponent");
+  }
+  o.finish();
+  return r;
+}
+
+MoeRunConfig parse_moe_run(const JsonValue& v) {
+  auto o = v.as_object();
+  MoeRunConfig m;
+  if (auto c = o.optional("capacity_factor")) {
+    if (c->is_string()) {
+      if (c->as_choice({"none"}) != "none") c->fail("expected a number or \"none\"");
+    } else {
+      m.capacity_factor = c->as_number(0.01, 1000.0);
+    }
+  }
+  if (auto d = o.optional("dispatch_mode")) m.dispatch_mode = d->as_choice({"dropless", "padded"}) == "padded" ? DispatchMode::Padded : DispatchMode::Dropless;
+  if (m.dispatch_mode == DispatchMode::Padded && !m.capacity_factor)
+    o.required("dispatch_mode").fail("padded dispatch needs a capacity_factor");
+  if (auto d = o.optional("drop_policy")) m.drop_policy = d->as_choice({"arrival", "lowest-weight"}) == "arrival" ? DropPolicy::Arrival : DropPolicy::LowestWeight;
+  if (auto d = o.optional("dispatch_dtype")) m.dispatch_dtype = d->as_choice(kDtypes16or8);
+  if (auto d = o.optional("combine_dtype")) m.combine_dtype = d->as_choice(kDtypes16or8);
+  if (auto d = o.optional("expert_compute_dtype")) m.expert_compute_dtype = d->as_choice(kDtypes16or8);
+  o.finish();
+  return m;
+}
+
+ScheduleConfig parse_schedule(const JsonValue& v) {
+  auto o = v.as_object();
+  ScheduleConfig s;
+  if (auto ov = o.optional("overlap")) s.overlap = ov->as_choice({"none", "two-microbatch"}) == "none" ? OverlapSchedule::None : OverlapSchedule::TwoMicroBatch;
+  if (auto c = o.optional("comm_compute_units")) s.comm_compute_units = c->as_int(0, 100000);
+  o.finish();
+  return s;
+}
+
+MemoryConfig parse_memory(const JsonValue& v) {
+  auto o = v.as_object();
+  MemoryConfig m;
+  if (auto d = o.optional("weight_dtype")) m.weight_dtype = d->as_choice(kDtypes16or8);
+  if (auto d = o.optional("expert_weight_dtype")) m.expert_weight_dtype = d->as_choice(kDtypes16or8);
+  if (auto d = o.optional("kv_cache_dtype")) m.kv_cache_dtype = d->as_choice(kDtypes16or8);
+  if (auto d = o.optional("grad_dtype")) m.grad_dtype = d->as_choice({"bf16", "fp32"});
+  if (auto z = o.optional("zero_stage")) m.zero_stage = z->as_int(0, 1);
+  if (auto w = o.optional("workspace")) m.workspace_bytes = w->as_bytes();
+  o.finish();
+  return m;
+}
+
+Json resolved_json(const ExperimentConfig& e) {
+  Json j;
+  j["name"] = e.name;
+  j["description"] = e.description;
+  j["model"] = e.model.source_json;
+  j["hardware"] = e.hardware.source_json;
+  j["cluster"] = {{"nodes", e.cluster.nodes}, {"devices_per_node", e.cluster.devices_per_node},
+                  {"nics_per_node", e.cluster.nics_per_node}, {"topology", e.cluster.topology}};
+  j["parallel"] = {{"expert_parallel", e.parallel.expert_parallel},
+                   {"attention_tensor_parallel", e.parallel.attention_tensor_parallel},
+                   {"attention_data_parallel", e.parallel.attention_data_parallel},
+                   {"pipeline_stages", e.parallel.pipeline_stages}};
+  j["placement"] = {{"policy", e.placement.policy}, {"redundant_experts", e.placement.redundant_experts}};
+  j["workload"] = {{"phase", phase_name(e.workload.phase)}, {"tokens_per_device", e.workload.tokens_per_device},
+                   {"micro_batches", e.workload.micro_batches}};
+  if (e.workload.phase == WorkloadPhase::Decode) j["workload"]["context_length"] = e.workload.context_length;
+  else j["workload"]["sequence_length"] = e.workload.sequence_length;
+  Json r = {{"source", e.routing.source}, {"seed", e.routing.seed}, {"group_limited", e.routing.group_limited}};
+  if (e.routing.source == "synthetic") {
+    r["distribution"] = e.routing.distribution;
+    if (e.routing.distribution == "zipf") r["zipf_exponent"] = e.routing.zipf_exponent;
+  } else {
+    r["file"] = e.routing.file_as_written;
+  }
+  j["routing"] = r;
+  j["moe"] = {{"capacity_factor", e.moe.capacity_factor ? Json(*e.moe.capacity_factor) : Json("none")},
+              {"dispatch_mode", e.moe.dispatch_mode == DispatchMode::Padded ? "padded" : "dropless"},
+              {"drop_policy", e.moe.drop_policy == DropPolicy::Arrival ? "arrival" : "lowest-weight"},
+              {"dispatch_dtype", e.moe.dispatch_dtype}, {"combine_dtype", e.moe.combine_dtype},
+              {"expert_compute_dtype", e.moe.expert_compute_dtype}};
+  j["schedule"] = {{"overlap", e.schedule.overlap == OverlapSchedule::None ? "none" : "two-microbatch"},
+                   {"comm_compute_units", e.schedule.comm_compute_units}};
+  j["memory"] = {{"weight_dtype", e.memory.weight_dtype}, {"expert_weight_dtype", e.memory.expert_weight_dtype},
+                 {"kv_cache_dtype", e.memory.kv_cache_dtype}, {"grad_dtype", e.memory.grad_dtype},
+                 {"zero_stage", e.memory.zero_stage}, {"workspace_bytes", e.memory.workspace_bytes}};
+  return j;
+}
+
+}  // namespace
+
+ExperimentConfig parse_experiment(const JsonDocument& doc) {
+  auto o = doc.root().as_object();
+  ExperimentConfig e;
+  e.file = doc.root().file();
+  e.name = o.required("name").as_string();
+  if (auto d = o.optional("description")) e.description = d->as_string();
+  e.model = resolve_model(o.required("model"), e.file);
+  e.hardware = resolve_hardware(o.required("hardware"), e.file);
+  e.cluster = parse_cluster(o.required("cluster"));
+  e.parallel = parse_parallel(o.required("parallel"), e.cluster);
+  if (auto p = o.optional("placement")) {
+    auto po = p->as_object();
+    if (auto n = po.optional("policy")) e.placement.policy = n->as_string();  // checked against the registry later
+    if (auto r = po.optional("redundant_experts")) e.placement.redundant_experts = r->as_int(0, 1 << 20);
+    po.finish();
+    const int64_t slots = e.model.moe.num_experts + e.placement.redundant_experts;
+    if (slots % e.parallel.expert_parallel != 0)
+      p->fail(fmt::format("{} experts + {} redundant do not divide over expert_parallel {}", e.model.moe.num_experts,
+                          e.placement.redundant_experts, e.parallel.expert_parallel));
+  } else if (e.model.moe.num_experts % e.parallel.expert_parallel != 0) {
+    o.required("parallel").fail(fmt::format("{} experts do not divide over expert_parallel {}", e.model.moe.num_experts, e.parallel.expert_parallel));
+  }
+  e.workload = parse_workload(o.required("workload"));
+  e.routing = parse_routing(o.required("routing"), e.file);
+  if (auto m = o.optional("moe")) e.moe = parse_moe_run(*m);
+  if (auto s = o.optional("schedule")) e.schedule = parse_schedule(*s);
+  if (auto m = o.optional("memory")) e.memory = parse_memory(*m);
+  o.finish();
+  if (e.schedule.overlap == OverlapSchedule::TwoMicroBatch && e.workload.micro_batches % 2 != 0)
+    throw input_error(e.file, "$.workload.micro_batches", "the two-microbatch overlap schedule needs an even number of micro-batches");
+  if (e.schedule.comm_compute_units >= e.hardware.compute_units)
+    throw input_error(e.file, "$.schedule.comm_compute_units", fmt::format("must be below the device's {} compute units", e.hardware.compute_units));
+  const int64_t layers_per_stage = e.model.num_layers / e.parallel.pipeline_stages;
+  if (layers_per_stage < 1)
+    throw input_error(e.file, "$.parallel.pipeline_stages", fmt::format("more pipeline stages than the model's {} layers", e.model.num_layers));
+  if (e.workload.phase != WorkloadPhase::Training && e.parallel.pipeline_stages > 1)
+    throw input_error(e.file, "$.parallel.pipeline_stages", "pipeline stages are modelled for training only");
+  e.resolved = resolved_json(e);
+  return e;
+}
+
+ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides) {
+  auto doc = JsonDocument::load_file(path);
+  if (overrides.empty()) return parse_experiment(doc);
+  Json j = doc.json();
+  if (!j.is_object()) throw input_error(path, "$", "expected an object");
+  for (const auto& o : overrides) apply_override(j, o, path);
+  return parse_experiment(JsonDocument::from_json(std::move(j), path));
+}
+
+}  // namespace moesim

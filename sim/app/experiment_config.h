@@ -1,0 +1,107 @@
+// An experiment: which model on which hardware, how the cluster is laid out and parallelised,
+// what workload runs, where routing comes from and how MoE dispatch behaves. Parsed from
+// experiments/*.json (after --set overrides), validated, with model and hardware resolved.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "sim/hardware/hardware_profile.h"
+#include "sim/io/json_reader.h"
+#include "sim/moe/model_config.h"
+
+namespace moesim {
+
+struct ClusterConfig {
+  int64_t nodes = 1;
+  int64_t devices_per_node = 8;
+  int64_t nics_per_node = 8;
+  std::string topology = "nvswitch-fat-tree";
+  int64_t devices() const { return nodes * devices_per_node; }
+};
+
+struct ParallelConfig {
+  int64_t expert_parallel = 1;
+  int64_t attention_tensor_parallel = 1;
+  int64_t pipeline_stages = 1;
+  int64_t attention_data_parallel = 1;  // derived: devices / (tp * pp)
+};
+
+struct PlacementConfig {
+  std::string policy = "contiguous";
+  int64_t redundant_experts = 0;
+};
+
+enum class WorkloadPhase { Training, Prefill, Decode };
+
+struct WorkloadConfig {
+  WorkloadPhase phase = WorkloadPhase::Prefill;
+  int64_t tokens_per_device = 4096;  // per micro-batch, per attention-DP rank
+  int64_t micro_batches = 1;
+  int64_t sequence_length = 4096;    // prefill/training: tokens per sequence (causal attention span)
+  int64_t context_length = 4096;     // decode: KV-cache length per sequence
+};
+
+struct RoutingConfig {
+  std::string source = "synthetic";   // synthetic | counts | trace
+  std::string distribution = "zipf";  // synthetic: uniform | zipf
+  double zipf_exponent = 1.0;
+  uint64_t seed = 1;
+  std::string file;                   // counts or trace file, resolved path
+  std::string file_as_written;
+  bool group_limited = true;          // apply the model's group-limited routing to sampled routing
+};
+
+enum class DispatchMode { Dropless, Padded };
+enum class DropPolicy { Arrival, LowestWeight };
+
+struct MoeRunConfig {
+  std::optional<double> capacity_factor;  // none = dropless
+  DispatchMode dispatch_mode = DispatchMode::Dropless;
+  DropPolicy drop_policy = DropPolicy::Arrival;
+  std::string dispatch_dtype = "bf16";    // bf16 | fp8
+  std::string combine_dtype = "bf16";
+  std::string expert_compute_dtype = "bf16";  // dtype of expert GEMMs (bf16 | fp8)
+};
+
+enum class OverlapSchedule { None, TwoMicroBatch };
+
+struct ScheduleConfig {
+  OverlapSchedule overlap = OverlapSchedule::None;
+  int64_t comm_compute_units = 24;  // SMs a communication kernel takes from compute while overlapped
+};
+
+struct MemoryConfig {
+  std::string weight_dtype = "bf16";      // attention, dense and shared weights
+  std::string expert_weight_dtype = "bf16";
+  std::string kv_cache_dtype = "bf16";
+  std::string grad_dtype = "fp32";        // training
+  int64_t zero_stage = 1;                 // 0 or 1: optimizer state sharded over data parallel
+  double workspace_bytes = 1073741824.0;  // framework workspace (cuBLAS, allocator slack)
+};
+
+struct ExperimentConfig {
+  std::string file;
+  std::string name;
+  std::string description;
+  ModelConfig model;
+  HardwareProfile hardware;
+  ClusterConfig cluster;
+  ParallelConfig parallel;
+  PlacementConfig placement;
+  WorkloadConfig workload;
+  RoutingConfig routing;
+  MoeRunConfig moe;
+  ScheduleConfig schedule;
+  MemoryConfig memory;
+  Json resolved;  // the experiment with model and hardware inlined and defaults filled
+};
+
+// Loads an experiment file, applies "--set path=value" overrides, validates everything.
+ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides = {});
+ExperimentConfig parse_experiment(const JsonDocument& doc);
+
+double dtype_bytes(const std::string& dtype);
+const char* phase_name(WorkloadPhase p);
+
+}  // namespace moesim

@@ -1,0 +1,3 @@
+#include "sim/app/cli.h"
+
+int main(int argc, char** argv) { return moesim::cli::main(argc, argv); }

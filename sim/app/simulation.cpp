@@ -1,0 +1,246 @@
+#include "sim/app/simulation.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "sim/moe/dispatch_plan.h"
+
+namespace moesim {
+
+const char* op_kind_name(OpKind k) {
+  switch (k) {
+    case OpKind::Attention: return "attention";
+    case OpKind::DenseFfn: return "dense_ffn";
+    case OpKind::SharedExpert: return "shared_expert";
+    case OpKind::Experts: return "experts";
+    case OpKind::Dispatch: return "dispatch";
+    case OpKind::Combine: return "combine";
+    case OpKind::LmHead: return "lm_head";
+    case OpKind::GradSync: return "grad_sync";
+    case OpKind::Optimizer: return "optimizer";
+  }
+  return "?";
+}
+
+bool is_comm(OpKind k) { return k == OpKind::Dispatch || k == OpKind::Combine || k == OpKind::GradSync; }
+
+Simulation::Simulation(ExperimentConfig config)
+    : cfg_(std::move(config)),
+      params_(count_params(cfg_.model)),
+      stages_(make_stage_layout(cfg_)),
+      topo_(Topology::build(cfg_.cluster, cfg_.hardware)),
+      roofline_(cfg_.hardware) {
+  cost_.model = &cfg_.model;
+  cost_.tensor_parallel = cfg_.parallel.attention_tensor_parallel;
+  cost_.weight_bytes = dtype_bytes(cfg_.memory.weight_dtype);
+  cost_.expert_weight_bytes = dtype_bytes(cfg_.memory.expert_weight_dtype);
+  cost_.kv_bytes = dtype_bytes(cfg_.memory.kv_cache_dtype);
+  cost_.expert_dtype = cfg_.moe.expert_compute_dtype;
+
+  const auto* policy = placement_registry().find(cfg_.placement.policy);
+  if (!policy)
+    throw input_error(cfg_.file, "$.placement.policy",
+                      fmt::format("unknown placement policy \"{}\"; did you mean \"{}\"?", cfg_.placement.policy,
+                                  closest(cfg_.placement.policy, placement_registry().names())));
+  PlacementRequest req;
+  req.num_experts = cfg_.model.moe.num_experts;
+  req.expert_parallel = cfg_.parallel.expert_parallel;
+  req.redundant_experts = cfg_.placement.redundant_experts;
+  req.ranks_per_node = std::min(cfg_.parallel.expert_parallel, cfg_.cluster.devices_per_node);
+  req.num_groups = cfg_.model.moe.num_groups;
+  placements_.resize(cfg_.model.num_layers);
+  for (int64_t l = 0; l < cfg_.model.num_layers; ++l) {
+    if (!cfg_.model.layer_is_moe[l]) continue;
+    try {
+      placements_[l] = policy->factory(req, l);
+    } catch (const std::invalid_argument& e) {
+      throw input_error(cfg_.file, "$.placement", e.what());
+    }
+  }
+  routing_ = make_routing_source(cfg_);
+}
+
+void Simulation::freeze() {
+  topo_.freeze();
+  engine_.freeze();
+}
+
+SimTime Simulation::compute_time(const OpCost& op, bool moe_layer) const {
+  double fraction = 1.0;
+  if (moe_layer && cfg_.schedule.overlap == OverlapSchedule::TwoMicroBatch)
+    fraction = static_cast<double>(cfg_.hardware.compute_units - cfg_.schedule.comm_compute_units) / static_cast<double>(cfg_.hardware.compute_units);
+  return roofline_.estimate(op, fraction).time;
+}
+
+void Simulation::layer_pass() {
+  const auto& m = cfg_.model;
+  const int64_t D = cfg_.cluster.devices(), M = cfg_.workload.micro_batches, T = cfg_.workload.tokens_per_device;
+  const bool training = cfg_.workload.phase == WorkloadPhase::Training;
+  const int64_t tp = cfg_.parallel.attention_tensor_parallel;
+
+  // Dense pieces: the same on every device.
+  const double context = cfg_.workload.phase == WorkloadPhase::Decode ? static_cast<double>(cfg_.workload.context_length)
+                                                                      : (static_cast<double>(cfg_.workload.sequence_length) + 1.0) / 2.0;
+  const double kv_read = cfg_.workload.phase == WorkloadPhase::Decode ? static_cast<double>(T) * context : 0.0;
+  OpCost attn = attention_cost(cost_, T, context, kv_read);
+  SimTime tp_comm;
+  if (tp > 1) {
+    // Ring all-reduce of the attention output over the tensor-parallel group, inside a node.
+    const double bytes = static_cast<double>(T * tp) * static_cast<double>(m.hidden_size) * 2.0;
+    const auto& up = cfg_.hardware.intra_node;
+    tp_comm = SimTime::from_seconds(2.0 * static_cast<double>(tp - 1) / static_cast<double>(tp) * bytes / (up.bandwidth_Bps * up.efficiency)) + up.latency;
+  }
+  attention_ = compute_time(attn, false) + tp_comm;
+  attention_bwd_ = compute_time(scaled(attn, 2.0), false) + tp_comm;
+  router_ = compute_time(router_cost(cost_, T), true);
+  dense_ = m.dense_intermediate_size > 0 ? compute_time(dense_ffn_cost(cost_, T), false) : SimTime();
+  shared_ = m.moe.num_shared_experts > 0 ? compute_time(shared_expert_cost(cost_, T), true) : SimTime();
+  int64_t head_tokens = T;
+  if (cfg_.workload.phase == WorkloadPhase::Prefill) head_tokens = std::max<int64_t>(1, T / cfg_.workload.sequence_length);
+  lm_head_ = compute_time(lm_head_cost(cost_, head_tokens), false);
+
+  DispatchOptions opt;
+  opt.num_experts = m.moe.num_experts;
+  opt.top_k = m.moe.top_k;
+  opt.expert_parallel = cfg_.parallel.expert_parallel;
+  opt.devices_per_node = cfg_.cluster.devices_per_node;
+  opt.capacity_factor = cfg_.moe.capacity_factor;
+  opt.padded = cfg_.moe.dispatch_mode == DispatchMode::Padded;
+  opt.drop_lowest_weight = cfg_.moe.drop_policy == DropPolicy::LowestWeight;
+  DispatchPlanner planner(opt, D);
+  BottleneckModel net(topo_);
+  const double dispatch_bytes = dispatch_token_bytes(cfg_), combine_bytes = combine_token_bytes(cfg_);
+  const double grad_bytes = static_cast<double>(m.hidden_size) * 2.0;
+  const SimTime coll_lat = cfg_.hardware.collective_latency;
+
+  std::vector<RoutingBatch> batches(D);
+  for (auto& b : batches) b.top_k = static_cast<int>(m.moe.top_k);
+  moe_.assign(m.num_layers, {});
+  layer_stats_.assign(m.num_layers, {});
+  std::vector<Transfer> fwd, rev;
+  for (int64_t l = 0; l < m.num_layers; ++l) {
+    if (!m.layer_is_moe[l]) continue;
+    const int64_t stage = stages_.stage_of_layer[l];
+    const int64_t first = stage * stages_.devices_per_stage, last = first + stages_.devices_per_stage;
+    auto& ls = layer_stats_[l];
+    ls.expert_load.assign(m.moe.num_experts, 0);
+    ls.expert_dropped.assign(m.moe.num_experts, 0);
+    ls.device_tokens.assign(D, 0);
+    moe_[l].resize(M);
+    for (int64_t mb = 0; mb < M; ++mb) {
+      for (int64_t d = 0; d < D; ++d) {
+        if (d >= first && d < last) {
+          routing_->fill(l, mb, d, T, batches[d]);
+        } else {
+          batches[d].tokens = 0;
+          batches[d].experts.clear();
+          batches[d].weights.clear();
+        }
+      }
+      const DispatchResult& r = planner.plan(batches, placements_[l]);
+      MoePass& pass = moe_[l][mb];
+      pass.experts.assign(D, SimTime());
+      for (int64_t d = first; d < last; ++d) {
+        pass.experts[d] = compute_time(expert_block_cost(cost_, r.slot_tokens[d]), true);
+        for (int64_t n : r.slot_tokens[d]) ls.device_tokens[d] += n;
+      }
+      fwd = r.tokens.transfers();
+      rev = fwd;
+      for (auto& t : rev) std::swap(t.src, t.dst);
+      auto with_bytes = [](std::vector<Transfer> v, double per_token) {
+        for (auto& t : v) t.bytes *= per_token;
+        return v;
+      };
+      pass.dispatch_net = net.run(with_bytes(fwd, dispatch_bytes), coll_lat);
+      pass.combine_net = net.run(with_bytes(rev, combine_bytes), coll_lat);
+      pass.dispatch = pass.dispatch_net.duration;
+      pass.combine = pass.combine_net.duration;
+      if (training) {
+        pass.combine_bwd = net.run(with_bytes(fwd, grad_bytes), coll_lat).duration;
+        pass.dispatch_bwd = net.run(with_bytes(rev, grad_bytes), coll_lat).duration;
+      }
+      // Accumulate the layer's statistics; bytes sent and received are summed independently.
+      ls.assignments += r.assignments;
+      ls.dropped += r.dropped;
+      ls.local_tokens += r.local_tokens;
+      ls.capacity = r.capacity;
+      for (int64_t e = 0; e < m.moe.num_experts; ++e) {
+        ls.expert_load[e] += r.expert_load[e];
+        ls.expert_dropped[e] += r.expert_dropped[e];
+      }
+      ls.dispatch_bytes_intra += pass.dispatch_net.bytes_intra_node;
+      ls.dispatch_bytes_inter += pass.dispatch_net.bytes_inter_node;
+      ls.combine_bytes_intra += pass.combine_net.bytes_intra_node;
+      ls.combine_bytes_inter += pass.combine_net.bytes_inter_node;
+      ls.bytes_sent += pass.dispatch_net.bytes_egress + pass.combine_net.bytes_egress;
+      ls.bytes_received += pass.dispatch_net.bytes_ingress + pass.combine_net.bytes_ingress;
+      ls.max_link_utilization = std::max({ls.max_link_utilization, pass.dispatch_net.max_link_utilization, pass.combine_net.max_link_utilization});
+    }
+  }
+  hbm_ = device_memory(cfg_, params_, stages_, placements_);
+  if (training) {
+    grad_sync_ = grad_sync_time();
+    double params = 0;
+    for (const auto& [name, b] : hbm_[0].entries())
+      if (name == "optimizer_state") params = b / 12.0;
+    OpCost opt_cost;
+    opt_cost.flops = params * 10.0;
+    opt_cost.bytes = params * 28.0;
+    opt_cost.dtype = "fp32";
+    opt_cost.kernels = 4;
+    optimizer_ = compute_time(opt_cost, false);
+  }
+}
+
+SimTime Simulation::grad_sync_time() const {
+  // Ring all-reduce (2(n-1)/n of the bytes through the slowest hop) of non-expert gradients over
+  // the attention data-parallel group and of expert gradients over the expert data-parallel group.
+  const auto& hw = cfg_.hardware;
+  const int64_t D = cfg_.cluster.devices(), pp = stages_.stages;
+  const double dense = static_cast<double>(params_.total - params_.routed_expert * cfg_.model.moe.num_experts * cfg_.model.num_moe_layers()) / static_cast<double>(pp * cfg_.parallel.attention_tensor_parallel);
+  const double expert = static_cast<double>(params_.routed_expert * cfg_.model.num_moe_layers()) *
+                        static_cast<double>(cfg_.model.moe.num_experts + cfg_.placement.redundant_experts) /
+                        static_cast<double>(cfg_.parallel.expert_parallel * pp);
+  auto ring = [&](double bytes, int64_t n, int64_t span_devices) {
+    if (n <= 1) return SimTime();
+    const bool inter = span_devices > cfg_.cluster.devices_per_node;
+    const auto& link = inter ? hw.inter_node : hw.intra_node;
+    const double bw = link.bandwidth_Bps * link.efficiency *
+                      (inter ? static_cast<double>(std::max<int64_t>(1, cfg_.cluster.nics_per_node)) / static_cast<double>(cfg_.cluster.devices_per_node) : 1.0);
+    return SimTime::from_seconds(2.0 * static_cast<double>(n - 1) / static_cast<double>(n) * bytes / bw) + link.latency + hw.collective_latency;
+  };
+  const int64_t dp = cfg_.parallel.attention_data_parallel, edp = D / (cfg_.parallel.expert_parallel * pp);
+  return ring(dense * 2.0, dp, D / pp) + ring(expert * 2.0, edp, D / pp);
+}
+
+int32_t Simulation::add(const OpInfo& info, const std::vector<int32_t>& streams, SimTime duration, const std::vector<int32_t>& deps) {
+  const int32_t id = sched_.add_op(streams, duration, deps);
+  op_info_.push_back(info);
+  return id;
+}
+
+void Simulation::run() {
+  if (engine_.phase() != Phase::Frozen) throw std::logic_error("simulation must be frozen before it runs");
+  const auto t0 = std::chrono::steady_clock::now();
+  layer_pass();
+  build_step_graph();
+  sched_.attach(engine_);
+  engine_.run();
+  sched_.check_complete();
+  SimTime stage_end_max;
+  for (size_t i = 0; i < sched_.num_ops(); ++i) stage_end_max = max(stage_end_max, sched_.end(static_cast<int32_t>(i)));
+  if (stages_.stages > 1) {
+    // 1F1B pipeline bubble: (stages - 1) micro-batch slots of the slowest stage.
+    const int64_t M = cfg_.workload.micro_batches;
+    pipeline_bubble_ = SimTime::from_ps(stage_end_max.ps() / M * (stages_.stages - 1));
+  }
+  step_time_ = stage_end_max + pipeline_bubble_;
+  stats_.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  stats_.events = engine_.events_executed();
+  stats_.ops = sched_.num_ops();
+  ran_ = true;
+}
+
+}  // namespace moesim

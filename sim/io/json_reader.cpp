@@ -1,0 +1,263 @@
+#include "sim/io/json_reader.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "sim/io/units.h"
+
+namespace moesim {
+namespace {
+
+std::string describe(const Json& v) {
+  std::string s = v.dump();
+  if (s.size() > 40) s = s.substr(0, 37) + "...";
+  return s;
+}
+
+std::string join_quoted(const std::vector<std::string>& words) {
+  std::string out;
+  for (size_t i = 0; i < words.size(); ++i) out += (i ? ", \"" : "\"") + words[i] + "\"";
+  return out;
+}
+
+}  // namespace
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = SIZE_MAX;
+  for (const auto& c : candidates) {
+    const size_t d = edit_distance(word, c);
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+void JsonValue::fail(const std::string& message) const { throw input_error(*file_, path_, message); }
+
+std::string JsonValue::as_string() const {
+  if (!value_->is_string()) fail("expected a string, got " + describe(*value_));
+  return value_->get<std::string>();
+}
+
+bool JsonValue::as_bool() const {
+  if (!value_->is_boolean()) fail("expected true or false, got " + describe(*value_));
+  return value_->get<bool>();
+}
+
+double JsonValue::as_number() const {
+  if (!value_->is_number()) fail("expected a number, got " + describe(*value_));
+  const double v = value_->get<double>();
+  if (!std::isfinite(v)) fail("expected a finite number");
+  return v;
+}
+
+double JsonValue::as_number(double min, double max) const {
+  const double v = as_number();
+  if (v < min || v > max) fail(fmt::format("expected a number in [{}, {}], got {}", min, max, describe(*value_)));
+  return v;
+}
+
+int64_t JsonValue::as_int(int64_t min, int64_t max) const {
+  if (!value_->is_number_integer()) {
+    const bool whole_float = value_->is_number_float() && std::floor(value_->get<double>()) == value_->get<double>();
+    if (!whole_float) fail("expected an integer, got " + describe(*value_));
+  }
+  const double d = value_->get<double>();
+  if (d < static_cast<double>(min) || d > static_cast<double>(max)) {
+    if (min == 1 && max >= (INT64_C(1) << 53))
+      fail("expected a positive integer, got " + describe(*value_));
+    fail(fmt::format("expected an integer in [{}, {}], got {}", min, max, describe(*value_)));
+  }
+  return value_->is_number_integer() ? value_->get<int64_t>() : static_cast<int64_t>(d);
+}
+
+double JsonValue::as_bytes() const {
+  try {
+    return units::parse_bytes(as_string());
+  } catch (const std::invalid_argument& e) {
+    fail(e.what());
+  }
+}
+
+double JsonValue::as_bandwidth() const {
+  double v = 0;
+  try {
+    v = units::parse_bandwidth(as_string());
+  } catch (const std::invalid_argument& e) {
+    fail(e.what());
+  }
+  if (v <= 0) fail("bandwidth must be positive, got " + describe(*value_));
+  return v;
+}
+
+double JsonValue::as_flops_rate() const {
+  double v = 0;
+  try {
+    v = units::parse_flops_rate(as_string());
+  } catch (const std::invalid_argument& e) {
+    fail(e.what());
+  }
+  if (v <= 0) fail("FLOP rate must be positive, got " + describe(*value_));
+  return v;
+}
+
+SimTime JsonValue::as_duration() const {
+  try {
+    return units::parse_duration(as_string());
+  } catch (const std::invalid_argument& e) {
+    fail(e.what());
+  } catch (const std::overflow_error& e) {
+    fail(std::string("duration out of range: ") + e.what());
+  }
+}
+
+std::string JsonValue::as_choice(const std::vector<std::string>& choices) const {
+  const std::string s = as_string();
+  if (std::find(choices.begin(), choices.end(), s) != choices.end()) return s;
+  fail(fmt::format("unknown value \"{}\"; did you mean \"{}\"? (one of {})", s, closest(s, choices), join_quoted(choices)));
+}
+
+ObjectReader JsonValue::as_object() const {
+  if (!value_->is_object()) fail("expected an object, got " + describe(*value_));
+  return ObjectReader(*this);
+}
+
+std::vector<JsonValue> JsonValue::as_array() const {
+  if (!value_->is_array()) fail("expected an array, got " + describe(*value_));
+  std::vector<JsonValue> out;
+  out.reserve(value_->size());
+  for (size_t i = 0; i < value_->size(); ++i)
+    out.emplace_back(file_, fmt::format("{}[{}]", path_, i), &(*value_)[i]);
+  return out;
+}
+
+std::vector<JsonValue> JsonValue::as_array(size_t min_size, size_t max_size) const {
+  auto out = as_array();
+  if (out.size() < min_size || out.size() > max_size)
+    fail(fmt::format("expected an array of {} to {} elements, got {}", min_size, max_size, out.size()));
+  return out;
+}
+
+ObjectReader::ObjectReader(JsonValue object) : object_(std::move(object)) {}
+
+JsonValue ObjectReader::required(const std::string& key) {
+  known_.insert(key);
+  auto it = object_.raw().find(key);
+  if (it == object_.raw().end()) object_.fail(fmt::format("missing required key \"{}\"", key));
+  return JsonValue(object_.file_ptr(), object_.path() + "." + key, &*it);
+}
+
+std::optional<JsonValue> ObjectReader::optional(const std::string& key) {
+  known_.insert(key);
+  auto it = object_.raw().find(key);
+  if (it == object_.raw().end() || it->is_null()) return std::nullopt;
+  return JsonValue(object_.file_ptr(), object_.path() + "." + key, &*it);
+}
+
+bool ObjectReader::has(const std::string& key) {
+  known_.insert(key);
+  return object_.raw().contains(key);
+}
+
+void ObjectReader::finish() const {
+  for (auto it = object_.raw().begin(); it != object_.raw().end(); ++it) {
+    if (known_.count(it.key())) continue;
+    const std::vector<std::string> valid(known_.begin(), known_.end());
+    const std::string path = object_.path() + "." + it.key();
+    if (valid.empty()) throw input_error(object_.file(), path, "unknown key (this object takes no keys)");
+    throw input_error(object_.file(), path,
+                      fmt::format("unknown key \"{}\"; did you mean \"{}\"? (valid keys: {})", it.key(),
+                                  closest(it.key(), valid), join_quoted(valid)));
+  }
+}
+
+JsonDocument JsonDocument::load_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw input_error(path, "", "cannot open file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+  JsonDocument doc;
+  doc.file_ = std::make_shared<const std::string>(path);
+  try {
+    doc.value_ = std::make_shared<const Json>(Json::parse(text));
+  } catch (const Json::parse_error& e) {
+    // Convert the byte offset into line:column for the message.
+    const size_t at = std::min<size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i < at; ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        col = 1;
+      } else {
+        ++col;
+      }
+    }
+    std::string what = e.what();
+    const auto p = what.find("parse error");
+    if (p != std::string::npos) what = what.substr(p);
+    throw input_error(path, fmt::format("line {} column {}", line, col), "invalid JSON: " + what);
+  }
+  return doc;
+}
+
+JsonDocument JsonDocument::from_json(Json value, const std::string& name) {
+  JsonDocument doc;
+  doc.file_ = std::make_shared<const std::string>(name);
+  doc.value_ = std::make_shared<const Json>(std::move(value));
+  return doc;
+}
+
+void apply_override(Json& root, const std::string& assignment, const std::string& file) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw input_error("--set", assignment, "expected PATH=VALUE, such as parallel.expert_parallel=16");
+  const std::string path = assignment.substr(0, eq);
+  const std::string text = assignment.substr(eq + 1);
+  Json value;
+  try {
+    value = Json::parse(text);
+  } catch (const Json::parse_error&) {
+    value = text;
+  }
+  Json* node = &root;
+  std::string walked = "$";
+  size_t start = 0;
+  while (true) {
+    const size_t dot = path.find('.', start);
+    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (key.empty()) throw input_error("--set", assignment, "empty key in path");
+    if (!node->is_object()) throw input_error(file, walked, "--set " + path + ": not an object, cannot set a key inside it");
+    walked += "." + key;
+    if (dot == std::string::npos) {
+      (*node)[key] = value;
+      return;
+    }
+    if (!node->contains(key)) (*node)[key] = Json::object();
+    node = &(*node)[key];
+    start = dot + 1;
+  }
+}
+
+}  // namespace moesim

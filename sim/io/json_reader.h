@@ -1,0 +1,100 @@
+// Validated reading of JSON config files. Every accessor knows the file and the JSON path of
+// the value it reads, so that an error names both ("exp.json: $.parallel.expert_parallel:
+// expected a positive integer, got -4"). An ObjectReader remembers which keys were asked for;
+// finish() rejects any other key and suggests the closest valid one.
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sim/engine/sim_time.h"
+#include "sim/io/errors.h"
+
+namespace moesim {
+
+using Json = nlohmann::json;
+
+class ObjectReader;
+
+// A read-only view of one JSON value at a path in a file.
+class JsonValue {
+ public:
+  JsonValue(std::shared_ptr<const std::string> file, std::string path, const Json* value)
+      : file_(std::move(file)), path_(std::move(path)), value_(value) {}
+
+  const std::string& file() const { return *file_; }
+  const std::shared_ptr<const std::string>& file_ptr() const { return file_; }
+  const std::string& path() const { return path_; }
+  const Json& raw() const { return *value_; }
+  bool is_null() const { return value_->is_null(); }
+  bool is_string() const { return value_->is_string(); }
+  bool is_object() const { return value_->is_object(); }
+  bool is_array() const { return value_->is_array(); }
+
+  [[noreturn]] void fail(const std::string& message) const;
+
+  std::string as_string() const;
+  bool as_bool() const;
+  double as_number() const;
+  double as_number(double min, double max) const;
+  int64_t as_int(int64_t min, int64_t max) const;
+  int64_t as_positive_int() const { return as_int(1, INT64_C(1) << 53); }
+  double as_bytes() const;       // "80 GiB"
+  double as_bandwidth() const;   // bytes per second, from "450 GB/s"
+  double as_flops_rate() const;  // FLOP per second, from "989 TFLOP/s"
+  SimTime as_duration() const;   // "2 us"
+  // A string that must be one of `choices`; the error lists them and suggests the closest.
+  std::string as_choice(const std::vector<std::string>& choices) const;
+
+  ObjectReader as_object() const;
+  std::vector<JsonValue> as_array() const;
+  std::vector<JsonValue> as_array(size_t min_size, size_t max_size) const;
+
+ private:
+  std::shared_ptr<const std::string> file_;
+  std::string path_;
+  const Json* value_;
+};
+
+class ObjectReader {
+ public:
+  explicit ObjectReader(JsonValue object);
+  JsonValue required(const std::string& key);
+  std::optional<JsonValue> optional(const std::string& key);
+  bool has(const std::string& key);
+  const JsonValue& self() const { return object_; }
+  // Rejects keys that were never asked for, naming the closest asked-for key.
+  void finish() const;
+
+ private:
+  JsonValue object_;
+  std::set<std::string> known_;
+};
+
+// A parsed JSON document that owns its text; values point into it.
+class JsonDocument {
+ public:
+  static JsonDocument load_file(const std::string& path);
+  static JsonDocument from_json(Json value, const std::string& name);
+  JsonValue root() const { return JsonValue(file_, "$", value_.get()); }
+  const Json& json() const { return *value_; }
+
+ private:
+  std::shared_ptr<const std::string> file_;
+  std::shared_ptr<const Json> value_;
+};
+
+// Applies "a.b.c=value" to a JSON object; the value is parsed as JSON when it parses, else
+// taken as a string. Creates missing objects along the path.
+void apply_override(Json& root, const std::string& assignment, const std::string& file);
+
+size_t edit_distance(const std::string& a, const std::string& b);
+std::string closest(const std::string& word, const std::vector<std::string>& candidates);
+
+}  // namespace moesim

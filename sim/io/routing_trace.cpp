@@ -1,0 +1,95 @@
+#include "sim/io/routing_trace.h"
+
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "sim/io/errors.h"
+
+namespace moesim {
+
+RoutingTrace::RoutingTrace(const std::string& path) : npz_(std::make_unique<NpzReader>(path)) {
+  const auto& meta = npz_->array("meta");
+  if (meta.dtype != "u1") throw input_error(path, "meta", "expected a uint8 array holding JSON");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(std::string(reinterpret_cast<const char*>(meta.data), meta.count()));
+  } catch (const nlohmann::json::exception& e) {
+    throw input_error(path, "meta", std::string("header is not valid JSON: ") + e.what());
+  }
+  auto need = [&](const char* key) -> const nlohmann::json& {
+    if (!j.is_object() || !j.contains(key)) throw input_error(path, std::string("meta.") + key, "missing from the trace header");
+    return j[key];
+  };
+  try {
+    if (need("format").get<std::string>() != "moesim-trace") throw input_error(path, "meta.format", "expected \"moesim-trace\"");
+    header_.model = need("model").get<std::string>();
+    header_.num_experts = need("num_experts").get<int64_t>();
+    header_.top_k = need("top_k").get<int64_t>();
+    header_.layers = need("layers").get<std::vector<int64_t>>();
+    if (j.contains("source")) header_.source = j["source"].get<std::string>();
+  } catch (const nlohmann::json::type_error& e) {
+    throw input_error(path, "meta", std::string("wrong type in trace header: ") + e.what());
+  }
+  ids_ = &npz_->array("topk_ids");
+  if (ids_->dtype != "i2" && ids_->dtype != "i4") throw input_error(path, "topk_ids", "expected int16 or int32");
+  if (ids_->shape.size() != 3) throw input_error(path, "topk_ids", "expected shape [layers, tokens, top_k]");
+  if (ids_->shape[0] != static_cast<int64_t>(header_.layers.size()))
+    throw input_error(path, "topk_ids", fmt::format("has {} layers but the header lists {}", ids_->shape[0], header_.layers.size()));
+  if (ids_->shape[2] != header_.top_k)
+    throw input_error(path, "topk_ids", fmt::format("top-k dimension is {} but the header says top_k {}", ids_->shape[2], header_.top_k));
+  if (header_.num_experts < 1 || header_.top_k < 1 || header_.top_k > header_.num_experts)
+    throw input_error(path, "meta", "num_experts and top_k must satisfy 1 <= top_k <= num_experts");
+  header_.tokens = ids_->shape[1];
+  if (header_.tokens < 1) throw input_error(path, "topk_ids", "trace holds no tokens");
+  if (npz_->has("gate_weights")) {
+    weights_ = &npz_->array("gate_weights");
+    if (weights_->dtype != "f4" || weights_->shape != ids_->shape)
+      throw input_error(path, "gate_weights", "expected float32 with the shape of topk_ids");
+  }
+}
+
+void RoutingTrace::read_token(size_t layer_index, int64_t token, int32_t* ids, float* weights) const {
+  const int64_t k = header_.top_k;
+  const int64_t base = (static_cast<int64_t>(layer_index) * header_.tokens + token) * k;
+  for (int64_t i = 0; i < k; ++i) {
+    int32_t id;
+    if (ids_->dtype == "i2") {
+      int16_t v;
+      std::memcpy(&v, ids_->data + (base + i) * 2, 2);
+      id = v;
+    } else {
+      std::memcpy(&id, ids_->data + (base + i) * 4, 4);
+    }
+    if (id < 0 || id >= header_.num_experts)
+      throw input_error(path(), fmt::format("topk_ids[{}][{}][{}] (element {})", layer_index, token, i, base + i),
+                        fmt::format("expert id {} out of range [0, {})", id, header_.num_experts));
+    ids[i] = id;
+  }
+  if (weights && weights_) {
+    for (int64_t i = 0; i < k; ++i) {
+      float w;
+      std::memcpy(&w, weights_->data + (base + i) * 4, 4);
+      if (!std::isfinite(w))
+        throw input_error(path(), fmt::format("gate_weights[{}][{}][{}] (element {})", layer_index, token, i, base + i), "weight is not finite");
+      weights[i] = w;
+    }
+  }
+}
+
+void write_routing_trace(const std::string& path, const TraceData& data) {
+  const auto& h = data.header;
+  nlohmann::json meta = {{"format", "moesim-trace"}, {"version", 1}, {"model", h.model}, {"num_experts", h.num_experts},
+                         {"top_k", h.top_k}, {"layers", h.layers}, {"source", h.source}};
+  const std::string meta_text = meta.dump();
+  const std::vector<int64_t> shape = {static_cast<int64_t>(h.layers.size()), h.tokens, h.top_k};
+  NpzWriter w;
+  w.add("topk_ids", "i4", shape, data.ids.data(), data.ids.size() * sizeof(int32_t));
+  if (!data.weights.empty()) w.add("gate_weights", "f4", shape, data.weights.data(), data.weights.size() * sizeof(float));
+  w.add("meta", "u1", {static_cast<int64_t>(meta_text.size())}, meta_text.data(), meta_text.size());
+  w.write(path);
+}
+
+}  // namespace moesim

@@ -1,0 +1,99 @@
+#include "sim/io/units.h"
+
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace moesim::units {
+namespace {
+
+struct Split {
+  double value;
+  std::string unit;
+};
+
+Split split_number(const std::string& text, const char* what) {
+  const char* begin = text.c_str();
+  char* end = nullptr;
+  const double v = std::strtod(begin, &end);
+  if (end == begin) throw std::invalid_argument(fmt::format("expected {} such as {}, got \"{}\"", what, "\"80 GiB\"", text));
+  std::string unit(end);
+  size_t a = unit.find_first_not_of(' ');
+  unit = a == std::string::npos ? "" : unit.substr(a);
+  while (!unit.empty() && unit.back() == ' ') unit.pop_back();
+  if (!std::isfinite(v)) throw std::invalid_argument(fmt::format("{} must be finite, got \"{}\"", what, text));
+  if (v < 0) throw std::invalid_argument(fmt::format("{} must not be negative, got \"{}\"", what, text));
+  return {v, unit};
+}
+
+// Returns the multiplier of a prefix at the start of `unit` and strips it. Binary prefixes
+// (Ki, Mi, ...) are tried first.
+double take_prefix(std::string& unit) {
+  static const struct { const char* p; double m; } prefixes[] = {
+      {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0},
+      {"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}, {"P", 1e15}};
+  for (const auto& p : prefixes) {
+    const std::string s(p.p);
+    if (unit.size() > s.size() && unit.compare(0, s.size(), s) == 0) {
+      unit = unit.substr(s.size());
+      return p.m;
+    }
+  }
+  return 1.0;
+}
+
+}  // namespace
+
+double parse_bytes(const std::string& text) {
+  auto [v, unit] = split_number(text, "a size with units");
+  std::string u = unit;
+  const double m = take_prefix(u);
+  if (u == "B") return v * m;
+  if (u == "b") return v * m / 8.0;
+  throw std::invalid_argument(fmt::format("expected a size with units such as \"80 GiB\" or \"512 MB\", got \"{}\"", text));
+}
+
+double parse_bandwidth(const std::string& text) {
+  auto [v, unit] = split_number(text, "a bandwidth with units");
+  std::string u = unit;
+  const double m = take_prefix(u);
+  if (u == "B/s" || u == "Bps") return v * m;
+  if (u == "b/s" || u == "bps") return v * m / 8.0;
+  throw std::invalid_argument(fmt::format("expected a bandwidth such as \"450 GB/s\" or \"400 Gb/s\", got \"{}\"", text));
+}
+
+double parse_flops_rate(const std::string& text) {
+  auto [v, unit] = split_number(text, "a FLOP rate with units");
+  std::string u = unit;
+  const double m = take_prefix(u);
+  if (u == "FLOP/s" || u == "FLOPS" || u == "flop/s") return v * m;
+  throw std::invalid_argument(fmt::format("expected a FLOP rate such as \"989 TFLOP/s\", got \"{}\"", text));
+}
+
+double parse_duration_seconds(const std::string& text) {
+  auto [v, unit] = split_number(text, "a duration with units");
+  if (unit == "s") return v;
+  if (unit == "ms") return v * 1e-3;
+  if (unit == "us" || unit == "\xC2\xB5s") return v * 1e-6;
+  if (unit == "ns") return v * 1e-9;
+  if (unit == "ps") return v * 1e-12;
+  throw std::invalid_argument(fmt::format("expected a duration such as \"2 us\" or \"1.5 ms\", got \"{}\"", text));
+}
+
+SimTime parse_duration(const std::string& text) { return SimTime::from_seconds(parse_duration_seconds(text)); }
+
+std::string format_bytes(double bytes) {
+  const char* names[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int i = 0;
+  double v = bytes;
+  while (std::fabs(v) >= 1024.0 && i < 4) {
+    v /= 1024.0;
+    ++i;
+  }
+  return fmt::format("{:.2f} {}", v, names[i]);
+}
+
+}  // namespace moesim::units

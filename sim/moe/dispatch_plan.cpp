@@ -1,0 +1,141 @@
+#include "sim/moe/dispatch_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace moesim {
+
+int64_t expert_capacity(double capacity_factor, int64_t tokens, int64_t top_k, int64_t experts) {
+  // Small epsilon so that e.g. 1.0 * 4096 * 8 / 256 stays exactly 128 despite rounding.
+  return static_cast<int64_t>(std::ceil(capacity_factor * static_cast<double>(tokens * top_k) / static_cast<double>(experts) - 1e-9));
+}
+
+DispatchPlanner::DispatchPlanner(DispatchOptions options, int64_t devices) : o_(options), devices_(devices) {
+  dest_stamp_.assign(devices, -1);
+  per_expert_.assign(o_.num_experts, 0);
+}
+
+const DispatchResult& DispatchPlanner::plan(const std::vector<RoutingBatch>& batches, const LayerPlacement& p) {
+  if (static_cast<int64_t>(batches.size()) != devices_) throw std::logic_error("one routing batch per device expected");
+  const int64_t E = o_.num_experts, EP = o_.expert_parallel;
+  r_.tokens.reset(devices_);
+  const size_t slots = p.rank_slots.at(0).size();
+  r_.slot_tokens.assign(devices_, std::vector<int64_t>(slots, 0));
+  r_.expert_load.assign(E, 0);
+  r_.expert_dropped.assign(E, 0);
+  r_.assignments = r_.dropped = r_.local_tokens = 0;
+  slot_of_.assign(static_cast<size_t>(EP * E), -1);
+  for (int64_t rank = 0; rank < EP; ++rank)
+    for (size_t s = 0; s < slots; ++s) {
+      int32_t& so = slot_of_[rank * E + p.rank_slots[rank][s]];
+      if (so < 0) so = static_cast<int32_t>(s);
+    }
+  single_rank_.assign(E, -1);
+  for (int64_t e = 0; e < E; ++e)
+    if (p.expert_ranks[e].size() == 1) single_rank_[e] = p.expert_ranks[e][0];
+  token_counts_.assign(static_cast<size_t>(devices_ * devices_), 0);
+  std::fill(dest_stamp_.begin(), dest_stamp_.end(), -1);
+  for (int64_t d = 0; d < devices_; ++d) plan_device(d, batches[d], p);
+  for (int64_t s = 0; s < devices_; ++s)
+    for (int64_t d = 0; d < devices_; ++d)
+      if (const int64_t n = token_counts_[static_cast<size_t>(s * devices_ + d)]) r_.tokens.add(s, d, static_cast<double>(n));
+  return r_;
+}
+
+void DispatchPlanner::plan_device(int64_t d, const RoutingBatch& b, const LayerPlacement& p) {
+  const int64_t E = o_.num_experts, EP = o_.expert_parallel, K = b.top_k, T = b.tokens;
+  const int64_t group_base = (d / EP) * EP;
+  const int64_t my_rank = d % EP;
+  const int64_t cap = o_.capacity_factor ? expert_capacity(*o_.capacity_factor, T, K, E) : INT64_MAX;
+  r_.capacity = o_.capacity_factor ? cap : 0;
+  r_.assignments += T * K;
+
+  // Capacity: decide which assignments are kept.
+  if (o_.capacity_factor) {
+    keep_.assign(static_cast<size_t>(T * K), 1);
+    std::fill(per_expert_.begin(), per_expert_.end(), 0);
+    if (o_.drop_lowest_weight && !b.weights.empty()) {
+      for (int64_t i = 0; i < T * K; ++i) ++per_expert_[b.experts[i]];
+      std::vector<std::vector<int64_t>> over(E);
+      for (int64_t i = 0; i < T * K; ++i)
+        if (per_expert_[b.experts[i]] > cap) over[b.experts[i]].push_back(i);
+      for (int64_t e = 0; e < E; ++e) {
+        auto& v = over[e];
+        if (v.empty()) continue;
+        // Keep the `cap` highest weights; ties go to the earlier token.
+        std::stable_sort(v.begin(), v.end(), [&](int64_t x, int64_t y) { return b.weights[x] > b.weights[y]; });
+        for (size_t j = static_cast<size_t>(cap); j < v.size(); ++j) keep_[v[j]] = 0;
+      }
+    } else {
+      for (int64_t i = 0; i < T * K; ++i)
+        if (++per_expert_[b.experts[i]] > cap) keep_[i] = 0;
+    }
+  }
+
+  const bool all_kept = !o_.capacity_factor;
+  int64_t* token_row = token_counts_.data() + d * devices_;
+  int64_t* expert_load = r_.expert_load.data();
+  int64_t* stamps = dest_stamp_.data();
+  const int32_t* single = single_rank_.data();
+  const int32_t* slot_of = slot_of_.data();
+  slot_ptr_.resize(devices_);
+  for (int64_t x = 0; x < devices_; ++x) slot_ptr_[x] = r_.slot_tokens[x].data();
+  int64_t* const* slots_of_device = slot_ptr_.data();
+  int64_t local = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t stamp = d * (INT64_C(1) << 32) + t;
+    const int32_t* ids = b.experts.data() + t * K;
+    for (int64_t k = 0; k < K; ++k) {
+      const int32_t e = ids[k];
+      if (!all_kept && !keep_[t * K + k]) {
+        ++r_.expert_dropped[e];
+        ++r_.dropped;
+        continue;
+      }
+      ++expert_load[e];
+      // Choose the copy: own rank, else a copy on the same node, else spread by token index.
+      int64_t rank = single[e];
+      if (rank < 0) {
+        const auto& copies = p.expert_ranks[e];
+        rank = -1;
+        for (int32_t c : copies)
+          if (c == my_rank) rank = c;
+        if (rank < 0) {
+          int32_t same_node[64];
+          int n_same = 0;
+          for (int32_t c : copies)
+            if ((group_base + c) / o_.devices_per_node == d / o_.devices_per_node && n_same < 64) same_node[n_same++] = c;
+          rank = n_same ? same_node[t % n_same] : copies[static_cast<size_t>(t % static_cast<int64_t>(copies.size()))];
+        }
+      }
+      if (o_.padded) continue;
+      const int64_t dst = group_base + rank;
+      ++slots_of_device[dst][slot_of[rank * E + e]];
+      if (stamps[dst] != stamp) {
+        stamps[dst] = stamp;
+        ++token_row[dst];
+      }
+    }
+  }
+  // Copies to the own device are local, not network traffic.
+  local = token_row[d];
+  token_row[d] = 0;
+  r_.local_tokens += local;
+  if (o_.padded) {
+    // Every (source, expert) pair sends and computes `cap` slots, split over the expert's copies.
+    for (int64_t e = 0; e < E; ++e) {
+      const auto& copies = p.expert_ranks[e];
+      const int64_t n = static_cast<int64_t>(copies.size());
+      for (int64_t c = 0; c < n; ++c) {
+        const int64_t share = cap / n + (c < cap % n ? 1 : 0);
+        const int64_t dst = group_base + copies[c];
+        r_.slot_tokens[dst][slot_of_[copies[c] * E + e]] += share;
+        if (dst == d) r_.local_tokens += share;
+        else r_.tokens.add(d, dst, static_cast<double>(share));
+      }
+    }
+  }
+}
+
+}  // namespace moesim

@@ -1,0 +1,62 @@
+// From one layer's routing to what the network and the experts see, for one micro-batch: the
+// capacity check per (source device, expert) with drops, the choice of copy for replicated
+// experts, the per-destination-device deduplication of dispatched tokens (a token goes once to
+// each device that holds any of its experts, as DeepEP does), the src x dst token matrix, and
+// the token count of every expert slot on every device.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "sim/moe/placement.h"
+#include "sim/moe/routing_source.h"
+#include "sim/network/traffic.h"
+
+namespace moesim {
+
+struct DispatchOptions {
+  int64_t num_experts = 0;
+  int64_t top_k = 0;
+  int64_t expert_parallel = 1;
+  int64_t devices_per_node = 1;
+  std::optional<double> capacity_factor;  // none = dropless
+  bool padded = false;                    // charge full capacity slots
+  bool drop_lowest_weight = false;        // else drop by arrival order
+};
+
+struct DispatchResult {
+  TrafficMatrix tokens;                          // [src][dst] tokens sent (deduplicated per device; padded: slots)
+  std::vector<std::vector<int64_t>> slot_tokens; // [device][slot] tokens each local expert copy processes
+  std::vector<int64_t> expert_load;              // [logical expert] kept assignments, all devices
+  std::vector<int64_t> expert_dropped;           // [logical expert] dropped assignments
+  int64_t assignments = 0;                       // tokens x top_k routed
+  int64_t dropped = 0;
+  int64_t capacity = 0;                          // per (source device, expert); 0 = dropless
+  int64_t local_tokens = 0;                      // token copies that stay on their own device
+};
+
+// Capacity per expert per device batch: ceil(cf * tokens * top_k / experts).
+int64_t expert_capacity(double capacity_factor, int64_t tokens, int64_t top_k, int64_t experts);
+
+class DispatchPlanner {
+ public:
+  DispatchPlanner(DispatchOptions options, int64_t devices);
+  // batches[d] is device d's routing; placement is in expert-parallel rank space and applies to
+  // every expert-parallel group (devices [g*EP, (g+1)*EP)).
+  const DispatchResult& plan(const std::vector<RoutingBatch>& batches, const LayerPlacement& placement);
+
+ private:
+  void plan_device(int64_t d, const RoutingBatch& b, const LayerPlacement& p);
+  DispatchOptions o_;
+  int64_t devices_;
+  DispatchResult r_;
+  std::vector<int64_t> dest_stamp_;
+  std::vector<int32_t> slot_of_;   // [rank * E + expert] -> slot index on that rank, -1 if absent
+  std::vector<int32_t> single_rank_;  // [expert] -> the rank of its only copy, -1 if replicated
+  std::vector<int64_t*> slot_ptr_;
+  std::vector<int64_t> token_counts_; // [src * devices + dst] tokens, summed into r_.tokens at the end
+  std::vector<uint8_t> keep_;
+  std::vector<int64_t> per_expert_;
+};
+
+}  // namespace moesim

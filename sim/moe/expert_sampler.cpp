@@ -1,0 +1,228 @@
+#include "sim/moe/expert_sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+
+namespace moesim {
+namespace {
+constexpr int kMaxRejections = 32;
+constexpr int64_t kMaxSubsetTables = 4096;
+}  // namespace
+
+void ExpertSampler::Alias::build(const std::vector<double>& p_in, const std::vector<int32_t>& ids) {
+  const size_t n = ids.size();
+  double sum = 0;
+  for (int32_t id : ids) sum += p_in[id];
+  std::vector<double> scaled(n);
+  std::vector<size_t> small, large;
+  for (size_t i = 0; i < n; ++i) {
+    scaled[i] = sum > 0 ? p_in[ids[i]] / sum * static_cast<double>(n) : 1.0;
+    (scaled[i] < 1.0 ? small : large).push_back(i);
+  }
+  std::vector<int32_t> alias = ids;
+  std::vector<double> t(n, 1.0);
+  while (!small.empty() && !large.empty()) {
+    const size_t s = small.back(), l = large.back();
+    small.pop_back();
+    t[s] = scaled[s];
+    alias[s] = ids[l];
+    scaled[l] = (scaled[l] + scaled[s]) - 1.0;
+    if (scaled[l] < 1.0) {
+      large.pop_back();
+      small.push_back(l);
+    }
+  }
+  columns.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const double v = std::ldexp(std::clamp(t[i], 0.0, 1.0), 32);
+    columns[i].threshold = v >= 4294967295.0 ? 0xFFFFFFFFu : static_cast<uint32_t>(v);
+    columns[i].keep = ids[i];
+    columns[i].alias = t[i] >= 1.0 ? ids[i] : alias[i];
+  }
+}
+
+ExpertSampler::ExpertSampler(std::vector<double> weights, int top_k, int num_groups, int topk_groups)
+    : top_k_(top_k), num_groups_(num_groups), topk_groups_(topk_groups) {
+  const int n = static_cast<int>(weights.size());
+  if (n == 0 || top_k < 1 || top_k > n) throw std::invalid_argument("top_k must be in [1, experts]");
+  if (num_groups < 1 || num_groups > 256 || n % num_groups != 0 || topk_groups < 1 || topk_groups > num_groups)
+    throw std::invalid_argument("invalid expert groups");
+  experts_per_group_ = n / num_groups;
+  const double total = std::accumulate(weights.begin(), weights.end(), 0.0);
+  // A tiny floor keeps every expert drawable, so that top_k distinct experts always exist.
+  for (auto& w : weights) w = std::max(w, 0.0) + (total > 0 ? total : 1.0) * 1e-12;
+  const double sum = std::accumulate(weights.begin(), weights.end(), 0.0);
+  prob_.resize(n);
+  for (int i = 0; i < n; ++i) prob_[i] = weights[i] / sum;
+  std::vector<int32_t> all(n);
+  std::iota(all.begin(), all.end(), 0);
+  experts_.build(prob_, all);
+  group_mass_.assign(num_groups, 0.0);
+  for (int i = 0; i < n; ++i) group_mass_[i / experts_per_group_] += prob_[i];
+  std::vector<int32_t> gids(num_groups);
+  std::iota(gids.begin(), gids.end(), 0);
+  groups_.build(group_mass_, gids);
+  if (topk_groups_ < num_groups_) {
+    binom_.assign(num_groups_ + 1, std::vector<int64_t>(topk_groups_ + 1, 0));
+    for (int a = 0; a <= num_groups_; ++a) {
+      binom_[a][0] = 1;
+      for (int b = 1; b <= std::min(a, topk_groups_); ++b) binom_[a][b] = std::min<int64_t>(kMaxSubsetTables + 1, binom_[a - 1][b - 1] + (b <= a - 1 ? binom_[a - 1][b] : 0));
+    }
+    const int64_t subsets = binom_[num_groups_][topk_groups_];
+    if (subsets <= kMaxSubsetTables) {
+      by_subset_.resize(subsets);
+      std::vector<double> subset_prob(subsets, 0.0);
+      // Probability that sequential draws without replacement (by group mass) pick exactly this
+      // set: the sum over its orderings of the product of the conditional draw probabilities.
+      auto ordered_pick_probability = [&](std::vector<int> set) {
+        std::sort(set.begin(), set.end());
+        double total_p = 0;
+        do {
+          double p = 1, used = 0;
+          for (int g : set) {
+            p *= group_mass_[g] / std::max(1e-300, 1.0 - used);
+            used += group_mass_[g];
+          }
+          total_p += p;
+        } while (std::next_permutation(set.begin(), set.end()));
+        return total_p;
+      };
+      const bool exact_sets = topk_groups_ <= 6;
+      // Enumerate k-subsets of groups in lexicographic order; rank them with subset_index.
+      std::vector<int> pick(topk_groups_);
+      std::iota(pick.begin(), pick.end(), 0);
+      while (true) {
+        uint8_t ok[256] = {0};
+        std::vector<int32_t> ids;
+        for (int g : pick) {
+          ok[g] = 1;
+          for (int e = g * experts_per_group_; e < (g + 1) * experts_per_group_; ++e) ids.push_back(e);
+        }
+        const int32_t idx = subset_index(ok);
+        by_subset_[idx].build(prob_, ids);
+        uint32_t mask = 0;
+        for (int g : pick) mask |= 1u << g;
+        if (mask_of_subset_.size() < by_subset_.size()) mask_of_subset_.resize(by_subset_.size());
+        mask_of_subset_[idx] = mask;
+        subset_prob[idx] = exact_sets ? ordered_pick_probability(pick) : 0.0;
+        int i = topk_groups_ - 1;
+        while (i >= 0 && pick[i] == num_groups_ - topk_groups_ + i) --i;
+        if (i < 0) break;
+        ++pick[i];
+        for (int j = i + 1; j < topk_groups_; ++j) pick[j] = pick[j - 1] + 1;
+      }
+      if (exact_sets) {
+        std::vector<int32_t> idx(subsets);
+        std::iota(idx.begin(), idx.end(), 0);
+        subsets_.build(subset_prob, idx);
+      }
+      if (num_groups_ <= 16) {
+        subset_of_mask_.assign(size_t{1} << num_groups_, -1);
+        for (uint32_t mask = 0; mask < subset_of_mask_.size(); ++mask) {
+          if (__builtin_popcount(mask) != topk_groups_) continue;
+          uint8_t ok[256] = {0};
+          for (int g = 0; g < num_groups_; ++g) ok[g] = (mask >> g) & 1;
+          subset_of_mask_[mask] = subset_index(ok);
+        }
+      }
+    }
+  }
+}
+
+int32_t ExpertSampler::subset_index(const uint8_t* group_ok) const {
+  // Combinatorial number system: sum of C(g, i+1) over the i-th chosen group g (ascending).
+  int64_t idx = 0;
+  int i = 0;
+  for (int g = 0; g < num_groups_; ++g)
+    if (group_ok[g]) idx += binom_[g][++i];
+  return static_cast<int32_t>(idx);
+}
+
+int32_t ExpertSampler::draw_exact(CounterRng& rng, const int32_t* chosen, int n_chosen, const uint8_t* group_ok) const {
+  const int n = static_cast<int>(prob_.size());
+  auto allowed = [&](int e) {
+    if (group_ok && !group_ok[e / experts_per_group_]) return false;
+    for (int j = 0; j < n_chosen; ++j)
+      if (chosen[j] == e) return false;
+    return true;
+  };
+  double remaining = 0.0;
+  for (int e = 0; e < n; ++e)
+    if (allowed(e)) remaining += prob_[e];
+  double u = rng.uniform() * remaining;
+  int last = -1;
+  for (int e = 0; e < n; ++e) {
+    if (!allowed(e)) continue;
+    last = e;
+    if (u < prob_[e]) return e;
+    u -= prob_[e];
+  }
+  return last;
+}
+
+void ExpertSampler::pick_groups(CounterRng& rng, uint8_t* ok) const {
+  std::fill(ok, ok + num_groups_, 0);
+  for (int picked = 0; picked < topk_groups_; ++picked) {
+    int32_t g = -1;
+    for (int tries = 0; tries < kMaxRejections && g < 0; ++tries) {
+      const int32_t c = groups_.draw(rng);
+      if (!ok[c]) g = c;
+    }
+    if (g < 0) {  // exact draw among the groups not yet picked
+      double rem = 0;
+      for (int i = 0; i < num_groups_; ++i)
+        if (!ok[i]) rem += group_mass_[i];
+      double u = rng.uniform() * rem;
+      for (int i = 0; i < num_groups_; ++i) {
+        if (ok[i]) continue;
+        g = i;
+        if (u < group_mass_[i]) break;
+        u -= group_mass_[i];
+      }
+    }
+    ok[g] = 1;
+  }
+}
+
+void ExpertSampler::sample(CounterRng& rng, int32_t* out) const {
+  uint8_t ok_storage[256];
+  const uint8_t* group_ok = nullptr;
+  const Alias* table = &experts_;
+  int32_t subset = -1;
+  if (topk_groups_ < num_groups_ && !subsets_.columns.empty()) {
+    subset = subsets_.draw(rng);
+    table = &by_subset_[subset];
+  } else if (topk_groups_ < num_groups_) {
+    pick_groups(rng, ok_storage);
+    group_ok = ok_storage;
+    if (!by_subset_.empty()) {
+      if (!subset_of_mask_.empty()) {
+        uint32_t mask = 0;
+        for (int g = 0; g < num_groups_; ++g) mask |= static_cast<uint32_t>(ok_storage[g]) << g;
+        table = &by_subset_[subset_of_mask_[mask]];
+      } else {
+        table = &by_subset_[subset_index(ok_storage)];
+      }
+    }
+  }
+  const bool reject_groups = group_ok && table == &experts_;
+  for (int k = 0; k < top_k_; ++k) {
+    int32_t e = -1;
+    for (int tries = 0; tries < kMaxRejections && e < 0; ++tries) {
+      const int32_t c = table->draw(rng);
+      if (reject_groups && !group_ok[c / experts_per_group_]) continue;
+      bool repeat = false;
+      for (int j = 0; j < k; ++j) repeat |= out[j] == c;
+      if (!repeat) e = c;
+    }
+    if (e < 0 && subset >= 0 && !group_ok) {
+      for (int g = 0; g < num_groups_; ++g) ok_storage[g] = (mask_of_subset_[subset] >> g) & 1;
+      group_ok = ok_storage;
+    }
+    out[k] = e >= 0 ? e : draw_exact(rng, out, k, group_ok);
+  }
+}
+
+}  // namespace moesim

@@ -1,0 +1,56 @@
+// Draws a token's top-k experts, without replacement, from a per-layer expert distribution
+// (Walker's alias method with rejection of repeats), optionally group-limited as in
+// DeepSeek-V2/V3: first top-g groups drawn by their probability mass, then experts inside them.
+// Where the number of possible group sets is small (8 choose 4 = 70 for DeepSeek-V3), an alias
+// table per group set is built once, so that expert draws need no rejection of other groups.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "sim/moe/counter_rng.h"
+
+namespace moesim {
+
+class ExpertSampler {
+ public:
+  // weights: one non-negative weight per expert.
+  ExpertSampler(std::vector<double> weights, int top_k, int num_groups, int topk_groups);
+  // Writes top_k distinct expert ids into out.
+  void sample(CounterRng& rng, int32_t* out) const;
+  const std::vector<double>& probabilities() const { return prob_; }
+
+ private:
+  // Alias table over a list of candidates; one 64-bit draw picks a column and decides it.
+  struct Alias {
+    struct Column {
+      uint32_t threshold;  // P(keep column) * 2^32
+      int32_t keep, alias; // ids returned
+    };
+    std::vector<Column> columns;
+    void build(const std::vector<double>& p, const std::vector<int32_t>& ids);
+    int32_t draw(CounterRng& rng) const {
+      const uint64_t r = rng.next();
+      const Column& c = columns[((r >> 32) * columns.size()) >> 32];
+      return static_cast<uint32_t>(r) < c.threshold ? c.keep : c.alias;
+    }
+  };
+  int32_t draw_exact(CounterRng& rng, const int32_t* chosen, int n_chosen, const uint8_t* group_ok) const;
+  void pick_groups(CounterRng& rng, uint8_t* group_ok) const;
+  int32_t subset_index(const uint8_t* group_ok) const;
+
+  std::vector<double> prob_;
+  int top_k_;
+  int num_groups_;
+  int topk_groups_;
+  int experts_per_group_;
+  Alias experts_;
+  Alias groups_;
+  std::vector<double> group_mass_;
+  std::vector<Alias> by_subset_;                  // per group set, when enumerable
+  Alias subsets_;                                 // draws a whole group set (its index), when enumerable
+  std::vector<uint32_t> mask_of_subset_;
+  std::vector<std::vector<int64_t>> binom_;       // binomial coefficients for subset ranking
+  std::vector<int32_t> subset_of_mask_;           // group bitmask -> subset index (<= 16 groups)
+};
+
+}  // namespace moesim

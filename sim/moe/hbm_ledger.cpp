@@ -1,0 +1,42 @@
+#include "sim/moe/hbm_ledger.h"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace moesim {
+
+void HbmLedger::add(const std::string& category, double bytes) {
+  if (!(bytes >= 0) || !std::isfinite(bytes)) throw std::logic_error("HBM ledger: negative or non-finite bytes for " + category);
+  for (auto& [name, b] : entries_)
+    if (name == category) {
+      b += bytes;
+      return;
+    }
+  entries_.emplace_back(category, bytes);
+}
+
+double HbmLedger::total() const {
+  double t = 0;
+  for (const auto& e : entries_) t += e.second;
+  return t;
+}
+
+double HbmLedger::get(const std::string& category) const {
+  for (const auto& e : entries_)
+    if (e.first == category) return e.second;
+  return 0;
+}
+
+Json HbmLedger::to_json(double usable_bytes, double capacity_bytes) const {
+  Json by = Json::object();
+  for (const auto& [name, b] : entries_) by[name + "_bytes"] = std::round(b);
+  const double t = total();
+  return {{"categories", by},
+          {"total_bytes", std::round(t)},
+          {"usable_bytes", std::round(usable_bytes)},
+          {"capacity_bytes", std::round(capacity_bytes)},
+          {"fits", t <= usable_bytes},
+          {"overflow_bytes", t > usable_bytes ? std::round(t - usable_bytes) : 0.0}};
+}
+
+}  // namespace moesim

@@ -1,0 +1,70 @@
+#include "sim/moe/placement.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace moesim {
+
+void finalize_placement(LayerPlacement& p, int64_t num_experts) {
+  p.expert_ranks.assign(num_experts, {});
+  const size_t slots = p.rank_slots.empty() ? 0 : p.rank_slots[0].size();
+  for (size_t r = 0; r < p.rank_slots.size(); ++r) {
+    if (p.rank_slots[r].size() != slots) throw std::logic_error("placement: ranks hold different slot counts");
+    for (int32_t e : p.rank_slots[r]) {
+      if (e < 0 || e >= num_experts) throw std::logic_error(fmt::format("placement: expert {} out of range", e));
+      p.expert_ranks[e].push_back(static_cast<int32_t>(r));
+    }
+  }
+  for (int64_t e = 0; e < num_experts; ++e) {
+    if (p.expert_ranks[e].empty()) throw std::logic_error(fmt::format("placement: expert {} has no copy", e));
+    std::sort(p.expert_ranks[e].begin(), p.expert_ranks[e].end());
+  }
+}
+
+namespace {
+
+void require_no_redundancy(const PlacementRequest& r, const char* policy) {
+  if (r.redundant_experts != 0)
+    throw std::invalid_argument(fmt::format("placement \"{}\" has no redundant experts; use a load-aware policy for redundant_experts > 0", policy));
+}
+
+// Rank r holds experts [r*E/EP, (r+1)*E/EP): what Megatron-Core and vLLM do by default.
+LayerPlacement contiguous(const PlacementRequest& r, int64_t) {
+  require_no_redundancy(r, "contiguous");
+  LayerPlacement p;
+  const int64_t per = r.num_experts / r.expert_parallel;
+  p.rank_slots.resize(r.expert_parallel);
+  for (int64_t e = 0; e < r.num_experts; ++e) p.rank_slots[e / per].push_back(static_cast<int32_t>(e));
+  finalize_placement(p, r.num_experts);
+  return p;
+}
+
+// Expert e goes to rank e mod EP: spreads adjacent (often co-activated) experts apart.
+LayerPlacement round_robin(const PlacementRequest& r, int64_t) {
+  require_no_redundancy(r, "round-robin");
+  LayerPlacement p;
+  p.rank_slots.resize(r.expert_parallel);
+  for (int64_t e = 0; e < r.num_experts; ++e) p.rank_slots[e % r.expert_parallel].push_back(static_cast<int32_t>(e));
+  finalize_placement(p, r.num_experts);
+  return p;
+}
+
+Registry<PlacementFactory> build_registry() {
+  Registry<PlacementFactory> reg;
+  reg.add({"contiguous", "rank r holds experts [r*E/EP, (r+1)*E/EP) in order; no redundant copies",
+           "default expert-parallel layout of Megatron-Core and vLLM", &contiguous});
+  reg.add({"round-robin", "expert e on rank e mod EP; no redundant copies",
+           "strided expert layout (e.g. SGLang/vLLM 'round_robin' expert placement)", &round_robin});
+  return reg;
+}
+
+}  // namespace
+
+const Registry<PlacementFactory>& placement_registry() {
+  static const Registry<PlacementFactory> registry = build_registry();
+  return registry;
+}
+
+}  // namespace moesim

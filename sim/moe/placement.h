@@ -1,0 +1,35 @@
+// Expert placement: which logical experts each expert-parallel rank holds in its slots, per MoE
+// layer. A logical expert may have several physical copies (redundant experts); its tokens are
+// split among them. Policies are registered with a description and a citation.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sim/app/registry.h"
+
+namespace moesim {
+
+struct LayerPlacement {
+  std::vector<std::vector<int32_t>> rank_slots;    // [ep rank][slot] -> logical expert
+  std::vector<std::vector<int32_t>> expert_ranks;  // [logical expert] -> ranks holding a copy (sorted)
+};
+
+struct PlacementRequest {
+  int64_t num_experts = 0;
+  int64_t expert_parallel = 1;
+  int64_t redundant_experts = 0;
+  int64_t ranks_per_node = 1;
+  int64_t num_groups = 1;
+  // Per MoE layer expert loads, when known (load-aware policies); empty otherwise.
+  std::vector<std::vector<double>> layer_loads;
+};
+
+using PlacementFactory = LayerPlacement (*)(const PlacementRequest&, int64_t layer);
+const Registry<PlacementFactory>& placement_registry();
+
+// Checks that every expert has a copy and every rank has the same slot count; throws
+// std::logic_error otherwise. Fills expert_ranks from rank_slots.
+void finalize_placement(LayerPlacement& p, int64_t num_experts);
+
+}  // namespace moesim
