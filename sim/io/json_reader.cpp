@@ -164,7 +164,16 @@ ObjectReader::ObjectReader(JsonValue object) : object_(std::move(object)) {}
 JsonValue ObjectReader::required(const std::string& key) {
   known_.insert(key);
   auto it = object_.raw().find(key);
-  if (it == object_.raw().end()) object_.fail(fmt::format("missing required key \"{}\"", key));
+  if (it == object_.raw().end()) {
+    // A near-miss spelling present in the object is the likelier mistake: name it.
+    for (auto k = object_.raw().begin(); k != object_.raw().end(); ++k) {
+      const size_t d = edit_distance(k.key(), key);
+      if (d > 0 && d <= std::max<size_t>(2, key.size() / 4))
+        throw input_error(object_.file(), object_.path() + "." + k.key(),
+                          fmt::format("unknown key \"{}\"; did you mean \"{}\"? (required key \"{}\" is missing)", k.key(), key, key));
+    }
+    object_.fail(fmt::format("missing required key \"{}\"", key));
+  }
   return JsonValue(object_.file_ptr(), object_.path() + "." + key, &*it);
 }
 

@@ -98,7 +98,7 @@ std::unique_ptr<RoutingSource> make_counts(const ExperimentConfig& c) {
 // and wraps around when the experiment needs more tokens than it holds.
 class TraceRouting : public RoutingSource {
  public:
-  explicit TraceRouting(const ExperimentConfig& c) : trace_(c.routing.file), devices_(c.cluster.devices()) {
+  explicit TraceRouting(const ExperimentConfig& c) : trace_(c.routing.file), file_(c.routing.file_as_written), devices_(c.cluster.devices()) {
     const auto& h = trace_.header();
     if (h.num_experts != c.model.moe.num_experts)
       throw input_error(c.routing.file, "meta.num_experts", fmt::format("{} experts but model {} has {}", h.num_experts, c.model.name, c.model.moe.num_experts));
@@ -126,12 +126,13 @@ class TraceRouting : public RoutingSource {
                         out.weights.empty() ? nullptr : out.weights.data() + t * out.top_k);
   }
   Json summary() const override {
-    return {{"source", "trace"}, {"file", trace_.path()}, {"trace_tokens", trace_.header().tokens},
+    return {{"source", "trace"}, {"file", file_}, {"model", trace_.header().model}, {"trace_source", trace_.header().source}, {"trace_tokens", trace_.header().tokens},
             {"tokens_needed", needed_}, {"wrapped", needed_ > trace_.header().tokens}, {"has_weights", trace_.has_weights()}};
   }
 
  private:
   RoutingTrace trace_;
+  std::string file_;
   int64_t devices_;
   int64_t needed_ = 0;
   std::vector<int64_t> layer_row_;

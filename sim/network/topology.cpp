@@ -31,7 +31,8 @@ Topology Topology::build(const ClusterConfig& c, const HardwareProfile& hw) {
   const auto& up = hw.intra_node;
   const auto& out = hw.inter_node;
   const SimTime half_up = SimTime::from_ps(up.latency.ps() / 2);
-  const SimTime third_out = SimTime::from_ps(out.latency.ps() / 3);
+  // A route's latency is the profile's one-way latency: split over the hops that carry it.
+  const SimTime half_out = SimTime::from_ps(out.latency.ps() / 2);
   size_t fabric = 0;
   if (c.nodes > 1) fabric = boost::add_vertex(TopoVertex{"fabric", -1, false}, t.graph_);
   for (int64_t n = 0; n < c.nodes; ++n) {
@@ -48,13 +49,13 @@ Topology Topology::build(const ClusterConfig& c, const HardwareProfile& hw) {
     const double port_bw = out.bandwidth_Bps * static_cast<double>(c.nics_per_node) / static_cast<double>(nic_ports);
     for (int64_t p = 0; p < nic_ports; ++p) {
       const size_t nic = boost::add_vertex(TopoVertex{fmt::format("node{}/nic{}", n, p), n, false}, t.graph_);
-      t.add_link(nic, fabric, port_bw, out.efficiency, third_out, LinkDomain::ScaleOut);
-      t.add_link(fabric, nic, port_bw, out.efficiency, third_out, LinkDomain::ScaleOut);
+      t.add_link(nic, fabric, port_bw, out.efficiency, half_out, LinkDomain::ScaleOut);
+      t.add_link(fabric, nic, port_bw, out.efficiency, half_out, LinkDomain::ScaleOut);
       const int64_t share = c.devices_per_node / nic_ports;
       for (int64_t i = p * share; i < (p + 1) * share; ++i) {
         const size_t d = static_cast<size_t>(n * c.devices_per_node + i);
-        t.add_link(d, nic, port_bw, out.efficiency, third_out, LinkDomain::ScaleOut);
-        t.add_link(nic, d, port_bw, out.efficiency, third_out, LinkDomain::ScaleOut);
+        t.add_link(d, nic, port_bw, out.efficiency, SimTime(), LinkDomain::ScaleOut);
+        t.add_link(nic, d, port_bw, out.efficiency, SimTime(), LinkDomain::ScaleOut);
       }
     }
   }

@@ -1,0 +1,119 @@
+// Capacity, drops, per-device deduplication and padding on a hand-made routing.
+#include <catch2/catch.hpp>
+
+#include "sim/moe/dispatch_plan.h"
+
+using namespace moesim;
+
+namespace {
+
+// 2 devices (EP2, one node), 4 experts (device 0 holds 0,1; device 1 holds 2,3), top-2, 4 tokens.
+//   device 0: t0 [0,1]  t1 [0,2]  t2 [2,3]  t3 [2,0]
+//   device 1: t0 [2,3]  t1 [0,1]  t2 [0,2]  t3 [1,3]
+std::vector<RoutingBatch> hand_routing() {
+  std::vector<RoutingBatch> b(2);
+  b[0].experts = {0, 1, 0, 2, 2, 3, 2, 0};
+  b[1].experts = {2, 3, 0, 1, 0, 2, 1, 3};
+  for (auto& x : b) x.tokens = 4, x.top_k = 2;
+  return b;
+}
+
+LayerPlacement contiguous_4_over_2() {
+  LayerPlacement p;
+  p.rank_slots = {{0, 1}, {2, 3}};
+  finalize_placement(p, 4);
+  return p;
+}
+
+DispatchOptions options() {
+  DispatchOptions o;
+  o.num_experts = 4;
+  o.top_k = 2;
+  o.expert_parallel = 2;
+  o.devices_per_node = 2;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("dropless dispatch deduplicates per destination device", "[quick][dispatch]") {
+  DispatchPlanner planner(options(), 2);
+  const auto& r = planner.plan(hand_routing(), contiguous_4_over_2());
+  // Device 0 sends t1, t2, t3 to device 1 once each (t2 has two experts there); t0 stays local.
+  CHECK(r.tokens.at(0, 1) == 3);
+  CHECK(r.tokens.at(1, 0) == 3);
+  CHECK(r.local_tokens == 6);  // dev0: t0,t1,t3 ; dev1: t0,t2,t3
+  // Expert slots: e0 = 3 (dev0) + 2 (dev1) = 5, e1 = 1 + 2 = 3, e2 = 3 + 2 = 5, e3 = 1 + 2 = 3.
+  CHECK(r.slot_tokens[0] == std::vector<int64_t>{5, 3});
+  CHECK(r.slot_tokens[1] == std::vector<int64_t>{5, 3});
+  CHECK(r.assignments == 16);
+  CHECK(r.dropped == 0);
+}
+
+TEST_CASE("capacity factor drops overflow by arrival order", "[quick][dispatch]") {
+  auto o = options();
+  o.capacity_factor = 1.0;  // capacity = ceil(1.0 * 4 * 2 / 4) = 2 per (source device, expert)
+  DispatchPlanner planner(o, 2);
+  const auto& r = planner.plan(hand_routing(), contiguous_4_over_2());
+  CHECK(r.capacity == 2);
+  // Device 0: e0 gets t0,t1,t3 -> t3 dropped; e2 gets t1,t2,t3 -> t3 dropped. Device 1 fits.
+  CHECK(r.dropped == 2);
+  CHECK(r.expert_dropped == std::vector<int64_t>{1, 0, 1, 0});
+  CHECK(r.tokens.at(0, 1) == 2);  // t3 of device 0 is no longer sent
+  CHECK(r.slot_tokens[0] == std::vector<int64_t>{4, 3});
+  CHECK(r.slot_tokens[1] == std::vector<int64_t>{4, 3});
+}
+
+TEST_CASE("lowest-weight drop policy keeps the strongest assignments", "[quick][dispatch]") {
+  auto o = options();
+  o.capacity_factor = 1.0;
+  o.drop_lowest_weight = true;
+  auto b = hand_routing();
+  // Device 0, expert 0: t0 weight 0.1, t1 0.5, t3 0.9 -> t0's is dropped, not t3's.
+  b[0].weights = {0.1f, 0.9f, 0.5f, 0.5f, 0.6f, 0.4f, 0.1f, 0.9f};
+  b[1].weights = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
+  DispatchPlanner planner(o, 2);
+  const auto& r = planner.plan(b, contiguous_4_over_2());
+  // Expert 2 on device 0: t1 0.5, t2 0.6, t3 0.1 -> t3's dropped.
+  CHECK(r.dropped == 2);
+  CHECK(r.expert_dropped == std::vector<int64_t>{1, 0, 1, 0});
+  // t3 of device 0 keeps expert 0 (local) and loses expert 2: nothing goes to device 1 for it,
+  // and t0 loses expert 0 but keeps expert 1 (local).
+  CHECK(r.tokens.at(0, 1) == 2);
+}
+
+TEST_CASE("padded dispatch charges full capacity slots", "[quick][dispatch]") {
+  auto o = options();
+  o.capacity_factor = 1.0;
+  o.padded = true;
+  DispatchPlanner planner(o, 2);
+  const auto& r = planner.plan(hand_routing(), contiguous_4_over_2());
+  // Each source sends capacity 2 slots to each remote expert: 2 experts x 2 = 4 slots.
+  CHECK(r.tokens.at(0, 1) == 4);
+  CHECK(r.tokens.at(1, 0) == 4);
+  // Every expert computes 2 sources x 2 slots.
+  CHECK(r.slot_tokens[0] == std::vector<int64_t>{4, 4});
+  CHECK(r.slot_tokens[1] == std::vector<int64_t>{4, 4});
+}
+
+TEST_CASE("replicated experts split their tokens, preferring the local copy", "[quick][dispatch]") {
+  LayerPlacement p;
+  p.rank_slots = {{0, 1, 2}, {2, 3, 0}};  // experts 0 and 2 have a copy on both devices
+  finalize_placement(p, 4);
+  DispatchPlanner planner(options(), 2);
+  const auto& r = planner.plan(hand_routing(), p);
+  // Device 0 routes e0 and e2 locally; only e3 (t2) leaves. Device 1 keeps e0, e2 local and
+  // sends e1 (t1, t3) to device 0.
+  CHECK(r.tokens.at(0, 1) == 1);
+  CHECK(r.tokens.at(1, 0) == 2);
+  int64_t total = 0;
+  for (const auto& dev : r.slot_tokens)
+    for (int64_t n : dev) total += n;
+  CHECK(total == 16);
+}
+
+TEST_CASE("expert capacity is ceil(cf * tokens * top_k / experts)", "[quick][dispatch]") {
+  CHECK(expert_capacity(1.0, 4096, 8, 256) == 128);
+  CHECK(expert_capacity(1.25, 4096, 8, 256) == 160);
+  CHECK(expert_capacity(1.0, 10, 2, 8) == 3);
+}

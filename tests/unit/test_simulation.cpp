@@ -1,0 +1,120 @@
+// Whole runs: invariants on every golden experiment, byte-identical goldens (regenerate on
+// purpose with MOESIM_UPDATE_GOLDEN=1), determinism, and behaviour that must hold (overlap
+// helps, more capacity drops less, a layout that cannot fit reports its overflow).
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "sim/app/simulation.h"
+#include "test_helpers.h"
+
+using namespace moesim;
+
+namespace {
+
+Json run(const std::string& path, const std::vector<std::string>& overrides = {}) {
+  Simulation sim(load_experiment(path, overrides));
+  sim.freeze();
+  sim.run();
+  return sim.report();
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void check_invariants(const Json& r) {
+  const auto& inv = r["invariants"];
+  CHECK(inv["tokens_conserved"] == true);
+  CHECK(inv["bytes_sent_equal_received"] == true);
+  CHECK(inv["no_link_above_100_percent"] == true);
+  CHECK(inv["hbm_non_negative"] == true);
+  CHECK(r["step_time_us"].get<double>() > 0);
+  // The layer times account for the step, up to time spent waiting on other devices.
+  double layers = 0;
+  for (const auto& l : r["layers"]) layers += l["layer_time_us"].get<double>();
+  CHECK(layers <= r["step_time_us"].get<double>() * (1 + 1e-9));
+}
+
+const char* kGoldens[] = {"mixtral-ep8-decode", "deepseek-prefill-padded", "olmoe-training-pp2"};
+
+}  // namespace
+
+TEST_CASE("golden reports are reproduced byte for byte", "[golden]") {
+  const bool update = std::getenv("MOESIM_UPDATE_GOLDEN") != nullptr;
+  for (const char* name : kGoldens) {
+    INFO(name);
+    const std::string exp = "tests/golden/" + std::string(name) + ".json";
+    // Paths as a user writes them, relative to the repository root (ctest's working folder).
+    const Json r = run(test::repo_path(exp));
+    check_invariants(r);
+    const std::string text = r.dump(1) + "\n";
+    const std::string golden = test::repo_path("tests/golden/" + std::string(name) + ".report.json");
+    if (update) {
+      std::ofstream(golden) << text;
+      WARN("updated " << golden);
+    } else {
+      REQUIRE(read_text(golden) == text);
+    }
+  }
+}
+
+TEST_CASE("the same inputs and seed give identical reports", "[quick][simulation]") {
+  const auto path = test::repo_path("tests/golden/mixtral-ep8-decode.json");
+  CHECK(run(path).dump() == run(path).dump());
+  CHECK(run(path).dump() != run(path, {"routing.seed=12"}).dump());
+}
+
+TEST_CASE("two-microbatch overlap hides communication", "[quick][simulation]") {
+  const auto path = test::repo_path("tests/golden/deepseek-prefill-padded.json");
+  const Json overlap = run(path);
+  const Json none = run(path, {"schedule.overlap=none"});
+  check_invariants(overlap);
+  check_invariants(none);
+  CHECK(overlap["step_time_us"].get<double>() < none["step_time_us"].get<double>());
+  CHECK(overlap["breakdown_us"]["exposed_comm"].get<double>() < none["breakdown_us"]["exposed_comm"].get<double>());
+  // Without overlap every collective is exposed.
+  const auto& b = none["breakdown_us"];
+  CHECK(b["exposed_comm"].get<double>() == Approx(b["dispatch"].get<double>() + b["combine"].get<double>()));
+}
+
+TEST_CASE("drop fraction falls as the capacity factor grows", "[quick][simulation]") {
+  const auto path = test::repo_path("tests/golden/mixtral-ep8-decode.json");
+  double last = 2.0;
+  for (const char* cf : {"0.5", "0.75", "1.0", "1.5", "2.0", "4.0"}) {
+    const Json r = run(path, {std::string("moe.capacity_factor=") + cf, "routing.distribution=zipf", "routing.zipf_exponent=1.2"});
+    check_invariants(r);
+    const double f = r["drops"]["drop_fraction"].get<double>();
+    CHECK(f <= last);
+    last = f;
+  }
+  CHECK(last == 0.0);
+}
+
+TEST_CASE("tokens per second is tokens per step over step time", "[quick][simulation]") {
+  const Json r = run(test::repo_path("tests/golden/mixtral-ep8-decode.json"));
+  // 8 devices x 64 tokens x 1 micro-batch.
+  CHECK(r["tokens_per_step"].get<double>() == 512.0);
+  CHECK(r["tokens_per_s"].get<double>() == Approx(512.0 / (r["step_time_us"].get<double>() * 1e-6)));
+}
+
+TEST_CASE("a layout that does not fit reports the overflow", "[quick][simulation]") {
+  // DeepSeek-V3 in bf16 on 8 H100s: 671B params x 2 bytes = 1.34 TB >> 8 x 80 GiB.
+  const Json r = run(test::repo_path("tests/golden/mixtral-ep8-decode.json"),
+                     {"model=deepseek-v3", "workload.tokens_per_device=8"});
+  CHECK(r["hbm"]["fits"] == false);
+  CHECK(r["hbm"]["overflow_bytes"].get<double>() > 0);
+  CHECK(r["hbm"]["devices"][0]["fits"] == false);
+}
+
+TEST_CASE("bad layouts are input errors naming the field", "[quick][simulation]") {
+  const auto path = test::repo_path("tests/golden/mixtral-ep8-decode.json");
+  CHECK_THROWS_WITH(load_experiment(path, {"parallel.expert_parallel=3"}), Catch::Contains("$.parallel.expert_parallel"));
+  CHECK_THROWS_WITH(load_experiment(path, {"model=mixtral-8x8b"}), Catch::Contains("did you mean \"mixtral-8x7b\""));
+  CHECK_THROWS_WITH(run(path, {"placement.policy=contigous"}), Catch::Contains("did you mean \"contiguous\""));
+}
