@@ -50,6 +50,12 @@ Simulation::Simulation(ExperimentConfig config)
   req.redundant_experts = cfg_.placement.redundant_experts;
   req.ranks_per_node = std::min(cfg_.parallel.expert_parallel, cfg_.cluster.devices_per_node);
   req.num_groups = cfg_.model.moe.num_groups;
+  routing_ = make_routing_source(cfg_);
+  if (cfg_.placement.policy != "contiguous" && cfg_.placement.policy != "round-robin") {
+    req.layer_loads.resize(cfg_.model.num_layers);
+    for (int64_t l = 0; l < cfg_.model.num_layers; ++l)
+      if (cfg_.model.layer_is_moe[l]) req.layer_loads[l] = routing_->expected_load(l);
+  }
   placements_.resize(cfg_.model.num_layers);
   for (int64_t l = 0; l < cfg_.model.num_layers; ++l) {
     if (!cfg_.model.layer_is_moe[l]) continue;
@@ -59,7 +65,6 @@ Simulation::Simulation(ExperimentConfig config)
       throw input_error(cfg_.file, "$.placement", e.what());
     }
   }
-  routing_ = make_routing_source(cfg_);
 }
 
 void Simulation::freeze() {

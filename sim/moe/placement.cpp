@@ -51,12 +51,20 @@ LayerPlacement round_robin(const PlacementRequest& r, int64_t) {
   return p;
 }
 
+}  // namespace
+
+LayerPlacement greedy_placement(const PlacementRequest& r, int64_t layer);
+
+namespace {
+
 Registry<PlacementFactory> build_registry() {
   Registry<PlacementFactory> reg;
   reg.add({"contiguous", "rank r holds experts [r*E/EP, (r+1)*E/EP) in order; no redundant copies",
            "default expert-parallel layout of Megatron-Core and vLLM", &contiguous});
   reg.add({"round-robin", "expert e on rank e mod EP; no redundant copies",
            "strided expert layout (e.g. SGLang/vLLM 'round_robin' expert placement)", &round_robin});
+  reg.add({"greedy", "load-aware: extra slots to the experts with the most load per copy, then copies heaviest-first onto the least-loaded rank",
+           "longest-processing-time bin packing (Graham 1969), as in DeepSeek's EPLB global policy (github.com/deepseek-ai/EPLB)", &greedy_placement});
   return reg;
 }
 

@@ -49,6 +49,7 @@ class SampledRouting : public RoutingSource {
     for (int64_t t = 0; t < tokens; ++t) s.sample(rng, out.experts.data() + t * out.top_k);
   }
   Json summary() const override { return summary_; }
+  std::vector<double> expected_load(int64_t layer) const override { return samplers_.at(layer)->probabilities(); }
 
  private:
   uint64_t seed_;
@@ -124,6 +125,16 @@ class TraceRouting : public RoutingSource {
     for (int64_t t = 0; t < tokens; ++t)
       trace_.read_token(static_cast<size_t>(layer_row_[layer]), (first + t) % h.tokens, out.experts.data() + t * out.top_k,
                         out.weights.empty() ? nullptr : out.weights.data() + t * out.top_k);
+  }
+  std::vector<double> expected_load(int64_t layer) const override {
+    const auto& h = trace_.header();
+    std::vector<double> load(h.num_experts, 0.0);
+    std::vector<int32_t> ids(h.top_k);
+    for (int64_t t = 0; t < h.tokens; ++t) {
+      trace_.read_token(static_cast<size_t>(layer_row_[layer]), t, ids.data(), nullptr);
+      for (int32_t e : ids) load[e] += 1.0;
+    }
+    return load;
   }
   Json summary() const override {
     return {{"source", "trace"}, {"file", file_}, {"model", trace_.header().model}, {"trace_source", trace_.header().source}, {"trace_tokens", trace_.header().tokens},

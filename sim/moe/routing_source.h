@@ -31,6 +31,9 @@ class RoutingSource {
   virtual void fill(int64_t layer, int64_t micro_batch, int64_t device, int64_t tokens, RoutingBatch& out) const = 0;
   // Facts for the report (e.g. how a trace's tokens were mapped to devices).
   virtual Json summary() const = 0;
+  // Relative load of each expert at model layer `layer` (any positive scale), for load-aware
+  // placement: the distribution a sampled source draws from, or a trace's own counts.
+  virtual std::vector<double> expected_load(int64_t layer) const = 0;
 };
 
 using RoutingFactory = std::unique_ptr<RoutingSource> (*)(const ExperimentConfig&);

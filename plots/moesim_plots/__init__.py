@@ -1,0 +1,4 @@
+"""moesim-plots: PNG/SVG figures from moesim report.json and timeline.json.
+
+Entry point: plots/moesim_plots.py (see plots/README.md).
+"""

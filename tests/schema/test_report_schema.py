@@ -1,0 +1,46 @@
+"""Validates reports against sim/io/report.schema.json: the committed goldens and a fresh run of
+every experiment in experiments/ that needs nothing outside the repository (MOESIM_BIN)."""
+import json
+import os
+import pathlib
+import subprocess
+import tempfile
+import unittest
+
+import jsonschema
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SCHEMA = json.loads((ROOT / "sim/io/report.schema.json").read_text())
+
+
+class ReportSchema(unittest.TestCase):
+    def validate(self, report):
+        jsonschema.Draft202012Validator(SCHEMA).validate(report)
+
+    def test_goldens_match_schema(self):
+        goldens = sorted((ROOT / "tests/golden").glob("*.report.json"))
+        self.assertGreaterEqual(len(goldens), 3)
+        for g in goldens:
+            with self.subTest(golden=g.name):
+                self.validate(json.loads(g.read_text()))
+
+    def test_fresh_reports_match_schema(self):
+        binary = os.environ.get("MOESIM_BIN", str(ROOT / "build/moesim"))
+        for exp in sorted((ROOT / "experiments").glob("*.json")):
+            text = exp.read_text()
+            if "../shared/" in text or "sweep" in exp.name:
+                continue  # needs the shared traces, or is not a single experiment
+            with self.subTest(experiment=exp.name), tempfile.TemporaryDirectory() as out:
+                subprocess.run([binary, "run", str(exp), "--out", out, "-q", "--set", "workload.tokens_per_device=64"],
+                               check=True, cwd=ROOT)
+                self.validate(json.loads((pathlib.Path(out) / "report.json").read_text()))
+
+    def test_schema_rejects_a_broken_report(self):
+        report = json.loads(sorted((ROOT / "tests/golden").glob("*.report.json"))[0].read_text())
+        del report["step_time_us"]
+        with self.assertRaises(jsonschema.ValidationError):
+            self.validate(report)
+
+
+if __name__ == "__main__":
+    unittest.main()
