@@ -68,7 +68,8 @@ def _jobs(args):
     if trace is not None:
         devices, streams, ops = load_timeline(trace)
         n = max(1, args.timeline_devices)
-        jobs.append(("timeline", lambda: timeline(devices, streams, ops, report.name, n, report.critical_device)))
+        jobs.append(("timeline", lambda: timeline(devices, streams, ops, report.name, n, report.critical_device,
+                                                        report.step_us)))
     return jobs
 
 

@@ -1,6 +1,7 @@
 """Figures for one report (step breakdown, HBM, expert load, drops) and for
 several reports side by side (compare_*)."""
 import math
+import textwrap
 from collections import OrderedDict
 
 import numpy as np
@@ -13,12 +14,12 @@ from .style import (CAPACITY_STYLE, COMPONENT_COLORS, FIT_COLOR, GIB, USABLE_STY
                     hbm_order, ms, new_figure, ranges)
 
 STEP_COMPONENTS = PATH_COMPONENTS + [OTHER_COMPONENT]
-MAX_HBM_BARS = 48
+MAX_HBM_BARS = 40
 
 
 def _stack_h(ax, y, parts, scale, hatch=None, height=0.6):
     """Horizontal stacked bar of (key, label, value_ms) parts at y; segments
-    wider than 6% of scale (the axis extent) get their share written in."""
+    wider than 8% of scale (the axis extent) get their share written in."""
     total = sum(v for _, _, v in parts) or 1.0
     left = 0.0
     for key, label, value in parts:
@@ -26,7 +27,7 @@ def _stack_h(ax, y, parts, scale, hatch=None, height=0.6):
             continue
         ax.barh(y, value, left=left, height=height, color=COMPONENT_COLORS[key], hatch=hatch,
                 edgecolor="white", linewidth=0.6, label=label)
-        if value >= 0.06 * scale:
+        if value >= 0.08 * scale:
             ax.text(left + value / 2, y, f"{100 * value / total:.0f}%", ha="center", va="center",
                     color="white", fontsize=8, fontweight="bold")
         left += value
@@ -74,15 +75,13 @@ def step_breakdown(report):
     bottom.set_ylabel("Layer time (ms)")
     bottom.set_title("Per layer: stacked bars = critical path; markers = all-to-all time (overlapped)",
                      fontsize=10, fontweight="normal")
-    handles, labels = bottom.get_legend_handles_labels()
-    n_comm = sum(1 for lbl in labels if lbl.endswith("(marker)"))
-    handles, labels = handles[n_comm:] + handles[:n_comm], labels[n_comm:] + labels[:n_comm]
+    found = dict(zip(*bottom.get_legend_handles_labels()[::-1]))
+    entries = [(found[lbl], lbl) for _, lbl in PATH_COMPONENTS if lbl in found]
     if report.breakdown[OTHER_COMPONENT[0]] > 0:
-        handles.insert(len(handles) - n_comm, Patch(color=COMPONENT_COLORS[OTHER_COMPONENT[0]]))
-        labels.insert(len(labels) - n_comm, OTHER_COMPONENT[1] + " (top panel)")
-    handles.append(Line2D([], [], color="black", linestyle="--"))
-    labels.append("Step time (top panel)")
-    bottom.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="Component")
+        entries.append((Patch(color=COMPONENT_COLORS[OTHER_COMPONENT[0]]), OTHER_COMPONENT[1] + " (top panel)"))
+    entries += [(h, lbl) for lbl, h in found.items() if lbl.endswith("(marker)")]
+    entries.append((Line2D([], [], color="black", linestyle="--"), "Step time (top panel)"))
+    bottom.legend(*zip(*entries), loc="upper left", bbox_to_anchor=(1.01, 1.0), title="Component")
     return fig
 
 
@@ -95,7 +94,8 @@ def _hbm_groups(devices):
         key = tuple(sorted((k, round(v / 2**20)) for k, v in d["categories"].items()))
         profiles.setdefault(key, []).append(d)
     if len(profiles) <= MAX_HBM_BARS:
-        bars = [(f"{ranges([d['device'] for d in g], 2)}\n(×{len(g)})", max(g, key=lambda d: d["total"]), len(g))
+        sep = "\n" if len(profiles) <= 16 else " "  # many bars get rotated one-line labels
+        bars = [(f"{ranges([d['device'] for d in g], 2)}{sep}(×{len(g)})", max(g, key=lambda d: d["total"]), len(g))
                 for g in profiles.values()]
         return bars, "Devices with identical HBM use (count)", \
             f"{len(devices)} devices grouped into {len(profiles)} distinct HBM profile(s)"
@@ -105,7 +105,7 @@ def _hbm_groups(devices):
     if biggest not in chosen:
         chosen.append(biggest)
     return [(str(d["device"]), d, 1) for d in chosen], "Device", \
-        f"{len(devices)} devices: every {every}th shown, plus the largest (device {biggest['device']})"
+        f"{len(devices)} devices: one in {every} shown, plus the fullest (device {biggest['device']})"
 
 
 def _hbm_bars(ax, bars, keys):
@@ -121,7 +121,9 @@ def _hbm_bars(ax, bars, keys):
         if not d["fits"]:
             ax.bar(xi, d["total"] / GIB, width=0.7, fill=False, edgecolor=FIT_COLOR, linewidth=2)
             ax.text(xi, d["total"] / GIB, f"+{(d['total'] - d['usable']) / GIB:.1f}", color=FIT_COLOR,
-                    ha="center", va="bottom", fontsize=8, fontweight="bold")
+                    ha="center", va="bottom", fontsize=8, fontweight="bold", rotation=90 if len(bars) > 16 else 0)
+    pad = max(0.0, (5 - len(bars)) / 2)  # keep a lone bar from filling the axes
+    ax.set_xlim(-0.6 - pad, len(bars) - 0.4 + pad)
     return x
 
 
@@ -131,10 +133,11 @@ def _capacity_lines(ax, usable, capacity):
 
 
 def _hbm_legend(ax, any_overflow):
-    handles, labels = ax.get_legend_handles_labels()
-    n_lines = sum(1 for lbl in labels if lbl.startswith(("Usable", "Capacity")))
-    handles = handles[n_lines:][::-1] + handles[:n_lines][::-1]
-    labels = labels[n_lines:][::-1] + labels[:n_lines][::-1]
+    found = list(zip(*ax.get_legend_handles_labels()))
+    is_line = [lbl.startswith(("Usable", "Capacity")) for _, lbl in found]
+    lines = sorted((e for e, line in zip(found, is_line) if line), key=lambda e: not e[1].startswith("Capacity"))
+    stacked = [e for e, line in zip(found, is_line) if not line][::-1]  # top of the stack first
+    handles, labels = (list(t) for t in zip(*(stacked + lines)))
     if any_overflow:
         handles.append(Patch(fill=False, edgecolor=FIT_COLOR, linewidth=2))
         labels.append("Does not fit (+GiB over usable)")
@@ -184,7 +187,7 @@ def expert_heatmap(report):
             grid[i, :load.size] = load / mean
     finite = grid[np.isfinite(grid)]
     vmax = max(2.0, float(finite.max()) if finite.size else 2.0)
-    fig = new_figure(13, max(4.5, min(11, 1.8 + 0.13 * len(moe))))
+    fig = new_figure(13, max(5.5, min(11, 2.5 + 0.13 * len(moe))))
     ax, side = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [5, 1]})
     image = ax.imshow(grid, aspect="auto", interpolation="nearest", cmap="RdBu_r",
                       norm=TwoSlopeNorm(vmin=0.0, vcenter=1.0, vmax=vmax))
@@ -196,10 +199,10 @@ def expert_heatmap(report):
     ax.set_title(f"Expert load / layer mean — {report.name}{after}")
     bar = fig.colorbar(image, ax=ax, pad=0.01, fraction=0.04)
     bar.set_label("Load / layer mean (1 = balanced)")
-    peaks = np.nanmax(grid, axis=1)
+    peaks = np.array([np.nanmax(row) if np.isfinite(row).any() else 0.0 for row in grid])
     side.barh(np.arange(len(moe)), peaks, color="#C44E52", height=0.8, label="Max / mean per layer")
     side.axvline(1.0, color="black", linewidth=1, label="Balanced (1.0)")
-    side.axvline(np.nanmean(peaks), color="#4C72B0", linestyle="--", label=f"Mean {np.nanmean(peaks):.2f}")
+    side.axvline(peaks.mean(), color="#4C72B0", linestyle="--", label=f"Mean {peaks.mean():.2f}")
     side.set_xlabel("Max / mean load")
     side.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8, title="Hottest expert per layer")
     return fig
@@ -233,23 +236,29 @@ def _names(reports):
 
 def compare_breakdown(reports):
     names = _names(reports)
-    fig = new_figure(12, max(3.5, 1.6 + 0.75 * len(reports)))
-    ax = fig.subplots()
+    fig = new_figure(14, max(3.5, 1.6 + 0.75 * len(reports)))
+    ax, share = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 2]})
     ys = np.arange(len(reports))[::-1]
     xmax = max(max(ms(r.step_us), sum(ms(r.breakdown[k]) for k, _ in STEP_COMPONENTS)) for r in reports)
     for y, r in zip(ys, reports):
-        end = _stack_h(ax, y, [(k, lbl, ms(r.breakdown[k])) for k, lbl in STEP_COMPONENTS], xmax)
+        parts = [(k, lbl, ms(r.breakdown[k])) for k, lbl in STEP_COMPONENTS]
+        end = _stack_h(ax, y, parts, xmax)
         step_ms = ms(r.step_us)
         ax.plot([step_ms, step_ms], [y - 0.38, y + 0.38], color="black", linestyle="--", linewidth=1.2)
-        ax.text(max(end, step_ms), y, f"  {fmt_ms(step_ms)} · {r.tokens_per_s:,.0f} tok/s", va="center", fontsize=9)
+        ax.text(max(end, step_ms), y, f"  {fmt_ms(step_ms)}\n  {r.tokens_per_s:,.0f} tok/s", va="center", fontsize=9)
+        total = sum(v for *_, v in parts) or 1.0
+        _stack_h(share, y, [(k, lbl, 100 * v / total) for k, lbl, v in parts], 100.0)
     ax.set_xlim(0, xmax * 1.3)
     ax.set_yticks(ys, names)
-    ax.set_xlabel("Time per step (ms), critical-path components summed over layers")
+    ax.set_xlabel("Time per step (ms), components summed over layers")
     ax.set_title("Step-time breakdown by experiment")
-    handles, labels = ax.get_legend_handles_labels()
-    unique = OrderedDict(zip(labels, handles))
+    share.set_xlim(0, 100)
+    share.set_xlabel("Share of the summed components (%)")
+    share.set_title("Same, as shares", fontsize=10, fontweight="normal")
+    found = dict(zip(*ax.get_legend_handles_labels()[::-1]))
+    unique = OrderedDict((lbl, found[lbl]) for _, lbl in STEP_COMPONENTS if lbl in found)
     unique["Step time"] = Line2D([], [], color="black", linestyle="--")
-    ax.legend(unique.values(), unique.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0), title="Component")
+    share.legend(unique.values(), unique.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0), title="Component")
     return fig
 
 
@@ -257,7 +266,7 @@ def compare_hbm(reports):
     names = _names(reports)
     maxes = [r.max_device() for r in reports]
     keys = hbm_order({k for d in maxes for k in d["categories"]})
-    fig = new_figure(max(8, 4 + 1.3 * len(reports)), 6)
+    fig = new_figure(min(16, max(10, 5 + 1.4 * len(reports))), 6)
     ax = fig.subplots()
     x = _hbm_bars(ax, [(n, d, 1) for n, d in zip(names, maxes)], keys)
     usable, capacity = {r.hbm_usable for r in reports}, {r.hbm_capacity for r in reports}
@@ -271,7 +280,8 @@ def compare_hbm(reports):
     for xi, d in zip(x, maxes):
         if d["fits"]:
             ax.text(xi, d["total"] / GIB, f"{d['total'] / GIB:.1f}", ha="center", va="bottom", fontsize=8)
-    _ticklabels(ax, x, [f"{n}\n(device {d['device']})" for n, d in zip(names, maxes)], [not d["fits"] for d in maxes])
+    labels = [f"{textwrap.fill(n, 14)}\n(device {d['device']})" for n, d in zip(names, maxes)]
+    _ticklabels(ax, x, labels, [not d["fits"] for d in maxes])
     ax.set_ylabel("HBM of the fullest device (GiB)")
     ax.set_xlabel("Experiment (fullest device)")
     ax.set_title("Peak per-device HBM by experiment")

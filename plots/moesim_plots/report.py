@@ -156,7 +156,8 @@ def load_report(path):
 def load_timeline(path):
     """Returns (device names {pid: name}, stream names {(pid, tid): name}, ops).
 
-    ops is a list of (pid, tid, name, start_us, duration_us, layer or None).
+    ops is a list of (pid, tid, name, start_us, duration_us, layer, micro_batch);
+    layer and micro_batch are None where the event does not say.
     """
     data = read_json(path)
     events = data.get("traceEvents") if isinstance(data, dict) else data
@@ -178,8 +179,9 @@ def load_timeline(path):
             ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (ts, dur))
             if not ok or not isinstance(pid, int) or not isinstance(tid, int) or not isinstance(e.get("name"), str):
                 raise InputError(path, f"$.traceEvents[{i}]: a complete event needs a name, integer pid/tid and numeric ts/dur")
-            layer = args.get("layer")
-            ops.append((pid, tid, e["name"], float(ts), float(dur), layer if isinstance(layer, int) else None))
+            layer, mb = args.get("layer"), args.get("micro_batch")
+            ops.append((pid, tid, e["name"], float(ts), float(dur), layer if isinstance(layer, int) else None,
+                        mb if isinstance(mb, int) else None))
     if not ops:
         raise InputError(path, "no complete ('ph': 'X') events")
     return devices, streams, ops

@@ -38,6 +38,8 @@ HBM_COLORS = {
     "activations": "#DD8452",
     "a2a_buffers": "#C44E52",
     "workspace": "#8C8C8C",
+    "gradients": "#DA8BC3",
+    "optimizer_state": "#17BECF",
 }
 HBM_LABELS = {"kv_cache": "KV cache", "a2a_buffers": "All-to-all buffers"}
 EXTRA_COLORS = ["#937860", "#DA8BC3", "#CCB974", "#17becf", "#bcbd22", "#7f7f7f"]

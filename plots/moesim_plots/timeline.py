@@ -1,6 +1,7 @@
 """Gantt view of a moesim timeline.json (Chrome trace events, ts/dur in µs)."""
 from collections import OrderedDict
 
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from .style import COMPONENT_COLORS, EXTRA_COLORS, new_figure
@@ -34,22 +35,24 @@ def _choose_devices(ops, n_devices, critical):
 
 
 def _zoom_window(ops, pid):
-    """Time window of the first two MoE layers (forward) on one device."""
+    """Time window of the first two MoE layers (forward, first two micro-batches) on one device."""
     moe_layers = sorted({op[5] for op in ops if op[0] == pid and op[5] is not None and _kind(op[2])[0] == "experts"
                          and not _kind(op[2])[1]})
     if not moe_layers:
         end = max(op[3] + op[4] for op in ops)
         return 0.0, 0.1 * end, "first 10% of the step"
     wanted = set(moe_layers[:2])
-    sel = [op for op in ops if op[0] == pid and op[5] in wanted and not _kind(op[2])[1]]
+    sel = [op for op in ops if op[0] == pid and op[5] in wanted and not _kind(op[2])[1] and op[6] in (None, 0, 1)]
     label = "layer" + (f"s {min(wanted)}–{max(wanted)}" if len(wanted) > 1 else f" {min(wanted)}")
+    mbs = sorted({op[6] for op in sel if op[6] is not None})
+    label += f", micro-batch{'es' if len(mbs) > 1 else ''} {', '.join(map(str, mbs))}" if mbs else ""
     return min(op[3] for op in sel), max(op[3] + op[4] for op in sel), f"{label} (first MoE layers, forward)"
 
 
 def _draw(ax, rows, ops, window=None):
     row_of = {key: i for i, key in enumerate(rows)}
     spans = {}
-    for pid, tid, name, ts, dur, _ in ops:
+    for pid, tid, name, ts, dur, *_ in ops:
         i = row_of.get((pid, tid))
         if i is None or (window and (ts + dur < window[0] or ts > window[1])):
             continue
@@ -65,7 +68,7 @@ def _draw(ax, rows, ops, window=None):
     return {kind for (kind, _), _ in spans}, any(bwd for (_, bwd), _ in spans)
 
 
-def timeline(devices, streams, ops, name, n_devices=4, critical=None):
+def timeline(devices, streams, ops, name, n_devices=4, critical=None, step_us=None):
     chosen = _choose_devices(ops, n_devices, critical)
     tids = {}
     for pid, tid, *_ in ops:
@@ -81,7 +84,10 @@ def timeline(devices, streams, ops, name, n_devices=4, critical=None):
     full, zoom = fig.subplots(2, 1)
     kinds, bwd = _draw(full, rows, ops)
     end_ms = max(op[3] + op[4] for op in ops) / 1000.0
-    full.set_xlim(0, end_ms)
+    if step_us is not None:
+        full.axvline(step_us / 1000.0, color="black", linestyle="--", linewidth=1.2)
+        end_ms = max(end_ms, step_us / 1000.0)
+    full.set_xlim(0, end_ms * 1.005)
     shown = ", ".join(str(p) for p in chosen)
     full.set_title(f"Timeline — {name}: devices {shown} (of {len({op[0] for op in ops})}), whole step")
     lo, hi, what = _zoom_window(ops, chosen[0])
@@ -92,6 +98,8 @@ def timeline(devices, streams, ops, name, n_devices=4, critical=None):
         ax.set_yticks(range(len(rows)), labels, fontsize=8 if len(rows) > 10 else 9)
         ax.set_ylabel("Device · stream")
     handles = [Patch(color=OP_KINDS[k][0], label=OP_KINDS[k][1]) for k in OP_KINDS if k in kinds]
+    if step_us is not None:
+        handles.append(Line2D([], [], color="black", linestyle="--", label=f"Report step time ({step_us / 1000.0:,.1f} ms)"))
     if bwd:
         handles.append(Patch(facecolor="#BBBBBB", hatch="////", edgecolor="white", label="Backward (hatched)"))
     full.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="Op kind")

@@ -1,4 +1,5 @@
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <iostream>
@@ -46,8 +47,12 @@ int run(const std::vector<std::string>& args) {
   const auto overrides = vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
   auto config = load_experiment(vm["experiment"].as<std::string>(), overrides);
   Simulation sim(std::move(config));
+  const bool show_progress = !vm.count("quiet") && ::isatty(STDERR_FILENO);
+  if (show_progress)
+    sim.set_progress([](int64_t done, int64_t total) { fmt::print(stderr, "\rsimulating layer {}/{}", done + 1, total); });
   sim.freeze();
   sim.run();
+  if (show_progress) fmt::print(stderr, "\r\033[K");
   const std::string report = sim.report().dump(1) + "\n";
   const std::string timeline = vm.count("timeline") ? sim.timeline().dump() + "\n" : std::string();
   std::error_code ec;
@@ -62,7 +67,15 @@ int run(const std::vector<std::string>& args) {
     fmt::print(stderr, "wall_s={:.3f} events={} events_per_s={:.0f} ops={} peak_rss_mib={:.1f}\n", s.wall_seconds, s.events,
                s.wall_seconds > 0 ? static_cast<double>(s.events) / s.wall_seconds : 0.0, s.ops, static_cast<double>(ru.ru_maxrss) / 1024.0);
   }
-  if (!vm.count("quiet")) fmt::print("wrote {}/report.json{}\n", out, timeline.empty() ? "" : fmt::format(" and {}/timeline.json", out));
+  if (!vm.count("quiet")) {
+    const Json r = Json::parse(report);
+    fmt::print("{}: step {:.3f} ms, {:.0f} tokens/s ({:.0f} per device), exposed comm {:.3f} ms, drops {:.2f}%, HBM max {:.1f} of {:.1f} GiB ({})\n",
+               sim.config().name, r["step_time_us"].get<double>() / 1e3, r["tokens_per_s"].get<double>(), r["tokens_per_s_per_device"].get<double>(),
+               r["breakdown_us"]["exposed_comm"].get<double>() / 1e3, 100.0 * r["drops"]["drop_fraction"].get<double>(),
+               r["hbm"]["max_device_total_bytes"].get<double>() / 1073741824.0, r["hbm"]["usable_bytes"].get<double>() / 1073741824.0,
+               r["hbm"]["fits"].get<bool>() ? "fits" : "DOES NOT FIT");
+    fmt::print("wrote {}/report.json{}\n", out, timeline.empty() ? "" : fmt::format(" and {}/timeline.json", out));
+  }
   return 0;
 }
 

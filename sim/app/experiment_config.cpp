@@ -67,13 +67,15 @@ ParallelConfig parse_parallel(const JsonValue& v, const ClusterConfig& cluster) 
   ParallelConfig p;
   p.expert_parallel = o.required("expert_parallel").as_int(1, 1 << 20);
   if (auto t = o.optional("attention_tensor_parallel")) p.attention_tensor_parallel = t->as_int(1, 1024);
+  if (auto t = o.optional("expert_tensor_parallel")) p.expert_tensor_parallel = t->as_int(1, 1024);
   if (auto s = o.optional("pipeline_stages")) p.pipeline_stages = s->as_int(1, 1024);
   const int64_t devices = cluster.devices();
   const int64_t per_stage = devices / p.pipeline_stages;
   if (devices % p.pipeline_stages != 0)
     o.required("pipeline_stages").fail(fmt::format("{} devices do not divide into {} pipeline stages", devices, p.pipeline_stages));
-  if (per_stage % p.expert_parallel != 0)
-    o.required("expert_parallel").fail(fmt::format("expert_parallel {} does not divide the {} devices of a pipeline stage", p.expert_parallel, per_stage));
+  if (per_stage % (p.expert_parallel * p.expert_tensor_parallel) != 0)
+    o.required("expert_parallel").fail(fmt::format("expert_parallel {} x expert_tensor_parallel {} does not divide the {} devices of a pipeline stage",
+                                                   p.expert_parallel, p.expert_tensor_parallel, per_stage));
   if (per_stage % p.attention_tensor_parallel != 0 || p.attention_tensor_parallel > cluster.devices_per_node)
     o.required("attention_tensor_parallel").fail(fmt::format("attention_tensor_parallel {} must divide the {} devices of a stage and fit in a node of {}",
                                                              p.attention_tensor_parallel, per_stage, cluster.devices_per_node));
@@ -179,10 +181,12 @@ Json resolved_json(const ExperimentConfig& e) {
   j["cluster"] = {{"nodes", e.cluster.nodes}, {"devices_per_node", e.cluster.devices_per_node},
                   {"nics_per_node", e.cluster.nics_per_node}, {"topology", e.cluster.topology}};
   j["parallel"] = {{"expert_parallel", e.parallel.expert_parallel},
+                   {"expert_tensor_parallel", e.parallel.expert_tensor_parallel},
                    {"attention_tensor_parallel", e.parallel.attention_tensor_parallel},
                    {"attention_data_parallel", e.parallel.attention_data_parallel},
                    {"pipeline_stages", e.parallel.pipeline_stages}};
   j["placement"] = {{"policy", e.placement.policy}, {"redundant_experts", e.placement.redundant_experts}};
+  if (!e.placement.file.empty()) j["placement"]["file"] = e.placement.file_as_written;
   j["workload"] = {{"phase", phase_name(e.workload.phase)}, {"tokens_per_device", e.workload.tokens_per_device},
                    {"micro_batches", e.workload.micro_batches}};
   if (e.workload.phase == WorkloadPhase::Decode) j["workload"]["context_length"] = e.workload.context_length;
@@ -224,6 +228,11 @@ ExperimentConfig parse_experiment(const JsonDocument& doc) {
     auto po = p->as_object();
     if (auto n = po.optional("policy")) e.placement.policy = n->as_string();  // checked against the registry later
     if (auto r = po.optional("redundant_experts")) e.placement.redundant_experts = r->as_int(0, 1 << 20);
+    if (auto f = po.optional("file")) {
+      e.placement.file_as_written = f->as_string();
+      e.placement.file = resolve_relative(e.placement.file_as_written, e.file);
+    }
+    if (e.placement.policy == "file" && e.placement.file.empty()) p->fail("placement policy \"file\" needs \"file\"");
     po.finish();
     const int64_t slots = e.model.moe.num_experts + e.placement.redundant_experts;
     if (slots % e.parallel.expert_parallel != 0)

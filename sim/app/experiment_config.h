@@ -22,6 +22,7 @@ struct ClusterConfig {
 
 struct ParallelConfig {
   int64_t expert_parallel = 1;
+  int64_t expert_tensor_parallel = 1;   // each expert's weights split over this many devices
   int64_t attention_tensor_parallel = 1;
   int64_t pipeline_stages = 1;
   int64_t attention_data_parallel = 1;  // derived: devices / (tp * pp)
@@ -30,6 +31,8 @@ struct ParallelConfig {
 struct PlacementConfig {
   std::string policy = "contiguous";
   int64_t redundant_experts = 0;
+  std::string file;             // for policy "file": resolved path
+  std::string file_as_written;
 };
 
 enum class WorkloadPhase { Training, Prefill, Decode };

@@ -124,6 +124,8 @@ Json Simulation::report() const {
       j["tokens_dropped"] = s.dropped;
       j["drop_fraction"] = s.assignments ? static_cast<double>(s.dropped) / static_cast<double>(s.assignments) : 0.0;
       j["capacity_per_expert"] = s.capacity;
+      j["nodes_per_token_mean"] = s.routed_tokens ? static_cast<double>(s.token_nodes) / static_cast<double>(s.routed_tokens) : 0.0;
+      j["nodes_per_token_max"] = s.max_token_nodes;
       j["dispatch_bytes_intra_node"] = s.dispatch_bytes_intra;
       j["dispatch_bytes_inter_node"] = s.dispatch_bytes_inter;
       j["combine_bytes_intra_node"] = s.combine_bytes_intra;

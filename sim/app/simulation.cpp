@@ -38,6 +38,7 @@ Simulation::Simulation(ExperimentConfig config)
   cost_.expert_weight_bytes = dtype_bytes(cfg_.memory.expert_weight_dtype);
   cost_.kv_bytes = dtype_bytes(cfg_.memory.kv_cache_dtype);
   cost_.expert_dtype = cfg_.moe.expert_compute_dtype;
+  cost_.expert_tensor_parallel = cfg_.parallel.expert_tensor_parallel;
 
   const auto* policy = placement_registry().find(cfg_.placement.policy);
   if (!policy)
@@ -56,6 +57,9 @@ Simulation::Simulation(ExperimentConfig config)
     for (int64_t l = 0; l < cfg_.model.num_layers; ++l)
       if (cfg_.model.layer_is_moe[l]) req.layer_loads[l] = routing_->expected_load(l);
   }
+  if (cfg_.placement.policy == "file")
+    req.physical_to_logical = load_placement_file(cfg_.placement.file, cfg_.model.layer_is_moe, cfg_.model.moe.num_experts,
+                                                  cfg_.model.moe.num_experts + cfg_.placement.redundant_experts);
   placements_.resize(cfg_.model.num_layers);
   for (int64_t l = 0; l < cfg_.model.num_layers; ++l) {
     if (!cfg_.model.layer_is_moe[l]) continue;
@@ -110,6 +114,7 @@ void Simulation::layer_pass() {
   opt.num_experts = m.moe.num_experts;
   opt.top_k = m.moe.top_k;
   opt.expert_parallel = cfg_.parallel.expert_parallel;
+  opt.expert_tensor_parallel = cfg_.parallel.expert_tensor_parallel;
   opt.devices_per_node = cfg_.cluster.devices_per_node;
   opt.capacity_factor = cfg_.moe.capacity_factor;
   opt.padded = cfg_.moe.dispatch_mode == DispatchMode::Padded;
@@ -126,6 +131,7 @@ void Simulation::layer_pass() {
   layer_stats_.assign(m.num_layers, {});
   std::vector<Transfer> fwd, rev;
   for (int64_t l = 0; l < m.num_layers; ++l) {
+    if (progress_) progress_(l, m.num_layers);
     if (!m.layer_is_moe[l]) continue;
     const int64_t stage = stages_.stage_of_layer[l];
     const int64_t first = stage * stages_.devices_per_stage, last = first + stages_.devices_per_stage;
@@ -170,6 +176,9 @@ void Simulation::layer_pass() {
       ls.assignments += r.assignments;
       ls.dropped += r.dropped;
       ls.local_tokens += r.local_tokens;
+      ls.routed_tokens += r.routed_tokens;
+      ls.token_nodes += r.token_nodes;
+      ls.max_token_nodes = std::max(ls.max_token_nodes, r.max_token_nodes);
       ls.capacity = r.capacity;
       for (int64_t e = 0; e < m.moe.num_experts; ++e) {
         ls.expert_load[e] += r.expert_load[e];
@@ -207,7 +216,7 @@ SimTime Simulation::grad_sync_time() const {
   const double dense = static_cast<double>(params_.total - params_.routed_expert * cfg_.model.moe.num_experts * cfg_.model.num_moe_layers()) / static_cast<double>(pp * cfg_.parallel.attention_tensor_parallel);
   const double expert = static_cast<double>(params_.routed_expert * cfg_.model.num_moe_layers()) *
                         static_cast<double>(cfg_.model.moe.num_experts + cfg_.placement.redundant_experts) /
-                        static_cast<double>(cfg_.parallel.expert_parallel * pp);
+                        static_cast<double>(cfg_.parallel.expert_parallel * cfg_.parallel.expert_tensor_parallel * pp);
   auto ring = [&](double bytes, int64_t n, int64_t span_devices) {
     if (n <= 1) return SimTime();
     const bool inter = span_devices > cfg_.cluster.devices_per_node;
@@ -216,7 +225,8 @@ SimTime Simulation::grad_sync_time() const {
                       (inter ? static_cast<double>(std::max<int64_t>(1, cfg_.cluster.nics_per_node)) / static_cast<double>(cfg_.cluster.devices_per_node) : 1.0);
     return SimTime::from_seconds(2.0 * static_cast<double>(n - 1) / static_cast<double>(n) * bytes / bw) + link.latency + hw.collective_latency;
   };
-  const int64_t dp = cfg_.parallel.attention_data_parallel, edp = D / (cfg_.parallel.expert_parallel * pp);
+  const int64_t dp = cfg_.parallel.attention_data_parallel;
+  const int64_t edp = D / (cfg_.parallel.expert_parallel * cfg_.parallel.expert_tensor_parallel * pp);
   return ring(dense * 2.0, dp, D / pp) + ring(expert * 2.0, edp, D / pp);
 }
 

@@ -4,6 +4,7 @@
 // then the step's op graph runs on the event engine), report.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -48,6 +49,7 @@ struct LayerStats {
   int64_t assignments = 0;
   int64_t dropped = 0;
   int64_t local_tokens = 0;
+  int64_t routed_tokens = 0, token_nodes = 0, max_token_nodes = 0;
   int64_t capacity = 0;
   std::vector<int64_t> expert_load;      // [logical expert]
   std::vector<int64_t> expert_dropped;
@@ -73,6 +75,8 @@ class Simulation {
   Json timeline() const;
   const RunStats& stats() const { return stats_; }
   const ExperimentConfig& config() const { return cfg_; }
+  // Called after each layer of the routing/cost pass with (layers done, layers); for progress.
+  void set_progress(std::function<void(int64_t, int64_t)> callback) { progress_ = std::move(callback); }
 
  private:
   void layer_pass();
@@ -104,6 +108,7 @@ class Simulation {
   SimTime pipeline_bubble_;
   RunStats stats_;
   bool ran_ = false;
+  std::function<void(int64_t, int64_t)> progress_;
 };
 
 }  // namespace moesim

@@ -13,6 +13,7 @@ int64_t expert_capacity(double capacity_factor, int64_t tokens, int64_t top_k, i
 
 DispatchPlanner::DispatchPlanner(DispatchOptions options, int64_t devices) : o_(options), devices_(devices) {
   dest_stamp_.assign(devices, -1);
+  node_stamp_.assign(devices / std::max<int64_t>(1, o_.devices_per_node) + 1, -1);
   per_expert_.assign(o_.num_experts, 0);
 }
 
@@ -25,6 +26,8 @@ const DispatchResult& DispatchPlanner::plan(const std::vector<RoutingBatch>& bat
   r_.expert_load.assign(E, 0);
   r_.expert_dropped.assign(E, 0);
   r_.assignments = r_.dropped = r_.local_tokens = 0;
+  r_.routed_tokens = r_.token_nodes = r_.max_token_nodes = 0;
+  std::fill(node_stamp_.begin(), node_stamp_.end(), -1);
   slot_of_.assign(static_cast<size_t>(EP * E), -1);
   for (int64_t rank = 0; rank < EP; ++rank)
     for (size_t s = 0; s < slots; ++s) {
@@ -45,8 +48,9 @@ const DispatchResult& DispatchPlanner::plan(const std::vector<RoutingBatch>& bat
 
 void DispatchPlanner::plan_device(int64_t d, const RoutingBatch& b, const LayerPlacement& p) {
   const int64_t E = o_.num_experts, EP = o_.expert_parallel, K = b.top_k, T = b.tokens;
-  const int64_t group_base = (d / EP) * EP;
-  const int64_t my_rank = d % EP;
+  const int64_t ETP = o_.expert_tensor_parallel, DPN = o_.devices_per_node;
+  const int64_t group_base = (d / (EP * ETP)) * EP * ETP;
+  const int64_t my_rank = (d - group_base) / ETP;
   const int64_t cap = o_.capacity_factor ? expert_capacity(*o_.capacity_factor, T, K, E) : INT64_MAX;
   r_.capacity = o_.capacity_factor ? cap : 0;
   r_.assignments += T * K;
@@ -82,9 +86,11 @@ void DispatchPlanner::plan_device(int64_t d, const RoutingBatch& b, const LayerP
   slot_ptr_.resize(devices_);
   for (int64_t x = 0; x < devices_; ++x) slot_ptr_[x] = r_.slot_tokens[x].data();
   int64_t* const* slots_of_device = slot_ptr_.data();
+  int64_t* node_stamps = node_stamp_.data();
   int64_t local = 0;
   for (int64_t t = 0; t < T; ++t) {
     const int64_t stamp = d * (INT64_C(1) << 32) + t;
+    int64_t nodes = 0;
     const int32_t* ids = b.experts.data() + t * K;
     for (int64_t k = 0; k < K; ++k) {
       const int32_t e = ids[k];
@@ -105,17 +111,26 @@ void DispatchPlanner::plan_device(int64_t d, const RoutingBatch& b, const LayerP
           int32_t same_node[64];
           int n_same = 0;
           for (int32_t c : copies)
-            if ((group_base + c) / o_.devices_per_node == d / o_.devices_per_node && n_same < 64) same_node[n_same++] = c;
+            if ((group_base + c * ETP) / DPN == d / DPN && n_same < 64) same_node[n_same++] = c;
           rank = n_same ? same_node[t % n_same] : copies[static_cast<size_t>(t % static_cast<int64_t>(copies.size()))];
         }
       }
       if (o_.padded) continue;
-      const int64_t dst = group_base + rank;
-      ++slots_of_device[dst][slot_of[rank * E + e]];
-      if (stamps[dst] != stamp) {
-        stamps[dst] = stamp;
-        ++token_row[dst];
+      const int32_t slot = slot_of[rank * E + e];
+      for (int64_t tp = 0; tp < ETP; ++tp) {
+        const int64_t dst = group_base + rank * ETP + tp;
+        ++slots_of_device[dst][slot];
+        if (stamps[dst] != stamp) {
+          stamps[dst] = stamp;
+          ++token_row[dst];
+          if (node_stamps[dst / DPN] != stamp) node_stamps[dst / DPN] = stamp, ++nodes;
+        }
       }
+    }
+    if (nodes > 0) {
+      ++r_.routed_tokens;
+      r_.token_nodes += nodes;
+      r_.max_token_nodes = std::max(r_.max_token_nodes, nodes);
     }
   }
   // Copies to the own device are local, not network traffic.
@@ -129,10 +144,12 @@ void DispatchPlanner::plan_device(int64_t d, const RoutingBatch& b, const LayerP
       const int64_t n = static_cast<int64_t>(copies.size());
       for (int64_t c = 0; c < n; ++c) {
         const int64_t share = cap / n + (c < cap % n ? 1 : 0);
-        const int64_t dst = group_base + copies[c];
-        r_.slot_tokens[dst][slot_of_[copies[c] * E + e]] += share;
-        if (dst == d) r_.local_tokens += share;
-        else r_.tokens.add(d, dst, static_cast<double>(share));
+        for (int64_t tp = 0; tp < ETP; ++tp) {
+          const int64_t dst = group_base + copies[c] * ETP + tp;
+          r_.slot_tokens[dst][slot_of_[copies[c] * E + e]] += share;
+          if (dst == d) r_.local_tokens += share;
+          else r_.tokens.add(d, dst, static_cast<double>(share));
+        }
       }
     }
   }

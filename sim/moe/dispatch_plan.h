@@ -18,6 +18,7 @@ struct DispatchOptions {
   int64_t num_experts = 0;
   int64_t top_k = 0;
   int64_t expert_parallel = 1;
+  int64_t expert_tensor_parallel = 1;     // devices sharing each expert-parallel rank's experts
   int64_t devices_per_node = 1;
   std::optional<double> capacity_factor;  // none = dropless
   bool padded = false;                    // charge full capacity slots
@@ -33,6 +34,9 @@ struct DispatchResult {
   int64_t dropped = 0;
   int64_t capacity = 0;                          // per (source device, expert); 0 = dropless
   int64_t local_tokens = 0;                      // token copies that stay on their own device
+  int64_t routed_tokens = 0;                     // tokens with at least one kept expert
+  int64_t token_nodes = 0;                       // sum over tokens of distinct destination nodes
+  int64_t max_token_nodes = 0;                   // most nodes any token was sent to
 };
 
 // Capacity per expert per device batch: ceil(cf * tokens * top_k / experts).
@@ -51,6 +55,7 @@ class DispatchPlanner {
   int64_t devices_;
   DispatchResult r_;
   std::vector<int64_t> dest_stamp_;
+  std::vector<int64_t> node_stamp_;
   std::vector<int32_t> slot_of_;   // [rank * E + expert] -> slot index on that rank, -1 if absent
   std::vector<int32_t> single_rank_;  // [expert] -> the rank of its only copy, -1 if replicated
   std::vector<int64_t*> slot_ptr_;

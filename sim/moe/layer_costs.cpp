@@ -63,7 +63,8 @@ OpCost router_cost(const CostContext& c, int64_t tokens) {
 
 OpCost expert_block_cost(const CostContext& c, const std::vector<int64_t>& slot_tokens) {
   const auto& m = *c.model;
-  const double H = static_cast<double>(m.hidden_size), F = static_cast<double>(m.moe.expert_intermediate_size);
+  const double H = static_cast<double>(m.hidden_size);
+  const double F = static_cast<double>(m.moe.expert_intermediate_size) / static_cast<double>(c.expert_tensor_parallel);
   OpCost op;
   op.dtype = c.expert_dtype;
   op.kernels = 3;  // grouped gate/up GEMM, activation, grouped down GEMM

@@ -19,6 +19,7 @@ struct CostContext {
   double kv_bytes = 2;
   double act_bytes = 2;            // activations (bf16)
   std::string expert_dtype = "bf16";
+  int64_t expert_tensor_parallel = 1;  // expert intermediate dimension split over this many devices
 };
 
 // Attention for `tokens` tokens that each attend to `context` earlier positions on average

@@ -45,7 +45,8 @@ std::vector<HbmLedger> device_memory(const ExperimentConfig& c, const ParamCount
   std::vector<HbmLedger> out(D);
   for (int64_t d = 0; d < D; ++d) {
     const int64_t stage = stages.stage_of_device(d);
-    const int64_t rank = d % EP;
+    const int64_t etp = c.parallel.expert_tensor_parallel;
+    const int64_t rank = (d % (EP * etp)) / etp;
     double dense_params = 0, expert_params = 0, redundant_params = 0;
     int64_t layers = 0, moe_layers = 0;
     for (int64_t l = 0; l < m.num_layers; ++l) {
@@ -62,7 +63,7 @@ std::vector<HbmLedger> device_memory(const ExperimentConfig& c, const ParamCount
       for (int32_t e : slots) {
         // The lowest rank holding an expert owns its primary copy; other copies are redundant.
         const bool primary = placements[l].expert_ranks[e][0] == rank;
-        (primary ? expert_params : redundant_params) += static_cast<double>(p.routed_expert);
+        (primary ? expert_params : redundant_params) += static_cast<double>(p.routed_expert) / static_cast<double>(etp);
       }
     }
     if (stage == 0) dense_params += static_cast<double>(p.embedding) / static_cast<double>(tp);
@@ -84,7 +85,7 @@ std::vector<HbmLedger> device_memory(const ExperimentConfig& c, const ParamCount
     if (training) {
       const double params = dense_params + expert_params + redundant_params;
       const int64_t dp = c.parallel.attention_data_parallel;
-      const int64_t edp = D / (EP * stages.stages);
+      const int64_t edp = D / (EP * etp * stages.stages);
       h.add("gradients", params * dtype_bytes(c.memory.grad_dtype));
       const double zero_dense = c.memory.zero_stage >= 1 ? static_cast<double>(dp) : 1.0;
       const double zero_expert = c.memory.zero_stage >= 1 ? static_cast<double>(std::max<int64_t>(edp, 1)) : 1.0;

@@ -53,7 +53,9 @@ LayerPlacement round_robin(const PlacementRequest& r, int64_t) {
 
 }  // namespace
 
-LayerPlacement greedy_placement(const PlacementRequest& r, int64_t layer);
+LayerPlacement eplb_global(const PlacementRequest& r, int64_t layer);
+LayerPlacement eplb_hierarchical(const PlacementRequest& r, int64_t layer);
+LayerPlacement file_placement(const PlacementRequest& r, int64_t layer);
 
 namespace {
 
@@ -63,8 +65,14 @@ Registry<PlacementFactory> build_registry() {
            "default expert-parallel layout of Megatron-Core and vLLM", &contiguous});
   reg.add({"round-robin", "expert e on rank e mod EP; no redundant copies",
            "strided expert layout (e.g. SGLang/vLLM 'round_robin' expert placement)", &round_robin});
-  reg.add({"greedy", "load-aware: extra slots to the experts with the most load per copy, then copies heaviest-first onto the least-loaded rank",
-           "longest-processing-time bin packing (Graham 1969), as in DeepSeek's EPLB global policy (github.com/deepseek-ai/EPLB)", &greedy_placement});
+  reg.add({"greedy", "load-aware greedy: extra slots to the experts with the most load per copy, then copies heaviest-first onto the least-loaded rank (the same algorithm as eplb-global)",
+           "longest-processing-time-first bin packing (Graham 1969)", &eplb_global});
+  reg.add({"eplb-hierarchical", "DeepSeek EPLB, hierarchical: expert groups packed onto nodes, heaviest experts replicated inside each node, copies balanced over its GPUs",
+           "DeepSeek EPLB (github.com/deepseek-ai/EPLB), used for prefill in DeepSeek-V3 inference (arXiv:2412.19437)", &eplb_hierarchical});
+  reg.add({"eplb-global", "DeepSeek EPLB, global: heaviest experts replicated, copies balanced over all GPUs regardless of groups",
+           "DeepSeek EPLB (github.com/deepseek-ai/EPLB), used for decode in DeepSeek-V3 inference", &eplb_global});
+  reg.add({"file", "read from placement.file: SGLang's physical_to_logical_map (slot -> logical expert per layer)",
+           "SGLang --init-expert-location / ExpertLocationMetadata", &file_placement});
   return reg;
 }
 

@@ -23,6 +23,9 @@ struct PlacementRequest {
   int64_t num_groups = 1;
   // Per MoE layer expert loads, when known (load-aware policies); empty otherwise.
   std::vector<std::vector<double>> layer_loads;
+  // For the "file" policy: per model layer, physical slot -> logical expert (slot s on rank
+  // s / slots_per_rank), as SGLang's physical_to_logical_map.
+  std::vector<std::vector<int32_t>> physical_to_logical;
 };
 
 using PlacementFactory = LayerPlacement (*)(const PlacementRequest&, int64_t layer);
@@ -31,5 +34,10 @@ const Registry<PlacementFactory>& placement_registry();
 // Checks that every expert has a copy and every rank has the same slot count; throws
 // std::logic_error otherwise. Fills expert_ranks from rank_slots.
 void finalize_placement(LayerPlacement& p, int64_t num_experts);
+
+// Reads an SGLang-style placement file ({"physical_to_logical_map": [[slot -> logical] x layers]},
+// one row per model layer, per MoE layer, or a single row for all) into per-model-layer rows.
+std::vector<std::vector<int32_t>> load_placement_file(const std::string& path, const std::vector<bool>& layer_is_moe,
+                                                      int64_t num_experts, int64_t slots);
 
 }  // namespace moesim
