@@ -74,8 +74,10 @@ ParallelConfig parse_parallel(const JsonValue& v, const ClusterConfig& cluster) 
   if (devices % p.pipeline_stages != 0)
     o.required("pipeline_stages").fail(fmt::format("{} devices do not divide into {} pipeline stages", devices, p.pipeline_stages));
   if (per_stage % (p.expert_parallel * p.expert_tensor_parallel) != 0)
-    o.required("expert_parallel").fail(fmt::format("expert_parallel {} x expert_tensor_parallel {} does not divide the {} devices of a pipeline stage",
-                                                   p.expert_parallel, p.expert_tensor_parallel, per_stage));
+    o.required("expert_parallel").fail(p.expert_tensor_parallel == 1
+        ? fmt::format("expert_parallel {} does not divide the {} devices of a pipeline stage", p.expert_parallel, per_stage)
+        : fmt::format("expert_parallel {} x expert_tensor_parallel {} does not divide the {} devices of a pipeline stage",
+                      p.expert_parallel, p.expert_tensor_parallel, per_stage));
   if (per_stage % p.attention_tensor_parallel != 0 || p.attention_tensor_parallel > cluster.devices_per_node)
     o.required("attention_tensor_parallel").fail(fmt::format("attention_tensor_parallel {} must divide the {} devices of a stage and fit in a node of {}",
                                                              p.attention_tensor_parallel, per_stage, cluster.devices_per_node));

@@ -34,15 +34,27 @@ Json Simulation::report() const {
   const int64_t D = cfg_.cluster.devices(), L = m.num_layers;
   const int32_t n_ops = static_cast<int32_t>(sched_.num_ops());
 
-  // Critical device: the one with the most compute busy time (lowest id on ties).
+  // Critical device of each pipeline stage: the one with the most compute busy time (lowest id
+  // on ties). The step's critical device is that of the stage that finishes last.
   std::vector<int64_t> busy(D, 0);
-  for (int32_t i = 0; i < n_ops; ++i)
+  std::vector<int64_t> stage_end(stages_.stages, 0);
+  for (int32_t i = 0; i < n_ops; ++i) {
     if (op_info_[i].device >= 0) busy[op_info_[i].device] += sched_.duration(i).ps();
-  const int64_t crit = std::max_element(busy.begin(), busy.end()) - busy.begin();
-  std::vector<std::pair<int64_t, int64_t>> crit_busy;
-  for (int32_t i = 0; i < n_ops; ++i)
-    if (op_info_[i].device == crit) crit_busy.emplace_back(sched_.start(i).ps(), sched_.end(i).ps());
-  std::sort(crit_busy.begin(), crit_busy.end());
+    stage_end[op_info_[i].stage] = std::max(stage_end[op_info_[i].stage], sched_.end(i).ps());
+  }
+  std::vector<int64_t> crit_of_stage(stages_.stages);
+  for (int64_t st = 0; st < stages_.stages; ++st) {
+    const auto first = busy.begin() + st * stages_.devices_per_stage;
+    crit_of_stage[st] = std::max_element(first, first + stages_.devices_per_stage) - busy.begin();
+  }
+  const int64_t crit_stage = std::max_element(stage_end.begin(), stage_end.end()) - stage_end.begin();
+  const int64_t crit = crit_of_stage[crit_stage];
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> crit_busy(stages_.stages);
+  for (int32_t i = 0; i < n_ops; ++i) {
+    const OpInfo& o = op_info_[i];
+    if (o.device >= 0 && o.device == crit_of_stage[o.stage]) crit_busy[o.stage].emplace_back(sched_.start(i).ps(), sched_.end(i).ps());
+  }
+  for (auto& v : crit_busy) std::sort(v.begin(), v.end());
 
   struct Acc {
     int64_t attention = 0, dense = 0, shared = 0, experts = 0, dispatch = 0, combine = 0, exposed = 0;
@@ -50,13 +62,15 @@ Json Simulation::report() const {
   std::vector<Acc> acc(L);
   std::vector<int64_t> experts_max(L, 0);
   std::vector<std::vector<int64_t>> experts_by_device(L, std::vector<int64_t>(0));
-  Acc other;
+  Acc other;  // ops outside layers (LM head, gradient sync, optimizer) of the critical stage
   for (int32_t i = 0; i < n_ops; ++i) {
     const OpInfo& o = op_info_[i];
-    Acc& a = (o.layer >= 0 && o.layer < L) ? acc[o.layer] : other;
+    const bool in_layer = o.layer >= 0 && o.layer < L;
+    if (!in_layer && o.stage != crit_stage) continue;
+    Acc& a = in_layer ? acc[o.layer] : other;
     const int64_t dur = sched_.duration(i).ps();
     if (o.device < 0) {
-      const int64_t exposed = uncovered(sched_.start(i).ps(), sched_.end(i).ps(), crit_busy);
+      const int64_t exposed = uncovered(sched_.start(i).ps(), sched_.end(i).ps(), crit_busy[o.stage]);
       a.exposed += exposed;
       if (o.kind == OpKind::Dispatch) a.dispatch += dur;
       if (o.kind == OpKind::Combine) a.combine += dur;
@@ -67,7 +81,7 @@ Json Simulation::report() const {
       if (v.empty()) v.assign(D, 0);
       v[o.device] += dur;
     }
-    if (o.device != crit) continue;
+    if (o.device != crit_of_stage[o.stage]) continue;
     switch (o.kind) {
       case OpKind::Attention: a.attention += dur; break;
       case OpKind::DenseFfn: a.dense += dur; break;
@@ -99,8 +113,11 @@ Json Simulation::report() const {
               {"dispatch_us", us(SimTime::from_ps(a.dispatch))},
               {"combine_us", us(SimTime::from_ps(a.combine))},
               {"exposed_comm_us", us(SimTime::from_ps(a.exposed))}};
-    total.attention += a.attention, total.dense += a.dense, total.shared += a.shared, total.experts += a.experts;
-    total.dispatch += a.dispatch, total.combine += a.combine, total.exposed += a.exposed;
+    if (stages_.stage_of_layer[l] == crit_stage) {
+      total.attention += a.attention, total.dense += a.dense, total.shared += a.shared, total.experts += a.experts;
+      total.dispatch += a.dispatch, total.combine += a.combine, total.exposed += a.exposed;
+    }
+    j["stage"] = stages_.stage_of_layer[l];
     if (m.layer_is_moe[l]) {
       const LayerStats& s = layer_stats_[l];
       const int64_t kept = std::accumulate(s.expert_load.begin(), s.expert_load.end(), int64_t{0});
@@ -174,7 +191,10 @@ Json Simulation::report() const {
                        {"dispatch", us(SimTime::from_ps(total.dispatch))},
                        {"combine", us(SimTime::from_ps(total.combine))},
                        {"exposed_comm", us(SimTime::from_ps(total.exposed + other.exposed))},
-                       {"other_compute", us(SimTime::from_ps(other.dense))}};
+                       {"other_compute", us(SimTime::from_ps(other.dense))},
+                       {"pipeline_bubble", us(pipeline_bubble_)}};
+  r["breakdown_scope"] = stages_.stages > 1 ? "the critical device of the slowest pipeline stage (its layers), plus the 1F1B bubble"
+                                             : "the critical device";
   r["all_to_all"] = {{"bytes_intra_node", a2a_intra}, {"bytes_inter_node", a2a_inter},
                      {"dispatch_bytes_intra_node", d_intra}, {"dispatch_bytes_inter_node", d_inter},
                      {"combine_bytes_intra_node", c_intra}, {"combine_bytes_inter_node", c_inter},

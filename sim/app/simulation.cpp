@@ -239,10 +239,14 @@ int32_t Simulation::add(const OpInfo& info, const std::vector<int32_t>& streams,
 void Simulation::run() {
   if (engine_.phase() != Phase::Frozen) throw std::logic_error("simulation must be frozen before it runs");
   const auto t0 = std::chrono::steady_clock::now();
-  layer_pass();
-  build_step_graph();
-  sched_.attach(engine_);
-  engine_.run();
+  try {
+    layer_pass();
+    build_step_graph();
+    sched_.attach(engine_);
+    engine_.run();
+  } catch (const std::overflow_error& e) {
+    throw input_error(cfg_.file, "", std::string(e.what()) + ": the step would last longer than the simulated clock holds (2^63 ps, about 106 days); check the sizes in the model and workload");
+  }
   sched_.check_complete();
   SimTime stage_end_max;
   for (size_t i = 0; i < sched_.num_ops(); ++i) stage_end_max = max(stage_end_max, sched_.end(static_cast<int32_t>(i)));

@@ -93,6 +93,7 @@ int64_t JsonValue::as_int(int64_t min, int64_t max) const {
 }
 
 double JsonValue::as_bytes() const {
+  if (!value_->is_string()) fail("expected a size with units such as \"80 GiB\", got " + describe(*value_));
   try {
     return units::parse_bytes(as_string());
   } catch (const std::invalid_argument& e) {
@@ -101,6 +102,7 @@ double JsonValue::as_bytes() const {
 }
 
 double JsonValue::as_bandwidth() const {
+  if (!value_->is_string()) fail("expected a bandwidth with units such as \"450 GB/s\", got " + describe(*value_));
   double v = 0;
   try {
     v = units::parse_bandwidth(as_string());
@@ -112,6 +114,7 @@ double JsonValue::as_bandwidth() const {
 }
 
 double JsonValue::as_flops_rate() const {
+  if (!value_->is_string()) fail("expected a FLOP rate with units such as \"989 TFLOP/s\", got " + describe(*value_));
   double v = 0;
   try {
     v = units::parse_flops_rate(as_string());
@@ -123,6 +126,7 @@ double JsonValue::as_flops_rate() const {
 }
 
 SimTime JsonValue::as_duration() const {
+  if (!value_->is_string()) fail("expected a duration with units such as \"2 us\", got " + describe(*value_));
   try {
     return units::parse_duration(as_string());
   } catch (const std::invalid_argument& e) {
@@ -207,6 +211,26 @@ JsonDocument JsonDocument::load_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string text = ss.str();
+  // Refuse absurd nesting before parsing: deep recursion elsewhere would exhaust the stack.
+  {
+    constexpr int kMaxDepth = 256;
+    int depth = 0;
+    bool in_string = false, escaped = false;
+    size_t line = 1;
+    for (char c : text) {
+      if (c == '\n') ++line;
+      if (in_string) {
+        if (escaped) escaped = false;
+        else if (c == '\\') escaped = true;
+        else if (c == '"') in_string = false;
+        continue;
+      }
+      if (c == '"') in_string = true;
+      else if (c == '[' || c == '{') {
+        if (++depth > kMaxDepth) throw input_error(path, fmt::format("line {}", line), fmt::format("JSON nested deeper than {} levels", kMaxDepth));
+      } else if (c == ']' || c == '}') --depth;
+    }
+  }
   JsonDocument doc;
   doc.file_ = std::make_shared<const std::string>(path);
   try {

@@ -61,12 +61,19 @@ NpyArray parse_npy(const std::string& file, const std::string& name, const uint8
     size_t j = i;
     while (j < shape.size() && std::isdigit(static_cast<unsigned char>(shape[j]))) ++j;
     if (j == i) throw bad("bad shape");
+    if (j - i > 15) throw bad("shape dimension too large");
     a.shape.push_back(std::stoll(shape.substr(i, j - i)));
     i = j;
   }
   const uint64_t data_at = header_at + header_len;
   a.data = p + data_at;
-  const auto want = static_cast<uint64_t>(a.count()) * static_cast<uint64_t>(a.item_bytes());
+  // The element count must fit the member: checked without overflow, dimension by dimension.
+  uint64_t want = static_cast<uint64_t>(a.item_bytes());
+  for (int64_t dim : a.shape) {
+    if (dim != 0 && want > (size - data_at) / static_cast<uint64_t>(dim))
+      throw bad(fmt::format("data truncated: shape needs more than the {} bytes present", size - data_at));
+    want *= static_cast<uint64_t>(dim);
+  }
   if (size - data_at < want)
     throw bad(fmt::format("data truncated: {} bytes expected, {} present", want, size - data_at));
   return a;

@@ -61,7 +61,7 @@ TEST_CASE("reader errors name the file and JSON path and suggest the closest key
   }
 }
 
-TEST_CASE("--set overrides create and replace fields, parsing JSON values", "[quick][units]") {
+TEST_CASE("set overrides create and replace fields, parsing JSON values", "[quick][units]") {
   Json j = Json::parse(R"({"a": {"b": 1}})");
   apply_override(j, "a.b=16", "x.json");
   apply_override(j, "a.c=\"text\"", "x.json");

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Turns the raw output of run_calibration.sh (one or more folders of *.jsonl and
+provenance-*.json) into the two files moesim uses:
+
+  <profile>.calibration.json  the calibration table (format below; read by
+                              sim/hardware/calibration_table.cpp)
+  <profile>.heldout.json      the held-out measurements (tags held-*), for accuracy.py only
+
+<profile> is the hw_profiles name of the GPU ("NVIDIA H100 80GB HBM3" -> H100-SXM, "NVIDIA H200"
+-> H200). Table: expert_block.<backend>.<dtype>.uniform = one entry per (hidden, intermediate,
+experts) with increasing `tokens` (per expert) and the median / p10 / p90 block time in us;
+.skewed = the uneven calibration vectors (tags skew-*). Other kernels are copied as measured.
+Python stdlib only. Usage: python3 assemble.py --in DIR [--in DIR2 ...] --out DIR
+"""
+import argparse
+import glob
+import json
+import os
+import sys
+
+PROFILE_NAMES = {"NVIDIA H100 80GB HBM3": "H100-SXM", "NVIDIA H200": "H200", "NVIDIA H800": "H800"}
+IMPLEMENTATIONS = {
+    "cublas-grouped": "moesim calibration/swiglu_block.cuh: bf16 = two cublasGemmGroupedBatchedEx calls (gate/up, down; "
+                      "one group per active expert, fp32 compute) around a SiLU*mul kernel; fp8 = a loop of cublasLtMatmul "
+                      "calls per GEMM (e4m3 x e4m3, per-tensor scales, fast accumulation, bf16 out) around a SiLU*mul kernel "
+                      "that writes e4m3. The whole block is one CUDA graph; experts with no tokens are left out.",
+    "torch-grouped-mm": "calibration/torch_grouped_mm.py: torch._grouped_mm (gate/up) + F.silu(g)*u + torch._grouped_mm (down), "
+                        "bf16, all local experts passed with int32 end offsets, captured in a CUDA graph.",
+}
+TIMING = ("Median of CUDA-event timings of single CUDA-graph replays (3 to 40 replays, as many as fit 150 ms, after 2 "
+          "warm-ups); L2 overwritten before every timed replay; 2 input buffers rotated; random non-zero inputs and "
+          "weights; p10/p90 over the same replays.")
+
+
+def read_jsonl(path):
+    rows = []
+    with open(path) as fh:
+        for ln in fh:
+            ln = ln.strip()
+            if ln.startswith("{"):
+                rows.append(json.loads(ln))
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--in", dest="inputs", action="append", required=True)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    rows, prov = [], []
+    for d in args.inputs:
+        for p in sorted(glob.glob(os.path.join(d, "*.jsonl"))):
+            if not os.path.basename(p).startswith("smoke"):
+                rows += read_jsonl(p)
+        for p in sorted(glob.glob(os.path.join(d, "provenance-*.json"))):
+            if "smoke" not in p:
+                with open(p) as fh:
+                    prov.append(json.load(fh))
+    if not prov:
+        sys.exit("assemble.py: no provenance-*.json in the inputs")
+    gpu = prov[0]["gpu_before"]["name"]
+    profile = PROFILE_NAMES.get(gpu, gpu.replace("NVIDIA ", "").replace(" ", "-"))
+    uniform, skewed, heldout, other = {}, {}, [], {}
+    selftests = [r for r in rows if r.get("kind") == "selftest"]
+    for r in rows:
+        k = r.get("kind")
+        if k == "expert_block" and "skipped" not in r:
+            tag = r["tag"]
+            key = (r["backend"], r["dtype"])
+            if tag == "grid":
+                cell = uniform.setdefault(key, {}).setdefault((r["hidden"], r["intermediate"], r["experts"]), {})
+                cell[r["tokens"]] = r
+            elif tag.startswith("skew-"):
+                skewed.setdefault(key, []).append({"tag": tag, "hidden": r["hidden"], "intermediate": r["intermediate"],
+                                                   "counts": r["counts"], "median_us": r["median_us"]})
+            elif tag.startswith("held-"):
+                heldout.append({x: r[x] for x in ("backend", "dtype", "tag", "hidden", "intermediate", "experts", "tokens", "counts",
+                                                  "total_tokens", "median_us", "p10_us", "p90_us", "reps") if x in r})
+        elif k in ("dense_gemm", "memcpy", "gating", "elementwise", "p2p", "alltoall", "alltoallv", "comm_skipped"):
+            other.setdefault(k, []).append({x: v for x, v in r.items() if x != "kind"})
+    blocks = {}
+    for (backend, dtype), cells in sorted(uniform.items()):
+        entries = []
+        for (h, f, e), pts in sorted(cells.items()):
+            ns = sorted(pts)
+            entries.append({"hidden": h, "intermediate": f, "experts": e, "tokens": ns,
+                            "median_us": [pts[n]["median_us"] for n in ns], "p10_us": [pts[n]["p10_us"] for n in ns],
+                            "p90_us": [pts[n]["p90_us"] for n in ns]})
+        b = blocks.setdefault(backend, {"implementation": IMPLEMENTATIONS.get(backend, backend)})
+        b[dtype] = {"uniform": entries, "skewed": skewed.get((backend, dtype), [])}
+    p0 = prov[0]
+    table = {
+        "format": "moesim-calibration-1",
+        "hardware": profile,
+        "description": f"Measured expert-block and kernel times on one {gpu}. Generated by calibration/assemble.py from the "
+                       "output of calibration/run_calibration.sh; see calibration/README.md.",
+        "provenance": {
+            "gpu_name": gpu, "driver": p0["gpu_before"]["driver"], "nvcc": p0["nvcc"], "cublas_headers": p0["cublas_headers"],
+            "torch": p0["torch"], "date_utc": p0["date_utc"], "git_commit": p0["git_commit"], "command": p0["command"],
+            "selftests": selftests,
+            "parts": [{x: p[x] for x in ("part", "date_utc", "git_commit", "command", "gpu_before", "gpu_after")} for p in prov],
+        },
+        "timing": TIMING,
+        "expert_block": blocks,
+    }
+    for k in ("dense_gemm", "memcpy", "gating", "elementwise"):
+        if k in other:
+            table[k] = other[k]
+    comm = {k: other[k] for k in ("p2p", "alltoall", "alltoallv", "comm_skipped") if k in other}
+    if comm:
+        table["communication"] = comm
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, f"{profile}.calibration.json"), "w") as fh:
+        json.dump(table, fh, indent=1)
+        fh.write("\n")
+    with open(os.path.join(args.out, f"{profile}.heldout.json"), "w") as fh:
+        json.dump({"hardware": profile, "gpu_name": gpu, "provenance": table["provenance"]["parts"], "measurements": heldout}, fh, indent=1)
+        fh.write("\n")
+    n = sum(len(c) for c in uniform.values())
+    print(f"assemble.py: {profile}: {n} uniform cells, {sum(len(v) for v in skewed.values())} skewed, {len(heldout)} held-out "
+          f"-> {args.out}/{profile}.calibration.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Builds the calibration benchmarks on this (GPU) machine, runs them, and writes
+#   OUT/<gpu>.calibration.json   the table moesim loads (hw_profiles/<gpu>.calibration.json)
+#   OUT/<gpu>.heldout.json       measurements left out of every fit (calibration/results/)
+#   OUT/*.jsonl, OUT/provenance-*.json, OUT/log.txt   raw output
+# Usage: bash calibration/run_calibration.sh --out DIR [--commit SHA] [--only PART]... [--deadline-s S]
+#   PART: smoke | cuda (expert blocks through cuBLAS + ops + communication) | torch (torch._grouped_mm)
+#   Default: cuda and torch. --commit names the project commit when the copy has no .git.
+# Reads the card's state with nvidia-smi; never changes clocks, power or any other setting.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+OUT="" COMMIT="" PARTS=() DEADLINE=540 BUILD="${TMPDIR:-/tmp}/moesim-calibration-build"
+CMDLINE="bash calibration/run_calibration.sh $*"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --out) OUT="$2"; shift 2 ;;
+    --commit) COMMIT="$2"; shift 2 ;;
+    --only) PARTS+=("$2"); shift 2 ;;
+    --deadline-s) DEADLINE="$2"; shift 2 ;;
+    --build) BUILD="$2"; shift 2 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "run_calibration.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[[ -n "$OUT" ]] || { echo "run_calibration.sh: --out DIR is required" >&2; exit 2; }
+[[ ${#PARTS[@]} -gt 0 ]] || PARTS=(cuda torch)
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+START=$(date +%s)
+left() { echo $(( DEADLINE - ($(date +%s) - START) )); }
+log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/log.txt" >&2; }
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+
+if [[ -z "$COMMIT" ]]; then
+  COMMIT="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
+  if [[ "$COMMIT" != unknown ]] && [[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]]; then COMMIT="$COMMIT-dirty"; fi
+fi
+PY=python3
+
+smi() {  # one JSON object with the card's state now
+  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,clocks.max.sm,clocks.max.mem,temperature.gpu,power.draw,power.limit,memory.total,pstate,clocks_event_reasons.active \
+    --format=csv,noheader,nounits | head -1 | $PY -c '
+import sys, json
+keys = ["name","driver","sm_clock_mhz","mem_clock_mhz","max_sm_clock_mhz","max_mem_clock_mhz","temperature_c","power_w","power_limit_w","memory_total_mib","pstate","clock_event_reasons"]
+vals = [v.strip() for v in sys.stdin.read().split(",")]
+print(json.dumps(dict(zip(keys, vals))))'
+}
+
+provenance() {  # $1 = part name, $2 = before-json
+  local after; after="$(smi)"
+  $PY - "$1" "$2" "$after" "$COMMIT" "$CMDLINE" > "$OUT/provenance-$1.json" <<'PYEOF'
+import json, subprocess, sys, datetime, re
+part, before, after, commit, cmd = sys.argv[1:]
+def out(c):
+    try:
+        return subprocess.run(c, shell=True, capture_output=True, text=True, timeout=60).stdout.strip()
+    except Exception as e:
+        return f"unavailable: {e}"
+nvcc = out("nvcc --version | tail -2 | head -1")
+torch_v = out("python3 -c 'import torch; print(torch.__version__, torch.version.cuda)'")
+cublas = out("grep -h -E '#define CUBLAS_VER_(MAJOR|MINOR|PATCH) ' $(dirname $(dirname $(which nvcc)))/include/cublas_api.h | awk '{print $3}' | paste -sd.")
+print(json.dumps({"part": part, "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                  "git_commit": commit, "command": cmd, "nvcc": nvcc, "cublas_headers": cublas, "torch": torch_v,
+                  "gpu_before": json.loads(before), "gpu_after": json.loads(after),
+                  "nvidia_smi_clocks": out("nvidia-smi -q -d CLOCK | grep -v '^$' | head -40")}, indent=1))
+PYEOF
+}
+
+build() {
+  local nccl_root
+  nccl_root="$($PY -c 'import nvidia.nccl as n, os; print(list(n.__path__)[0])' 2>/dev/null || true)"
+  log "building into $BUILD (NCCL_ROOT=${nccl_root:-none})"
+  cmake -S "$HERE" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release ${nccl_root:+-DNCCL_ROOT=$nccl_root} >> "$OUT/log.txt" 2>&1
+  cmake --build "$BUILD" -j 16 >> "$OUT/log.txt" 2>&1
+  if [[ -n "$nccl_root" ]]; then export LD_LIBRARY_PATH="$nccl_root/lib:${LD_LIBRARY_PATH:-}"; fi
+}
+
+run_cuda() {  # $1 = jsonl name, remaining: plans
+  local name="$1"; shift
+  for plan in "$@"; do
+    log "cublas-grouped: $plan ($(left) s left)"
+    "$BUILD/bench_expert_block" --selftest --plan "$HERE/plans/$plan.plan" --deadline-s "$(( $(left) - 20 ))" >> "$OUT/$name.jsonl" 2>> "$OUT/log.txt"
+  done
+}
+
+run_torch() {
+  local name="$1"; shift
+  for plan in "$@"; do
+    log "torch-grouped-mm: $plan ($(left) s left)"
+    PYTHONUNBUFFERED=1 $PY "$HERE/torch_grouped_mm.py" --selftest --plan "$HERE/plans/$plan.plan" --deadline-s "$(( $(left) - 15 ))" >> "$OUT/$name.jsonl" 2>> "$OUT/log.txt"
+  done
+}
+
+log "commit $COMMIT; parts: ${PARTS[*]}"
+log "gpu: $(smi)"
+build
+for part in "${PARTS[@]}"; do
+  BEFORE="$(smi)"
+  case "$part" in
+    smoke)
+      run_cuda smoke-cublas smoke
+      run_torch smoke-torch smoke
+      "$BUILD/bench_comm" > "$OUT/smoke-comm.jsonl" 2>> "$OUT/log.txt"
+      ;;
+    cuda)
+      "$BUILD/bench_ops" > "$OUT/ops.jsonl" 2>> "$OUT/log.txt"
+      "$BUILD/bench_comm" > "$OUT/comm.jsonl" 2>> "$OUT/log.txt"
+      run_cuda cublas grid skew heldout
+      ;;
+    torch)
+      run_torch torch grid skew heldout
+      ;;
+    *) echo "run_calibration.sh: unknown part $part" >&2; exit 2 ;;
+  esac
+  provenance "$part" "$BEFORE"
+done
+if [[ " ${PARTS[*]} " != *" smoke "* ]]; then
+  $PY "$HERE/assemble.py" --in "$OUT" --out "$OUT" 2>&1 | tee -a "$OUT/log.txt"
+fi
+log "done in $(( $(date +%s) - START )) s"

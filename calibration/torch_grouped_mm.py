@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Times the SwiGLU expert block through PyTorch's grouped GEMM (backend `torch-grouped-mm`) for
+every job of a plan file (see make_plan.py), printing the same JSON lines as bench_expert_block:
+
+    y1 = torch._grouped_mm(x, w_gate_up.transpose(-2, -1), offs)   # [T, 2F], all E experts
+    a  = F.silu(y1[:, :F]) * y1[:, F:]                             # PyTorch elementwise ops
+    y2 = torch._grouped_mm(a, w_down.transpose(-2, -1), offs)      # [T, H]
+
+x is [T, H] bf16 with expert i's tokens at rows offs[i-1]..offs[i]; weights are [E, 2F, H] and
+[E, H, F] (nn.Linear layout), so the grouped GEMM reads them K-major, as it requires. All E
+experts are passed (empty groups included), as a framework would. Only bf16 (fp8 lines are
+reported as skipped). Each block is captured in a CUDA graph per input rotation (2), L2 is
+flushed before every timed replay, and each replay is timed with CUDA events.
+Usage: python3 torch_grouped_mm.py --plan FILE [--deadline-s S] [--selftest]
+"""
+import argparse
+import json
+import sys
+import time
+
+import torch
+import torch.nn.functional as Fn
+
+BACKEND = "torch-grouped-mm"
+
+
+def parse_plan(path):
+    jobs = []
+    with open(path) as fh:
+        for ln in fh:
+            p = ln.split()
+            if not p or p[0].startswith("#"):
+                continue
+            h, f, dt = int(p[2]), int(p[3]), p[4]
+            counts = [int(p[6])] * int(p[5]) if p[0] == "u" else [int(x) for x in p[5].split(",")]
+            jobs.append({"kind": p[0], "tag": p[1], "H": h, "F": f, "dtype": dt, "counts": counts})
+    return jobs
+
+
+def nonzero_rand(shape, scale, gen):
+    v = torch.rand(shape, device="cuda", generator=gen, dtype=torch.float32) * 2 - 1
+    v = torch.where(v.abs() < 1 / 64, torch.full_like(v, 1 / 64), v)
+    return (v * scale).to(torch.bfloat16)
+
+
+def block(x, wgu, wd, offs, F):
+    y1 = torch._grouped_mm(x, wgu.transpose(-2, -1), offs=offs)
+    a = Fn.silu(y1[:, :F]) * y1[:, F:]
+    return torch._grouped_mm(a, wd.transpose(-2, -1), offs=offs)
+
+
+def selftest(gen):
+    H, F, counts = 256, 128, [3, 0, 5, 1]
+    E, T = len(counts), sum(counts)
+    wgu, wd = nonzero_rand((E, 2 * F, H), H ** -0.5, gen), nonzero_rand((E, H, F), F ** -0.5, gen)
+    x = nonzero_rand((T, H), 1.0, gen)
+    offs = torch.tensor(counts, device="cuda", dtype=torch.int32).cumsum(0).to(torch.int32)
+    y = block(x, wgu, wd, offs, F).double()
+    ref, o = [], 0
+    for e, c in enumerate(counts):
+        xe = x[o:o + c].double()
+        y1 = xe @ wgu[e].double().T
+        ref.append((Fn.silu(y1[:, :F]) * y1[:, F:]) @ wd[e].double().T)
+        o += c
+    ref = torch.cat(ref)
+    err = ((y - ref).norm() / ref.norm()).item()
+    ok = err < 2e-2 and torch.isfinite(y).all().item()
+    print(json.dumps({"kind": "selftest", "backend": BACKEND, "bf16_rel_err": err, "ok": bool(ok)}), flush=True)
+    return ok
+
+
+def quantile(v, q):
+    v = sorted(v)
+    pos = q * (len(v) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (pos - lo)
+
+
+def time_graphs(graphs, flush, target_ms=150.0, min_reps=3, max_reps=40, warmup=2):
+    s = torch.cuda.current_stream()
+    for w in range(warmup):
+        flush()
+        graphs[w % len(graphs)].replay()
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    flush()
+    a.record(s)
+    graphs[0].replay()
+    b.record(s)
+    b.synchronize()
+    probe = max(a.elapsed_time(b), 1e-3)
+    reps = max(min_reps, min(max_reps, int(target_ms / probe)))
+    ev = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
+    for r, (e0, e1) in enumerate(ev):
+        flush()
+        e0.record(s)
+        graphs[r % len(graphs)].replay()
+        e1.record(s)
+    torch.cuda.synchronize()
+    us = [e0.elapsed_time(e1) * 1e3 for e0, e1 in ev]
+    return {"median_us": round(quantile(us, 0.5), 3), "p10_us": round(quantile(us, 0.1), 3), "p90_us": round(quantile(us, 0.9), 3),
+            "min_us": round(min(us), 3), "reps": reps}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--plan")
+    ap.add_argument("--deadline-s", type=float, default=1e9)
+    ap.add_argument("--selftest", action="store_true")
+    args = ap.parse_args()
+    t0 = time.monotonic()
+    if not hasattr(torch, "_grouped_mm"):
+        print(json.dumps({"kind": "skipped", "backend": BACKEND, "reason": f"torch {torch.__version__} has no _grouped_mm"}))
+        return 0
+    gen = torch.Generator(device="cuda")
+    gen.manual_seed(1)
+    if args.selftest and not selftest(gen):
+        return 1
+    if not args.plan:
+        return 0
+    jobs = parse_plan(args.plan)
+    max_e = {}
+    for j in jobs:
+        k = (j["H"], j["F"])
+        max_e[k] = max(max_e.get(k, 0), len(j["counts"]))
+    l2 = torch.cuda.get_device_properties(0).L2_cache_size
+    scratch = torch.empty(max(2 * l2, 64 << 20), dtype=torch.uint8, device="cuda")
+    flush = scratch.zero_
+    cur, wgu, wd = None, None, None
+    for i, j in enumerate(jobs):
+        if time.monotonic() - t0 > args.deadline_s:
+            print(json.dumps({"kind": "truncated", "backend": BACKEND, "done": i, "total": len(jobs)}), flush=True)
+            break
+        H, F, counts = j["H"], j["F"], j["counts"]
+        rec = {"kind": "expert_block", "backend": BACKEND, "tag": j["tag"], "dtype": j["dtype"], "hidden": H, "intermediate": F,
+               "experts": len(counts)}
+        rec.update({"counts": counts} if j["kind"] == "v" else {"tokens": counts[0]})
+        if j["dtype"] != "bf16":
+            rec["skipped"] = "dtype"
+            print(json.dumps(rec), flush=True)
+            continue
+        T = sum(counts)
+        try:
+            if cur != (H, F):
+                wgu = wd = None
+                torch.cuda.empty_cache()
+                E = max_e[(H, F)]
+                wgu = nonzero_rand((E, 2 * F, H), H ** -0.5, gen)
+                wd = nonzero_rand((E, H, F), F ** -0.5, gen)
+                cur = (H, F)
+            E = len(counts)
+            offs = torch.tensor(counts, device="cuda", dtype=torch.int32).cumsum(0).to(torch.int32)
+            xs = [nonzero_rand((max(T, 1), H), 1.0, gen)[:T] for _ in range(2)]
+            st = {"median_us": 0.0, "p10_us": 0.0, "p90_us": 0.0, "min_us": 0.0, "reps": 0}
+            if T > 0:
+                for x in xs:  # warm-up outside capture (kernel selection, lazy init)
+                    block(x, wgu[:E], wd[:E], offs, F)
+                torch.cuda.synchronize()
+                graphs = []
+                for x in xs:
+                    g = torch.cuda.CUDAGraph()
+                    with torch.cuda.graph(g):
+                        block(x, wgu[:E], wd[:E], offs, F)
+                    graphs.append(g)
+                st = time_graphs(graphs, flush)
+                del graphs
+            rec.update({"total_tokens": T, "active_experts": sum(1 for c in counts if c > 0)})
+            rec.update(st)
+            rec["tflops"] = round(6.0 * T * H * F / st["median_us"] * 1e-6, 2) if st["median_us"] > 0 else 0.0
+            rec["graph"] = True
+        except torch.cuda.OutOfMemoryError:
+            rec["skipped"] = "memory"
+            wgu = wd = None
+            cur = None
+            torch.cuda.empty_cache()
+        print(json.dumps(rec), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
