@@ -176,8 +176,13 @@ int main(int argc, char** argv) {
   if (self) {
     const double e16 = selftest<bf16>(g, s), e8 = selftest<fp8>(g, s);
     const bool ok = e16 < 2e-2 && e8 < 5e-2;
-    std::printf("{\"kind\":\"selftest\",\"backend\":\"cublas-grouped\",\"bf16_rel_err\":%.3e,\"fp8_rel_err\":%.3e,\"ok\":%s}\n", e16, e8,
-                ok ? "true" : "false");
+    int ver = 0;
+    CKB(cublasGetVersion(g.blas, &ver));
+    cudaDeviceProp prop{};
+    CK(cudaGetDeviceProperties(&prop, 0));
+    std::printf("{\"kind\":\"selftest\",\"backend\":\"cublas-grouped\",\"bf16_rel_err\":%.3e,\"fp8_rel_err\":%.3e,\"ok\":%s,"
+                "\"cublas_version\":%d,\"cuda_runtime\":%d,\"device\":\"%s\",\"sms\":%d,\"l2_bytes\":%d}\n",
+                e16, e8, ok ? "true" : "false", ver, CUDART_VERSION, prop.name, prop.multiProcessorCount, prop.l2CacheSize);
     std::fflush(stdout);
     if (!ok) return 1;
   }

@@ -129,7 +129,7 @@ class L2Flusher {
 // [min_reps, max_reps]. The host enqueues everything before waiting, so the GPU never idles
 // between runs unless one run is shorter than its host launch cost.
 inline Stats time_launches(const std::function<void(int)>& launch, cudaStream_t s, L2Flusher& l2, double target_ms = 150,
-                           int min_reps = 3, int max_reps = 40, int warmup = 2) {
+                           int min_reps = 3, int max_reps = 40, int warmup = 1) {
   cudaEvent_t a, b;
   CK(cudaEventCreate(&a));
   CK(cudaEventCreate(&b));

@@ -24,8 +24,9 @@ import random
 HIDDEN = [1024, 2048, 4096, 7168, 8192]
 INTERMEDIATE = [256, 512, 1024, 2048, 4096, 8192, 16384]
 EXPERTS = [1, 4, 16, 64]
+# Steps of 1.5x / 1.33x up to 4096 tokens per expert (where tile and wave effects live), then 2x.
 TOKENS = [1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072,
-          4096, 6144, 8192, 12288, 16384, 24576, 32768, 49152, 65536]
+          4096, 8192, 16384, 32768, 65536]
 DTYPES = ["bf16", "fp8"]
 FLOP_CAP = 3e13          # one block <= ~45 ms in bf16 on an H100
 TOKEN_CAP = 262144       # tokens per block (all experts)
@@ -110,7 +111,7 @@ def trace_layers():
 
 def heldout_lines(dtypes):
     out = []
-    between = [3, 6, 12, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 10240, 20480, 40960]
+    between = [3, 6, 12, 20, 40, 80, 160, 320, 640, 1280, 2560, 6144, 12288, 24576, 49152]
     for dt in dtypes:
         for h, f in [(1024, 512), (4096, 2048), (7168, 2048), (8192, 8192)]:
             for e in [4, 16]:

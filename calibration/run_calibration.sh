@@ -72,7 +72,7 @@ build() {
   nccl_root="$($PY -c 'import nvidia.nccl as n, os; print(list(n.__path__)[0])' 2>/dev/null || true)"
   log "building into $BUILD (NCCL_ROOT=${nccl_root:-none})"
   cmake -S "$HERE" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release ${nccl_root:+-DNCCL_ROOT=$nccl_root} >> "$OUT/log.txt" 2>&1
-  cmake --build "$BUILD" -j 16 >> "$OUT/log.txt" 2>&1
+  cmake --build "$BUILD" -j 16 -- -k 0 >> "$OUT/log.txt" 2>&1 || log "some targets failed to build: see log.txt"
   if [[ -n "$nccl_root" ]]; then export LD_LIBRARY_PATH="$nccl_root/lib:${LD_LIBRARY_PATH:-}"; fi
 }
 

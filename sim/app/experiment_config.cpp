@@ -208,6 +208,7 @@ Json resolved_json(const ExperimentConfig& e) {
               {"expert_compute_dtype", e.moe.expert_compute_dtype}};
   j["schedule"] = {{"overlap", e.schedule.overlap == OverlapSchedule::None ? "none" : "two-microbatch"},
                    {"comm_compute_units", e.schedule.comm_compute_units}};
+  if (e.cost.price_per_device_hour > 0) j["cost"] = {{"price_per_device_hour", e.cost.price_per_device_hour}, {"source", e.cost.source}};
   j["memory"] = {{"weight_dtype", e.memory.weight_dtype}, {"expert_weight_dtype", e.memory.expert_weight_dtype},
                  {"kv_cache_dtype", e.memory.kv_cache_dtype}, {"grad_dtype", e.memory.grad_dtype},
                  {"zero_stage", e.memory.zero_stage}, {"workspace_bytes", e.memory.workspace_bytes}};
@@ -248,6 +249,15 @@ ExperimentConfig parse_experiment(const JsonDocument& doc) {
   if (auto m = o.optional("moe")) e.moe = parse_moe_run(*m);
   if (auto s = o.optional("schedule")) e.schedule = parse_schedule(*s);
   if (auto m = o.optional("memory")) e.memory = parse_memory(*m);
+  if (auto c = o.optional("cost")) {
+    auto co = c->as_object();
+    e.cost.price_per_device_hour = co.required("price_per_device_hour").as_number(0.0, 1e6);
+    if (auto s = co.optional("source")) e.cost.source = s->as_string();
+    co.finish();
+  } else if (e.hardware.price_per_hour > 0) {
+    e.cost.price_per_device_hour = e.hardware.price_per_hour;
+    e.cost.source = "hardware profile " + e.hardware.name;
+  }
   o.finish();
   if (e.schedule.overlap == OverlapSchedule::TwoMicroBatch && e.workload.micro_batches % 2 != 0)
     throw input_error(e.file, "$.workload.micro_batches", "the two-microbatch overlap schedule needs an even number of micro-batches");

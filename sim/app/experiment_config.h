@@ -83,6 +83,11 @@ struct MemoryConfig {
   double workspace_bytes = 1073741824.0;  // framework workspace (cuBLAS, allocator slack)
 };
 
+struct CostConfig {
+  double price_per_device_hour = 0;  // USD; 0 = take the hardware profile's price_per_hour
+  std::string source;                // where the price comes from
+};
+
 struct ExperimentConfig {
   std::string file;
   std::string name;
@@ -97,6 +102,7 @@ struct ExperimentConfig {
   MoeRunConfig moe;
   ScheduleConfig schedule;
   MemoryConfig memory;
+  CostConfig cost;
   Json resolved;  // the experiment with model and hardware inlined and defaults filled
 };
 

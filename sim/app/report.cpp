@@ -216,6 +216,18 @@ Json Simulation::report() const {
                      {"max_link_utilization", max_util}, {"no_link_above_100_percent", max_util <= 1.0 + 1e-9},
                      {"hbm_non_negative", hbm_non_negative}};
   r["simulation"] = {{"events", stats_.events}, {"ops", stats_.ops}};
+  // Cost: device-hours per million tokens of the phase (input tokens for prefill, output tokens
+  // for decode, trained tokens for training) at the configured price.
+  const double nodes = static_cast<double>(cfg_.cluster.nodes);
+  Json cost = {{"tokens_per_s_per_node", tokens_per_s / nodes},
+               {"token_kind", cfg_.workload.phase == WorkloadPhase::Prefill ? "input" : cfg_.workload.phase == WorkloadPhase::Decode ? "output" : "trained"},
+               {"device_hours_per_million_tokens", tokens_per_s > 0 ? static_cast<double>(D) * 1e6 / tokens_per_s / 3600.0 : 0.0}};
+  if (cfg_.cost.price_per_device_hour > 0) {
+    cost["price_per_device_hour"] = cfg_.cost.price_per_device_hour;
+    cost["price_source"] = cfg_.cost.source;
+    cost["cost_per_million_tokens"] = cost["device_hours_per_million_tokens"].get<double>() * cfg_.cost.price_per_device_hour;
+  }
+  r["cost"] = cost;
   return r;
 }
 
