@@ -9,6 +9,7 @@ namespace moesim::cli {
 int run(const std::vector<std::string>& args);
 int validate(const std::vector<std::string>& args);
 int list(const std::vector<std::string>& args);
+int trace(const std::vector<std::string>& args);  // TEMP(trace-import): lead adds this line
 int main(int argc, char** argv);
 
 }  // namespace moesim::cli

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
     if (cmd == "run") return run(args);
     if (cmd == "validate") return validate(args);
     if (cmd == "list") return list(args);
+    if (cmd == "trace") return trace(args);  // TEMP(trace-import): lead adds this line
     fmt::print(stderr, "moesim: error: unknown command \"{}\" (run, validate, list)\n", cmd);
     return 2;
   } catch (const InputError& e) {

@@ -124,6 +124,7 @@ RoutingConfig parse_routing(const JsonValue& v, const std::string& experiment_fi
     auto f = o.required("file");
     r.file_as_written = f.as_string();
     r.file = resolve_relative(r.file_as_written, experiment_file);
+    if (!std::filesystem::is_regular_file(r.file)) f.fail("no such file: " + r.file);
     o.optional("distribution");
     o.optional("zipf_exponent");
   }
@@ -234,6 +235,7 @@ ExperimentConfig parse_experiment(const JsonDocument& doc) {
     if (auto f = po.optional("file")) {
       e.placement.file_as_written = f->as_string();
       e.placement.file = resolve_relative(e.placement.file_as_written, e.file);
+      if (!std::filesystem::is_regular_file(e.placement.file)) f->fail("no such file: " + e.placement.file);
     }
     if (e.placement.policy == "file" && e.placement.file.empty()) p->fail("placement policy \"file\" needs \"file\"");
     po.finish();

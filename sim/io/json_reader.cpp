@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -206,6 +207,7 @@ void ObjectReader::finish() const {
 }
 
 JsonDocument JsonDocument::load_file(const std::string& path) {
+  if (std::filesystem::is_directory(path)) throw input_error(path, "", "is a folder, expected a JSON file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw input_error(path, "", "cannot open file");
   std::stringstream ss;

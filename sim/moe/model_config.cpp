@@ -100,6 +100,17 @@ ModelConfig parse_model(const JsonValue& value) {
   m.attention = parse_attention(o.required("attention"));
   m.moe = parse_moe(o.required("moe"));
   o.finish();
+  // A bound on the size, in floating point, so that exact integer counts downstream cannot overflow.
+  const auto& a = m.attention;
+  const double H = static_cast<double>(m.hidden_size), L = static_cast<double>(m.num_layers);
+  const double attn = H * static_cast<double>(a.num_heads) * static_cast<double>(a.head_dim + a.qk_nope_head_dim + a.qk_rope_head_dim + a.v_head_dim) * 4.0 +
+                      H * static_cast<double>(a.q_lora_rank + a.kv_lora_rank) * 2.0 +
+                      static_cast<double>(a.q_lora_rank + a.kv_lora_rank) * static_cast<double>(a.num_heads) * 1024.0;
+  const double ffn = 3.0 * H * (static_cast<double>(m.moe.num_experts) * static_cast<double>(m.moe.expert_intermediate_size) +
+                                static_cast<double>(m.moe.num_shared_experts) * static_cast<double>(m.moe.shared_expert_intermediate_size) +
+                                static_cast<double>(m.dense_intermediate_size));
+  const double total = L * (attn + ffn) + 2.0 * H * static_cast<double>(m.vocab_size);
+  if (total > 1e15) value.fail(fmt::format("implausible model: about {:.3g} parameters (more than 1e15); check the sizes", total));
   return m;
 }
 

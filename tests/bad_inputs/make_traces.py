@@ -61,7 +61,8 @@ def save_raw(name, members):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
         for member, data in members.items():
-            z.writestr(member + ".npy", data)
+            # A fixed timestamp keeps the committed bytes reproducible.
+            z.writestr(zipfile.ZipInfo(member + ".npy", date_time=(1980, 1, 1, 0, 0, 0)), data)
     with open(os.path.join(HERE, name), "wb") as f:
         f.write(buf.getvalue())
 

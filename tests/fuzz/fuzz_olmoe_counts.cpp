@@ -1,0 +1,13 @@
+// Fuzzes the olmoe_counts importer (sim/io/import/import_olmoe_counts.cpp): OLMoE routing-count JSON.
+#include "sim/io/import/importers.h"
+#include "fuzz_util.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string path = moesim::fuzz::write_input("olmoe_counts.json", data, size);
+  moesim::fuzz::expect_input_errors_only([&] {
+    moesim::ImportOptions o;
+    
+    moesim::import_olmoe_counts(path, o);
+  });
+  return 0;
+}

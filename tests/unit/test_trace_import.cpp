@@ -1,0 +1,337 @@
+// Routing-data importers (sim/io/import/) and `moesim trace stats`: the real recordings in
+// ../shared/traces (skipped when absent) import with the right shapes and totals; small
+// synthetic files written here cover Megatron-Core, vLLM and TensorRT-LLM; each kind of bad
+// input gives one InputError naming the line or byte offset and leaves no output behind.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <numeric>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "sim/io/errors.h"
+#include "sim/io/import/importers.h"
+#include "sim/io/json_reader.h"
+#include "test_helpers.h"
+
+namespace moesim::cli {
+int trace(const std::vector<std::string>& args);
+}
+
+using namespace moesim;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string temp_dir(const std::string& name) {
+  const auto d = fs::temp_directory_path() / fmt::format("moesim_trace_import_{}_{}", ::getpid(), name);
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d.string();
+}
+
+void write(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+Imported run_import(const std::string& format, const std::string& in, ImportOptions o = {}) {
+  return importer_registry().find(format)->factory(in, o);
+}
+
+double sum(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
+
+// numpy.save layout: magic, version 1.0, header length, dict padded to 64 bytes, data.
+std::string npy(const std::string& descr, const std::vector<int64_t>& shape, const std::string& data) {
+  std::string s = "(";
+  for (auto d : shape) s += std::to_string(d) + ",";
+  std::string h = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}), }}", descr, s);
+  h.append(63 - (10 + h.size()) % 64, ' ');
+  h += '\n';
+  std::string out("\x93NUMPY\x01\x00", 8);
+  out += static_cast<char>(h.size() & 0xff);
+  out += static_cast<char>(h.size() >> 8);
+  return out + h + data;
+}
+
+template <typename T>
+std::string bytes_of(const std::vector<T>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+}
+
+// A safetensors file of 1-D tensors, in order.
+std::string safetensors(const std::vector<std::tuple<std::string, std::string, std::string>>& tensors) {
+  Json h = Json::object();
+  std::string data;
+  for (const auto& [name, dtype, bytes] : tensors) {
+    const size_t item = dtype == "F64" || dtype == "I64" ? 8 : 4;
+    h[name] = {{"dtype", dtype}, {"shape", {bytes.size() / item}}, {"data_offsets", {data.size(), data.size() + bytes.size()}}};
+    data += bytes;
+  }
+  const std::string header = h.dump();
+  std::string out;
+  for (int b = 0; b < 8; ++b) out += static_cast<char>((static_cast<uint64_t>(header.size()) >> (8 * b)) & 0xff);
+  return out + header + data;
+}
+
+// The InputError message of `f`, or "" when it throws none.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string capture_stdout(const std::vector<std::string>& args) {
+  std::stringstream out;
+  auto* old = std::cout.rdbuf(out.rdbuf());
+  try {
+    cli::trace(args);
+  } catch (...) {
+    std::cout.rdbuf(old);
+    throw;
+  }
+  std::cout.rdbuf(old);
+  return out.str();
+}
+
+const char* kMixtralLine = R"({"dataset": "d", "problem_id": 0, "layer": 0, "experts": [1, 2], "gating_probs": [0.7, 0.3], "token_idx": 0})";
+
+}  // namespace
+
+TEST_CASE("real SGLang, OLMoE and Switch counts import with their totals", "[quick][trace]") {
+  const std::string dir = test::shared_traces_dir();
+  if (dir.empty()) {
+    WARN("skipped: ../shared/traces not found beside the checkout");
+    return;
+  }
+  const std::string tmp = temp_dir("counts");
+  ImportOptions ds;
+  ds.model = "deepseek-v3";
+  ds.top_k = 8;
+  for (const auto& f : fs::directory_iterator(dir + "/deepseek-sglang-expert-counts")) {
+    const auto c = run_import("sglang-counts", f.path().string(), ds).counts;
+    REQUIRE(c.counts.size() == 61);
+    CHECK(c.num_experts == 256);
+    // Layers 0-2 are dense (all zero); every MoE layer sums to its tokens x 8. Some prefill runs
+    // count slightly different token totals per layer (within 0.1%).
+    const double first = sum(c.counts[3]);
+    for (size_t l = 0; l < 61; ++l) {
+      const double s = sum(c.counts[l]);
+      CHECK(std::fmod(s, 8.0) == 0);
+      if (l < 3) CHECK(s == 0);
+      else CHECK(std::fabs(s - first) <= 1e-3 * first);
+    }
+  }
+  for (const auto& f : fs::directory_iterator(dir + "/olmoe-routing-counts")) {
+    const auto c = run_import("olmoe-counts", f.path().string()).counts;
+    const Json raw = Json::parse(std::ifstream(f.path()));
+    CHECK(c.layers == std::vector<int64_t>{0, 7, 15});
+    CHECK(c.top_k == raw["top_k"].get<int64_t>());
+    for (const auto& row : c.counts) CHECK(sum(row) == raw["tokens"].get<double>() * static_cast<double>(c.top_k));
+    CHECK(c.pair_counts.size() == (f.path().filename() == "olmoe_tulu.json" ? 0u : 2u));
+    // The written file reads back, pair counts included.
+    const std::string out = tmp + "/" + f.path().filename().string();
+    write_expert_counts(out, c);
+    const auto back = load_expert_counts(out);
+    CHECK(back.counts == c.counts);
+    CHECK(back.pair_counts == c.pair_counts);
+    CHECK(back.model == c.model);
+  }
+  const auto sw = run_import("switch-counts", dir + "/switch-base-128-counts/expert_statistics_3d.json").counts;
+  CHECK(sw.layers == std::vector<int64_t>{1, 3, 5, 7, 9, 11});
+  CHECK(sw.top_k == 1);
+  CHECK(sw.num_experts == 128);
+  for (const auto& row : sw.counts) CHECK(sum(row) == 206866.0);
+}
+
+TEST_CASE("real Mixtral JSONL imports 32 layers of top-2 with weights; trace stats reads it", "[quick][trace]") {
+  const std::string dir = test::shared_traces_dir();
+  if (dir.empty()) {
+    WARN("skipped: ../shared/traces not found beside the checkout");
+    return;
+  }
+  const std::string tmp = temp_dir("mixtral");
+  // Complete tokens per file (all tokens with --missing sample): counted from the files.
+  const std::vector<std::tuple<std::string, int64_t, int64_t>> files = {
+      {"gsm8k_2_routing.jsonl", 244, 247}, {"humaneval_2_routing.jsonl", 333, 338}, {"routing_raw.jsonl", 94, 218}};
+  for (const auto& [name, complete, all] : files) {
+    const std::string in = dir + "/mixtral-8x7b-token-routing/" + name;
+    const auto r = run_import("mixtral-jsonl", in);
+    CHECK(r.trace.header.layers.size() == 32);
+    CHECK(r.trace.header.top_k == 2);
+    CHECK(r.trace.header.tokens == complete);
+    CHECK(r.trace.weights.size() == r.trace.ids.size());
+    ImportOptions sample;
+    sample.missing = "sample";
+    const auto s = run_import("mixtral-jsonl", in, sample);
+    CHECK(s.trace.header.tokens == all);
+    CHECK(s.trace.header.source.find("--missing sample") != std::string::npos);
+    CHECK(run_import("mixtral-jsonl", in, sample).trace.ids == s.trace.ids);  // seeded
+  }
+  const std::string out = tmp + "/gsm8k.npz";
+  CHECK(cli::trace({"import", "--from", "mixtral-jsonl", "--quiet", dir + "/mixtral-8x7b-token-routing/gsm8k_2_routing.jsonl", out}) == 0);
+  const RoutingTrace t(out);
+  CHECK(t.header().tokens == 244);
+  CHECK(t.has_weights());
+  const Json j = Json::parse(capture_stdout({"stats", out, "--json", "--placement", "contiguous", "--devices", "4"}));
+  REQUIRE(j["layers"].size() == 32);
+  for (const auto& l : j["layers"]) {
+    for (const char* key : {"layer", "tokens", "assignments", "load_max_over_mean", "device_load_max_over_mean"}) CHECK(l.contains(key));
+    CHECK(l["tokens"] == 244);
+    CHECK(l["assignments"] == 488);
+    CHECK(l["load_max_over_mean"].get<double>() >= 1.0);
+    CHECK(l["device_load_max_over_mean"].get<double>() >= 1.0);
+    CHECK(l["device_load_max_over_mean"].get<double>() <= l["load_max_over_mean"].get<double>() + 1e-9);
+  }
+  CHECK(j["layers"][1]["affinity"]["mi_bits"].get<double>() >= 0.0);
+  CHECK(j["device_load_max_over_mean"].get<double>() >= 1.0);
+}
+
+TEST_CASE("Megatron-Core router traces: a rank file or a folder of them", "[quick][trace]") {
+  const std::string dir = temp_dir("megatron");
+  auto rec = [](int step, int rank, int layer, const std::string& rows, int n, const std::string& block = "decoder") {
+    return fmt::format(R"({{"step": {}, "stage": "pre_dispatch", "block": "{}", "layer": {}, "rank": {}, "num_tokens": {}, "topk": 2, "top_indices": {}}})",
+                       step, block, layer, rank, n, rows) + "\n";
+  };
+  write(dir + "/router_trace_rank0.jsonl", rec(0, 0, 1, "[[0,1],[2,3]]", 2) + rec(0, 0, 3, "[[4,5],[6,7]]", 2) +
+                                                rec(0, 0, 1, "[[1,2]]", 1, "mtp") + rec(1, 0, 1, "[[7,6]]", 1) + rec(1, 0, 3, "[[5,4]]", 1));
+  write(dir + "/router_trace_rank1.jsonl", rec(0, 1, 1, "[[3,0]]", 1) + rec(0, 1, 3, "[[1,0]]", 1));
+  ImportOptions o;
+  o.model = "test-moe";
+  o.experts = 8;
+  const auto r = run_import("megatron-jsonl", dir, o);
+  const auto& h = r.trace.header;
+  CHECK(h.layers == std::vector<int64_t>{1, 3});
+  CHECK(h.tokens == 4);  // (step 0, rank 0): 2, (0, 1): 1, (1, 0): 1
+  CHECK(h.top_k == 2);
+  CHECK(r.trace.ids == std::vector<int32_t>{0, 1, 2, 3, 3, 0, 7, 6, 4, 5, 6, 7, 1, 0, 5, 4});
+  CHECK(r.trace.weights.empty());
+  CHECK(run_import("megatron-jsonl", dir + "/router_trace_rank1.jsonl", o).trace.header.tokens == 1);
+  o.experts = 0;
+  CHECK(error_of([&] { run_import("megatron-jsonl", dir, o); }).find("--experts") != std::string::npos);
+}
+
+TEST_CASE("vLLM routed experts from .npy and JSON", "[quick][trace]") {
+  const std::string dir = temp_dir("vllm");
+  // [tokens 3, moe_layers 2, top_k 2]
+  const std::vector<int16_t> v = {0, 1, 2, 3, /**/ 4, 5, 6, 7, /**/ 1, 0, 3, 2};
+  write(dir + "/r.npy", npy("<i2", {3, 2, 2}, bytes_of(v)));
+  write(dir + "/r.json", R"({"routed_experts": [[[0,1],[2,3]], [[4,5],[6,7]], [[1,0],[3,2]]]})");
+  ImportOptions o;
+  o.model = "m";
+  o.experts = 8;
+  o.layers = {3, 4};
+  for (const char* f : {"/r.npy", "/r.json"}) {
+    const auto r = run_import("vllm", dir + f, o);
+    CHECK(r.trace.header.layers == std::vector<int64_t>{3, 4});
+    CHECK(r.trace.header.tokens == 3);
+    CHECK(r.trace.ids == std::vector<int32_t>{0, 1, 4, 5, 1, 0, 2, 3, 6, 7, 3, 2});  // [layer][token][k]
+  }
+}
+
+TEST_CASE("TensorRT-LLM expert statistics sum over iterations and ranks", "[quick][trace]") {
+  const std::string dir = temp_dir("trtllm");
+  write(dir + "/meta_info.json", R"({"num_experts": 4, "num_experts_per_token": 2})");
+  write(dir + "/rank0.safetensors", safetensors({{"10_3", "I32", bytes_of(std::vector<int32_t>{1, 2, 3, 0})},
+                                                 {"11_3", "I32", bytes_of(std::vector<int32_t>{2, 0, 0, 0})},
+                                                 {"10_5", "I32", bytes_of(std::vector<int32_t>{0, 0, 1, 1})}}));
+  write(dir + "/rank1.safetensors", safetensors({{"10_3", "I32", bytes_of(std::vector<int32_t>{0, 0, 1, 1})}}));
+  write(dir + "/rank0_raw.safetensors", "ignored");
+  ImportOptions o;
+  o.model = "m";
+  const auto c = run_import("trtllm", dir, o).counts;
+  CHECK(c.layers == std::vector<int64_t>{3, 5});
+  CHECK(c.top_k == 2);
+  CHECK(c.counts == std::vector<std::vector<double>>{{3, 2, 4, 1}, {0, 0, 1, 1}});
+}
+
+TEST_CASE("bad inputs give one InputError naming the line or byte offset, and no output", "[quick][trace]") {
+  const std::string dir = temp_dir("bad");
+  const std::string line = kMixtralLine;
+  auto mixtral = [&](const std::string& name, const std::string& second, ImportOptions o = {}) {
+    write(dir + "/" + name, line + "\n" + second + "\n");
+    const std::string out = dir + "/" + name + ".npz";
+    const std::string msg = error_of([&] { write_imported(out, run_import("mixtral-jsonl", dir + "/" + name, o)); });
+    CHECK_FALSE(fs::exists(out));
+    INFO(msg);
+    CHECK(msg.find(": line 2") != std::string::npos);
+    CHECK(msg.find('\n') == std::string::npos);
+    return msg;
+  };
+  auto second = [&](const std::string& from, const std::string& to) {
+    std::string s = line;
+    s.replace(s.find(from), from.size(), to);
+    return s;
+  };
+  CHECK(mixtral("id.jsonl", second("[1, 2]", "[1, 8]")).find("out of range") != std::string::npos);
+  CHECK(mixtral("topk.jsonl", second("[1, 2]", "[1, 2, 3]")).find("top-k mismatch") != std::string::npos);
+  CHECK(mixtral("layer.jsonl", second("\"layer\": 0", "\"layer\": 32")).find("wrong layer count") != std::string::npos);
+  CHECK(mixtral("nan.jsonl", second("0.3", "NaN")).find("NaN") != std::string::npos);
+  CHECK(mixtral("neg.jsonl", second("0.3", "-0.3")).find("gating_probs[1]") != std::string::npos);
+  CHECK(mixtral("dup.jsonl", line).find("duplicate") != std::string::npos);
+  write(dir + "/cut.jsonl", line + "\n" + line.substr(0, 40));
+  CHECK(error_of([&] { run_import("mixtral-jsonl", dir + "/cut.jsonl"); }).find("line 2: invalid JSON") != std::string::npos);
+
+  // The CLI leaves no OUT behind either.
+  CHECK_THROWS_AS(cli::trace({"import", "--from", "mixtral-jsonl", dir + "/cut.jsonl", dir + "/cli.npz"}), InputError);
+  CHECK_FALSE(fs::exists(dir + "/cli.npz"));
+
+  ImportOptions m;
+  m.model = "m";
+  m.experts = 8;
+  write(dir + "/mt.jsonl", R"({"step": 0, "layer": 0, "rank": 0, "num_tokens": 1, "topk": 2, "top_indices": [[0, 9]]})");
+  CHECK(error_of([&] { run_import("megatron-jsonl", dir + "/mt.jsonl", m); }).find("line 1: $.top_indices[0][1]: expert id 9 out of range") != std::string::npos);
+  write(dir + "/mt2.jsonl", std::string(R"({"step": 0, "layer": 0, "rank": 0, "num_tokens": 1, "topk": 2, "top_indices": [[0, 1]]})") + "\n" +
+                                R"({"step": 0, "layer": 1, "rank": 0, "num_tokens": 1, "topk": 1, "top_indices": [[0]]})");
+  CHECK(error_of([&] { run_import("megatron-jsonl", dir + "/mt2.jsonl", m); }).find("line 2: $.topk: top-k mismatch") != std::string::npos);
+
+  const std::vector<int16_t> ids = {0, 1, 2, 9};
+  const std::string id_npy = npy("<i2", {2, 1, 2}, bytes_of(ids));
+  const size_t data_at = id_npy.size() - 8;
+  write(dir + "/id.npy", id_npy);
+  CHECK(error_of([&] { run_import("vllm", dir + "/id.npy", m); }).find(fmt::format("[1][0][1] (byte offset {})", data_at + 6)) != std::string::npos);
+  write(dir + "/cut.npy", id_npy.substr(0, data_at + 4));
+  CHECK(error_of([&] { run_import("vllm", dir + "/cut.npy", m); }).find(fmt::format("byte offset {}: data truncated", data_at)) != std::string::npos);
+  ImportOptions three = m;
+  three.layers = {0, 1, 2};
+  write(dir + "/ok.npy", npy("<i2", {2, 1, 2}, bytes_of(std::vector<int16_t>{0, 1, 2, 3})));
+  CHECK(error_of([&] { run_import("vllm", dir + "/ok.npy", three); }).find("wrong layer count") != std::string::npos);
+  ImportOptions k3 = m;
+  k3.top_k = 3;
+  CHECK(error_of([&] { run_import("vllm", dir + "/ok.npy", k3); }).find("top-k mismatch") != std::string::npos);
+  write(dir + "/k.json", R"({"routed_experts": [[[0, 1]], [[2, 3, 4]]]})");
+  CHECK(error_of([&] { run_import("vllm", dir + "/k.json", m); }).find("$.routed_experts[1][0]: top-k mismatch") != std::string::npos);
+
+  const std::string st = dir + "/st";
+  fs::create_directories(st);
+  write(st + "/meta_info.json", R"({"num_experts": 2, "num_experts_per_token": 1})");
+  write(st + "/rank0.safetensors", safetensors({{"0_0", "F32", bytes_of(std::vector<float>{1.0f, std::nanf("")})}}));
+  ImportOptions t;
+  t.model = "m";
+  CHECK(error_of([&] { run_import("trtllm", st, t); }).find("0_0[1] (byte offset") != std::string::npos);
+  write(st + "/rank0.safetensors", safetensors({{"0_0", "I32", bytes_of(std::vector<int32_t>{1, 1})}}).substr(0, 40));
+  CHECK(error_of([&] { run_import("trtllm", st, t); }).find("byte offset") != std::string::npos);
+  write(st + "/rank0.safetensors", safetensors({{"0_0", "I32", bytes_of(std::vector<int32_t>{1, 1, 1})}}));
+  CHECK(error_of([&] { run_import("trtllm", st, t); }).find("expected [2] (num_experts)") != std::string::npos);
+
+  write(dir + "/neg.json", R"({"logical_count": [[1, 2], [3, -1]]})");
+  CHECK(error_of([&] { run_import("sglang-counts", dir + "/neg.json", t); }).find("$.logical_count[1][1]") != std::string::npos);
+  write(dir + "/cut.json", R"({"logical_count": [[1, 2], [3, )");
+  CHECK(error_of([&] { run_import("sglang-counts", dir + "/cut.json", t); }).find("line 1 column") != std::string::npos);
+  write(dir + "/steps.json", R"({"logical_count": [[[1, 2, 0, 0], [3, 1, 0, 0]], [[1, 0, 0, 0], [0, 2, 0, 0]]]})");
+  ImportOptions k2 = t;
+  k2.top_k = 2;
+  CHECK(run_import("sglang-counts", dir + "/steps.json", k2).counts.counts == std::vector<std::vector<double>>{{2, 2, 0, 0}, {3, 3, 0, 0}});
+  k2.top_k = 3;
+  CHECK(error_of([&] { run_import("sglang-counts", dir + "/steps.json", k2); }).find("top-k mismatch") != std::string::npos);
+}
