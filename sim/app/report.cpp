@@ -243,6 +243,31 @@ Json Simulation::timeline() const {
     if (overlap) events.push_back({{"ph", "M"}, {"name", "thread_name"}, {"pid", d}, {"tid", 1}, {"args", {{"name", "comm"}}}});
   }
   const int32_t n_ops = static_cast<int32_t>(sched_.num_ops());
+  // Forward expert ops by (layer, micro-batch, device), to draw each device's largest dispatch
+  // transfer as a flow arrow from its dispatch slice to the receiving device's expert slice.
+  const int64_t M = cfg_.workload.micro_batches;
+  std::vector<int32_t> experts_op(static_cast<size_t>(cfg_.model.num_layers * M * D), -1);
+  for (int32_t i = 0; i < n_ops; ++i) {
+    const OpInfo& o = op_info_[i];
+    if (o.kind == OpKind::Experts && !o.backward) experts_op[static_cast<size_t>((o.layer * M + o.micro_batch) * D + o.device)] = i;
+  }
+  int64_t flow_id = 0;
+  for (int32_t i = 0; i < n_ops; ++i) {
+    const OpInfo& o = op_info_[i];
+    if (o.kind != OpKind::Dispatch || o.backward || o.device >= 0) continue;
+    const auto& top = moe_[o.layer][o.micro_batch].top_destination;
+    for (int64_t src = 0; src < D; ++src) {
+      const int32_t dst = top[src];
+      if (dst < 0) continue;
+      const int32_t x = experts_op[static_cast<size_t>((o.layer * M + o.micro_batch) * D + dst)];
+      if (x < 0) continue;
+      ++flow_id;
+      events.push_back({{"ph", "s"}, {"name", "dispatch"}, {"cat", "transfer"}, {"id", flow_id}, {"pid", src}, {"tid", overlap ? 1 : 0},
+                        {"ts", us(sched_.start(i))}});
+      events.push_back({{"ph", "f"}, {"bp", "e"}, {"name", "dispatch"}, {"cat", "transfer"}, {"id", flow_id}, {"pid", dst}, {"tid", 0},
+                        {"ts", us(sched_.start(x))}});
+    }
+  }
   for (int32_t i = 0; i < n_ops; ++i) {
     const OpInfo& o = op_info_[i];
     std::string name = op_kind_name(o.kind);

@@ -158,6 +158,12 @@ void Simulation::layer_pass() {
         for (int64_t n : r.slot_tokens[d]) ls.device_tokens[d] += n;
       }
       fwd = r.tokens.transfers();
+      pass.top_destination.assign(D, -1);
+      {
+        std::vector<double> best(D, 0.0);
+        for (const auto& t : fwd)
+          if (t.bytes > best[t.src]) best[t.src] = t.bytes, pass.top_destination[t.src] = t.dst;
+      }
       rev = fwd;
       for (auto& t : rev) std::swap(t.src, t.dst);
       auto with_bytes = [](std::vector<Transfer> v, double per_token) {

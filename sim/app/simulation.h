@@ -42,6 +42,7 @@ struct MoePass {
   SimTime dispatch, combine;             // forward collectives
   SimTime dispatch_bwd, combine_bwd;     // training: gradients of combine (like dispatch) and of dispatch
   CollectiveResult dispatch_net, combine_net;
+  std::vector<int32_t> top_destination;  // [device] the device it sends most tokens to, -1 if none
 };
 
 // Per layer accumulations over micro-batches.
