@@ -32,11 +32,7 @@ HardwareProfile parse_hardware(const JsonValue& value) {
   h.name = o.required("name").as_string();
   h.vendor = o.required("vendor").as_string();
   if (auto d = o.optional("description")) h.description = d->as_string();
-  if (auto s = o.optional("sources")) {
-    auto so = s->as_object();
-    for (auto it = s->raw().begin(); it != s->raw().end(); ++it) so.required(it.key()).as_string();
-    so.finish();
-  }
+  if (auto s = o.optional("sources")) s->as_string_map();
   h.hbm_capacity_bytes = o.required("hbm_capacity").as_bytes();
   if (h.hbm_capacity_bytes <= 0) o.required("hbm_capacity").fail("HBM capacity must be positive");
   if (auto r = o.optional("hbm_reserved")) h.hbm_reserved_bytes = r->as_bytes();

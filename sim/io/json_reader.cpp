@@ -148,6 +148,14 @@ ObjectReader JsonValue::as_object() const {
   return ObjectReader(*this);
 }
 
+std::map<std::string, std::string> JsonValue::as_string_map() const {
+  if (!value_->is_object()) fail("expected an object of strings, got " + describe(*value_));
+  std::map<std::string, std::string> out;
+  for (auto it = value_->begin(); it != value_->end(); ++it)
+    out[it.key()] = JsonValue(file_, path_ + "." + it.key(), &it.value()).as_string();
+  return out;
+}
+
 std::vector<JsonValue> JsonValue::as_array() const {
   if (!value_->is_array()) fail("expected an array, got " + describe(*value_));
   std::vector<JsonValue> out;

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -53,6 +54,8 @@ class JsonValue {
   std::string as_choice(const std::vector<std::string>& choices) const;
 
   ObjectReader as_object() const;
+  // An object whose values are all strings (e.g. a "sources" table).
+  std::map<std::string, std::string> as_string_map() const;
   std::vector<JsonValue> as_array() const;
   std::vector<JsonValue> as_array(size_t min_size, size_t max_size) const;
 

@@ -73,11 +73,7 @@ ModelConfig parse_model(const JsonValue& value) {
   m.source_json = value.raw();
   m.name = o.required("name").as_string();
   if (auto d = o.optional("description")) m.description = d->as_string();
-  if (auto s = o.optional("sources")) {
-    auto so = s->as_object();
-    for (auto it = s->raw().begin(); it != s->raw().end(); ++it) so.required(it.key()).as_string();
-    so.finish();
-  }
+  if (auto s = o.optional("sources")) s->as_string_map();
   if (auto p = o.optional("published")) {
     auto po = p->as_object();
     po.required("total_params").as_number(1, 1e15);
