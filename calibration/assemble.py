@@ -16,6 +16,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import sys
 
 PROFILE_NAMES = {"NVIDIA H100 80GB HBM3": "H100-SXM", "NVIDIA H200": "H200", "NVIDIA H800": "H800"}
@@ -30,6 +31,13 @@ IMPLEMENTATIONS = {
 TIMING = ("Median of CUDA-event timings of single CUDA-graph replays (3 to 40 replays, as many as fit 150 ms, after 2 "
           "warm-ups); L2 overwritten before every timed replay; 2 input buffers rotated; random non-zero inputs and "
           "weights; p10/p90 over the same replays.")
+
+
+def dumps(obj):
+    """Indented JSON with every list of plain numbers on one line (one line per measured curve)."""
+    text = json.dumps(obj, indent=1)
+    return re.sub(r"\[\s*([-0-9.eE+]+(?:,\s*[-0-9.eE+]+)*)\s*\]",
+                  lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
 
 
 def read_jsonl(path):
@@ -61,7 +69,7 @@ def main():
     gpu = prov[0]["gpu_before"]["name"]
     profile = PROFILE_NAMES.get(gpu, gpu.replace("NVIDIA ", "").replace(" ", "-"))
     uniform, skewed, heldout, other = {}, {}, [], {}
-    selftests = [r for r in rows if r.get("kind") == "selftest"]
+    selftests = list({json.dumps(r, sort_keys=True): r for r in rows if r.get("kind") == "selftest"}.values())
     for r in rows:
         k = r.get("kind")
         if k == "expert_block" and "skipped" not in r:
@@ -111,11 +119,9 @@ def main():
         table["communication"] = comm
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, f"{profile}.calibration.json"), "w") as fh:
-        json.dump(table, fh, indent=1)
-        fh.write("\n")
+        fh.write(dumps(table) + "\n")
     with open(os.path.join(args.out, f"{profile}.heldout.json"), "w") as fh:
-        json.dump({"hardware": profile, "gpu_name": gpu, "provenance": table["provenance"]["parts"], "measurements": heldout}, fh, indent=1)
-        fh.write("\n")
+        fh.write(dumps({"hardware": profile, "gpu_name": gpu, "provenance": table["provenance"]["parts"], "measurements": heldout}) + "\n")
     n = sum(len(c) for c in uniform.values())
     print(f"assemble.py: {profile}: {n} uniform cells, {sum(len(v) for v in skewed.values())} skewed, {len(heldout)} held-out "
           f"-> {args.out}/{profile}.calibration.json")

@@ -9,7 +9,10 @@ namespace moesim::cli {
 int run(const std::vector<std::string>& args);
 int validate(const std::vector<std::string>& args);
 int list(const std::vector<std::string>& args);
-int trace(const std::vector<std::string>& args);  // TEMP(trace-import): lead adds this line
+int sweep(const std::vector<std::string>& args);
+int trace(const std::vector<std::string>& args);
+int comm(const std::vector<std::string>& args);
+int cost(const std::vector<std::string>& args);
 int main(int argc, char** argv);
 
 }  // namespace moesim::cli

@@ -4,6 +4,7 @@
 
 #include "sim/app/cli.h"
 #include "sim/app/data_paths.h"
+#include "sim/hardware/expert_cost_model.h"
 #include "sim/hardware/hardware_profile.h"
 #include "sim/moe/model_config.h"
 #include "sim/moe/param_count.h"
@@ -31,9 +32,22 @@ std::vector<Row> rows_for(const std::string& what) {
   } else if (what == "hardware") {
     for (const auto& n : bundled_names("hw_profiles")) {
       const auto h = load_hardware_file(data_dir() + "/hw_profiles/" + n + ".json");
-      rows.push_back({n, fmt::format("{} {}: {:.0f} GiB HBM at {:.2f} TB/s, {:.0f} TFLOP/s bf16; calibration: none (roofline)", h.vendor, h.name,
-                                     h.hbm_capacity_bytes / 1073741824.0, h.hbm_bandwidth_Bps / 1e12, h.flops_for("bf16") / 1e12),
-                      {{"calibrated", false}, {"backends", Json::array()}}});
+      const auto table = find_calibration(h);
+      Json backends = Json::array();
+      std::string calibration = "none (roofline)";
+      if (table) {
+        calibration.clear();
+        for (const auto& b : table->backends()) {
+          std::string dtypes;
+          for (const auto& d : table->dtypes(b)) dtypes += (dtypes.empty() ? "" : "+") + d;
+          backends.push_back({{"name", b}, {"dtypes", table->dtypes(b)}});
+          calibration += (calibration.empty() ? "" : ", ") + b + " " + dtypes;
+        }
+        calibration += " (" + table->provenance.gpu_name + ", " + table->provenance.date_utc.substr(0, 10) + ")";
+      }
+      rows.push_back({n, fmt::format("{} {}: {:.0f} GiB HBM at {:.2f} TB/s, {:.0f} TFLOP/s bf16; calibration: {}", h.vendor, h.name,
+                                     h.hbm_capacity_bytes / 1073741824.0, h.hbm_bandwidth_Bps / 1e12, h.flops_for("bf16") / 1e12, calibration),
+                      {{"calibrated", table.has_value()}, {"backends", backends}}});
     }
   } else if (what == "placements") {
     for (const auto& e : placement_registry().entries()) rows.push_back({e.name, e.description, {{"citation", e.citation}}});

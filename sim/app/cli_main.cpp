@@ -17,9 +17,13 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  run EXPERIMENT.json --out DIR   simulate one step and write DIR/report.json\n"
+    "  sweep SWEEP.json --out DIR      run a grid or list of experiments (--jobs N, --shard I/N; sweep merge)\n"
     "  validate FILE...                check experiment, model, hardware and routing files\n"
-    "  list models|hardware|placements|routing [--json]\n"
+    "  list models|hardware|placements|routing|topologies [--json]\n"
     "                                  show what is available, one line each\n"
+    "  trace import|stats ...          import routing recorders' output; summarise a trace\n"
+    "  comm a2a ...                    time one all-to-all dispatch and combine\n"
+    "  cost experts ...                predicted time of one grouped expert block\n"
     "\n"
     "Run 'moesim COMMAND --help' for a command's options.\n";
 
@@ -44,8 +48,11 @@ int main(int argc, char** argv) {
     if (cmd == "run") return run(args);
     if (cmd == "validate") return validate(args);
     if (cmd == "list") return list(args);
-    if (cmd == "trace") return trace(args);  // TEMP(trace-import): lead adds this line
-    fmt::print(stderr, "moesim: error: unknown command \"{}\" (run, validate, list)\n", cmd);
+    if (cmd == "sweep") return sweep(args);
+    if (cmd == "trace") return trace(args);
+    if (cmd == "comm") return comm(args);
+    if (cmd == "cost") return cost(args);
+    fmt::print(stderr, "moesim: error: unknown command \"{}\" (run, sweep, validate, list, trace, comm, cost)\n", cmd);
     return 2;
   } catch (const InputError& e) {
     fmt::print(stderr, "moesim: error: {}\n", e.what());

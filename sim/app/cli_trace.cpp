@@ -101,9 +101,13 @@ int import(const std::vector<std::string>& args) {
   }
   const std::string from = vm["from"].as<std::string>();
   const auto* entry = importer_registry().find(from);
-  if (!entry)
-    throw InputError(fmt::format("--from: unknown format \"{}\"; did you mean \"{}\"? (one of {})", from,
-                                 closest(from, importer_registry().names()), fmt::join(importer_registry().names(), ", ")));
+  if (!entry) {
+    std::string guess = closest(from, importer_registry().names());
+    for (const auto& name : importer_registry().names())
+      if (name.rfind(from, 0) == 0) guess = name;  // a prefix ("mixtral") names it best
+    throw InputError(fmt::format("--from: unknown format \"{}\"; did you mean \"{}\"? (one of {})", from, guess,
+                                 fmt::join(importer_registry().names(), ", ")));
+  }
   ImportOptions o;
   if (vm.count("model")) o.model = vm["model"].as<std::string>();
   if (vm.count("experts")) o.experts = vm["experts"].as<int64_t>();

@@ -209,6 +209,7 @@ Json resolved_json(const ExperimentConfig& e) {
               {"expert_compute_dtype", e.moe.expert_compute_dtype}};
   j["schedule"] = {{"overlap", e.schedule.overlap == OverlapSchedule::None ? "none" : "two-microbatch"},
                    {"comm_compute_units", e.schedule.comm_compute_units}};
+  j["compute"] = {{"expert_backend", e.compute.expert_backend}, {"allow_extrapolation", e.compute.allow_extrapolation}};
   if (e.cost.price_per_device_hour > 0) j["cost"] = {{"price_per_device_hour", e.cost.price_per_device_hour}, {"source", e.cost.source}};
   j["memory"] = {{"weight_dtype", e.memory.weight_dtype}, {"expert_weight_dtype", e.memory.expert_weight_dtype},
                  {"kv_cache_dtype", e.memory.kv_cache_dtype}, {"grad_dtype", e.memory.grad_dtype},
@@ -251,6 +252,12 @@ ExperimentConfig parse_experiment(const JsonDocument& doc) {
   if (auto m = o.optional("moe")) e.moe = parse_moe_run(*m);
   if (auto s = o.optional("schedule")) e.schedule = parse_schedule(*s);
   if (auto m = o.optional("memory")) e.memory = parse_memory(*m);
+  if (auto c = o.optional("compute")) {
+    auto co = c->as_object();
+    if (auto b = co.optional("expert_backend")) e.compute.expert_backend = b->as_choice({"auto", "roofline", "cublas-grouped", "torch-grouped-mm"});
+    if (auto x = co.optional("allow_extrapolation")) e.compute.allow_extrapolation = x->as_bool();
+    co.finish();
+  }
   if (auto c = o.optional("cost")) {
     auto co = c->as_object();
     e.cost.price_per_device_hour = co.required("price_per_device_hour").as_number(0.0, 1e6);

@@ -83,6 +83,14 @@ struct MemoryConfig {
   double workspace_bytes = 1073741824.0;  // framework workspace (cuBLAS, allocator slack)
 };
 
+struct ComputeConfig {
+  // Expert-block cost: "auto" (the device's measured torch-grouped-mm table for the dtype, else
+  // its cublas-grouped one, extrapolated beyond the grid; the roofline without a table), "roofline", or a calibrated backend name ("cublas-grouped",
+  // "torch-grouped-mm"), which must then cover every query unless allow_extrapolation is set.
+  std::string expert_backend = "auto";
+  bool allow_extrapolation = false;
+};
+
 struct CostConfig {
   double price_per_device_hour = 0;  // USD; 0 = take the hardware profile's price_per_hour
   std::string source;                // where the price comes from
@@ -102,6 +110,7 @@ struct ExperimentConfig {
   MoeRunConfig moe;
   ScheduleConfig schedule;
   MemoryConfig memory;
+  ComputeConfig compute;
   CostConfig cost;
   Json resolved;  // the experiment with model and hardware inlined and defaults filled
 };

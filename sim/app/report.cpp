@@ -211,7 +211,15 @@ Json Simulation::report() const {
               {"overflow_bytes", hbm_max > usable ? std::round(hbm_max - usable) : 0.0}, {"devices", hbm_devices}};
   r["layers"] = layers;
   r["routing"] = routing_->summary();
-  r["cost_sources"] = {{"compute", "roofline"}, {"network", "bottleneck"}};
+  Json expert_sources = Json::object();
+  for (const auto& [source, n] : expert_sources_) expert_sources[source] = n;
+  r["cost_sources"] = {{"compute", "roofline"},
+                       {"expert_block", expert_sources},
+                       {"expert_backend", cfg_.compute.expert_backend},
+                       {"calibration", expert_model_ && expert_model_->table() ? Json(expert_model_->table()->provenance.gpu_name + ", " +
+                                                                                     expert_model_->table()->provenance.date_utc)
+                                                                               : Json(nullptr)},
+                       {"network", "bottleneck"}};
   r["invariants"] = {{"tokens_conserved", conserved}, {"bytes_sent_equal_received", sent_eq_received},
                      {"max_link_utilization", max_util}, {"no_link_above_100_percent", max_util <= 1.0 + 1e-9},
                      {"hbm_non_negative", hbm_non_negative}};

@@ -40,6 +40,26 @@ Simulation::Simulation(ExperimentConfig config)
   cost_.expert_dtype = cfg_.moe.expert_compute_dtype;
   cost_.expert_tensor_parallel = cfg_.parallel.expert_tensor_parallel;
 
+  const std::string& backend = cfg_.compute.expert_backend;
+  if (backend == "auto") {
+    // Prefer PyTorch's grouped GEMM (what recent PyTorch MoE code runs) where it was measured for
+    // the dtype, else the project's cuBLAS grouped block. Beyond the largest measured count the
+    // block is compute-bound and scales with tokens: auto mode extrapolates there (and says so in
+    // the report) rather than mixing in rooflines.
+    auto table = find_calibration(cfg_.hardware);
+    for (const char* b : {"torch-grouped-mm", "cublas-grouped"}) {
+      if (!table || !table->find(b, cfg_.moe.expert_compute_dtype)) continue;
+      expert_model_ = std::make_unique<ExpertCostModel>(cfg_.hardware, std::move(table), b, true);
+      break;
+    }
+  } else if (backend != "roofline") {
+    try {
+      expert_model_ = std::make_unique<ExpertCostModel>(cfg_.hardware, backend, cfg_.compute.allow_extrapolation);
+    } catch (const InputError& e) {
+      throw input_error(cfg_.file, "$.compute.expert_backend", e.what());
+    }
+    expert_model_strict_ = true;
+  }
   const auto* policy = placement_registry().find(cfg_.placement.policy);
   if (!policy)
     throw input_error(cfg_.file, "$.placement.policy",
@@ -81,6 +101,28 @@ SimTime Simulation::compute_time(const OpCost& op, bool moe_layer) const {
   if (moe_layer && cfg_.schedule.overlap == OverlapSchedule::TwoMicroBatch)
     fraction = static_cast<double>(cfg_.hardware.compute_units - cfg_.schedule.comm_compute_units) / static_cast<double>(cfg_.hardware.compute_units);
   return roofline_.estimate(op, fraction).time;
+}
+
+SimTime Simulation::expert_time(const std::vector<int64_t>& slot_tokens) {
+  if (expert_model_) {
+    const double divisor = static_cast<double>(cfg_.parallel.expert_tensor_parallel);
+    try {
+      const auto est = expert_model_->expert_block(cfg_.model.hidden_size,
+                                                   static_cast<int64_t>(static_cast<double>(cfg_.model.moe.expert_intermediate_size) / divisor),
+                                                   cfg_.moe.expert_compute_dtype, slot_tokens);
+      ++expert_sources_[est.extrapolated ? est.source + " (extrapolated)" : est.source];
+      // Measured blocks ran on the whole GPU; under overlap the communication kernels hold part
+      // of the SMs, so the block is stretched by the same share as the roofline's compute part.
+      double stretch = 1.0;
+      if (cfg_.schedule.overlap == OverlapSchedule::TwoMicroBatch)
+        stretch = static_cast<double>(cfg_.hardware.compute_units) / static_cast<double>(cfg_.hardware.compute_units - cfg_.schedule.comm_compute_units);
+      return SimTime::from_ps(static_cast<int64_t>(static_cast<double>(est.time.ps()) * stretch));
+    } catch (const InputError& e) {
+      if (expert_model_strict_) throw input_error(cfg_.file, "$.compute.expert_backend", e.what());
+    }
+  }
+  ++expert_sources_["roofline"];
+  return compute_time(expert_block_cost(cost_, slot_tokens), true);
 }
 
 void Simulation::layer_pass() {
@@ -154,7 +196,7 @@ void Simulation::layer_pass() {
       MoePass& pass = moe_[l][mb];
       pass.experts.assign(D, SimTime());
       for (int64_t d = first; d < last; ++d) {
-        pass.experts[d] = compute_time(expert_block_cost(cost_, r.slot_tokens[d]), true);
+        pass.experts[d] = expert_time(r.slot_tokens[d]);
         for (int64_t n : r.slot_tokens[d]) ls.device_tokens[d] += n;
       }
       fwd = r.tokens.transfers();

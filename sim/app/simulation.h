@@ -5,12 +5,14 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <vector>
 
 #include "sim/app/experiment_config.h"
 #include "sim/engine/engine.h"
 #include "sim/engine/stream_scheduler.h"
+#include "sim/hardware/expert_cost_model.h"
 #include "sim/hardware/roofline.h"
 #include "sim/moe/hbm_ledger.h"
 #include "sim/moe/layer_costs.h"
@@ -83,6 +85,7 @@ class Simulation {
   void layer_pass();
   void build_step_graph();
   SimTime compute_time(const OpCost& op, bool moe_layer) const;
+  SimTime expert_time(const std::vector<int64_t>& slot_tokens);
   SimTime grad_sync_time() const;
   int32_t add(const OpInfo& info, const std::vector<int32_t>& streams, SimTime duration, const std::vector<int32_t>& deps);
 
@@ -91,6 +94,9 @@ class Simulation {
   StageLayout stages_;
   Topology topo_;
   RooflineModel roofline_;
+  std::unique_ptr<ExpertCostModel> expert_model_;   // null: roofline only
+  bool expert_model_strict_ = false;                // explicit backend: errors are errors
+  std::map<std::string, int64_t> expert_sources_;   // source -> blocks costed by it
   CostContext cost_;
   std::unique_ptr<RoutingSource> routing_;
   std::vector<LayerPlacement> placements_;   // [model layer]

@@ -33,6 +33,7 @@ struct HardwareProfile {
   LinkSpec inter_node;              // NIC, per NIC
   SimTime collective_latency;       // fixed software cost of one collective
   double price_per_hour = 0;        // USD per device-hour, 0 when unknown
+  std::string calibration_from;     // another profile whose measured tables this one uses
   Json source_json;
 
   double usable_hbm_bytes() const { return hbm_capacity_bytes - hbm_reserved_bytes; }

@@ -43,6 +43,18 @@ void read_pair_counts(const JsonValue& v, ExpertCounts& c) {
   }
 }
 
+// JsonDocument::load_file reports syntax errors as InputErrors but lets nlohmann's out_of_range
+// (a number such as 1e999) through; make that one an InputError too.
+JsonDocument load_document(const std::string& path) {
+  try {
+    return JsonDocument::load_file(path);
+  } catch (const Json::exception& e) {
+    std::string what = e.what();  // "[json.exception.out_of_range.406] number overflow parsing '1e999'"
+    if (const auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+    throw input_error(path, "", "invalid JSON: " + what);
+  }
+}
+
 std::string number_text(double x) {
   if (std::floor(x) == x && std::fabs(x) < 9.007199254740992e15) return std::to_string(static_cast<int64_t>(x));
   return Json(x).dump();
@@ -72,7 +84,7 @@ bool parse_layer_pair(const std::string& key, int64_t& from, int64_t& to) {
 }
 
 ExpertCounts load_expert_counts(const std::string& path) {
-  const auto doc = JsonDocument::load_file(path);
+  const auto doc = load_document(path);
   auto o = doc.root().as_object();
   ExpertCounts c;
   if (o.has("logical_count")) {

@@ -1,18 +1,27 @@
-// The cluster as a graph (Boost.Graph): devices, each node's scale-up switch (NVSwitch, HCCS),
-// NICs and the scale-out fabric, joined by directed links with a bandwidth per direction, a
-// latency and an efficiency. Built by a named generator, then frozen: routes between every pair
-// of devices are computed once (breadth-first, fewest hops; vertices in a fixed order).
+// The cluster as a graph (Boost.Graph): devices, each node's scale-up fabric (an NVSwitch, or an
+// HCCS full mesh), NIC ports and the scale-out fabric (one non-blocking switch, or leaves joined by
+// spines), joined by directed links with a bandwidth per direction, a latency and an efficiency.
+// Built by a named generator (topology_registry.h), then frozen. Routes are not stored per device
+// pair (that is D^2 paths, 100 MB at 2048 GPUs): each generator fills small per-device and per-port
+// link tables and a route is read off them in O(hops); freeze() checks on the graph that these
+// routes are fewest-hop paths (all pairs up to 256 devices, a sample beyond).
 #pragma once
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <boost/graph/adjacency_list.hpp>
 
-#include "sim/app/experiment_config.h"
 #include "sim/engine/sim_time.h"
+#include "sim/hardware/hardware_profile.h"
+#include "sim/network/topology_spec.h"
 
 namespace moesim {
+
+struct ClusterConfig;
 
 enum class LinkDomain { ScaleUp, ScaleOut };
 
@@ -30,40 +39,110 @@ struct TopoLink {
   LinkDomain domain = LinkDomain::ScaleUp;
   bool from_device = false;
   bool to_device = false;
+  int32_t from_vertex = 0;
+  int32_t to_vertex = 0;
   std::string name;
+};
+
+// The links of one route, held inline (at most kMaxHops). Iterable, and unpacks as a pair of
+// pointers into itself: `auto [first, last] = topo.route(s, d);` stays valid for the binding's scope.
+class Route {
+ public:
+  static constexpr int kMaxHops = 8;
+  const int32_t* begin() const { return links_.data(); }
+  const int32_t* end() const { return links_.data() + n_; }
+  int size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  int32_t operator[](int i) const { return links_[static_cast<size_t>(i)]; }
+  void push(int32_t link) { links_[static_cast<size_t>(n_++)] = link; }
+  template <size_t I>
+  const int32_t* get() const {
+    return I == 0 ? begin() : end();
+  }
+
+ private:
+  std::array<int32_t, kMaxHops> links_{};
+  int n_ = 0;
+};
+
+// Link ids a generator records so that routes are computed, not stored.
+struct RouteTables {
+  // Scale-up: a switch port per device, or (mesh) one link per ordered pair of a node's devices.
+  std::vector<int32_t> up, down;      // [device] device->switch, switch->device (switch fabrics)
+  std::vector<int32_t> mesh;          // [device * per_node + peer's local index] (mesh fabrics)
+  std::vector<int32_t> loopback;      // [device] a mesh device's own buffer-copy link
+  // Scale-out: device -> NIC port -> leaf [-> spine -> leaf] -> NIC port -> device.
+  std::vector<int32_t> port_of;       // [device] its NIC port (global index)
+  std::vector<int32_t> dev_to_port, port_to_dev;  // [device]
+  std::vector<int32_t> port_up, port_down;        // [port] port->leaf, leaf->port
+  std::vector<int32_t> leaf_of;       // [port]
+  std::vector<int32_t> slot_in_leaf;  // [port] position among its leaf's ports (chooses the spine)
+  int32_t leaves = 0, spines = 0;
+  std::vector<int32_t> leaf_vertex;   // [leaf] graph vertex
+  std::vector<int32_t> leaf_to_spine; // [leaf * spines + spine]
+  std::vector<int32_t> spine_to_leaf; // [spine * leaves + leaf]
 };
 
 class Topology {
  public:
   using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS, TopoVertex, TopoLink>;
 
-  // Generator "nvswitch-fat-tree": one scale-up switch per node joining its devices; devices
-  // reach other nodes through their rail's NIC and one non-blocking scale-out fabric.
+  // Runs the generator spec.generator from topology_registry(); throws std::invalid_argument for
+  // an unknown name or bad parameters.
+  static Topology build(const TopologySpec& spec, const HardwareProfile& hw);
+  // The experiment's cluster (nodes, devices_per_node, nics_per_node, topology) as a spec.
   static Topology build(const ClusterConfig& cluster, const HardwareProfile& hw);
 
   void freeze();
   bool frozen() const { return frozen_; }
+  const std::string& generator() const { return generator_; }
   int64_t devices() const { return devices_; }
   int64_t devices_per_node() const { return devices_per_node_; }
+  int64_t nodes() const { return devices_ / devices_per_node_; }
   int64_t node_of(int64_t device) const { return device / devices_per_node_; }
+  int64_t local_index(int64_t device) const { return device % devices_per_node_; }
   size_t num_links() const { return links_.size(); }
-  const TopoLink& link(int32_t id) const { return links_[id]; }
-  // Links from src to dst in order; empty for src == dst.
-  std::pair<const int32_t*, const int32_t*> route(int64_t src, int64_t dst) const;
-  SimTime route_latency(int64_t src, int64_t dst) const;
+  const TopoLink& link(int32_t id) const { return links_[static_cast<size_t>(id)]; }
+
+  // Fewest-hop route: over the scale-up fabric inside a node, over NICs across nodes; empty for
+  // src == dst.
+  Route route(int64_t src, int64_t dst) const;
+  // What an RDMA write between two devices takes: NIC to NIC through the scale-out fabric even
+  // inside a node (DeepEP's pure-RDMA low-latency kernels, and the inter-node leg of forwarding).
+  Route scale_out_route(int64_t src, int64_t dst) const;
+  // The links a device's copy into its own communication buffer occupies: its scale-up switch port
+  // (both directions), or its loopback link on a mesh. Used by algorithms whose kernels pass kept
+  // tokens through the same buffers as sent ones (DeepEP's normal kernels).
+  Route staging_route(int64_t device) const;
+  SimTime route_latency(int64_t src, int64_t dst) const { return latency_of(route(src, dst)); }
+  SimTime latency_of(const Route& r) const;
   const Graph& graph() const { return graph_; }
 
+  // Generator interface (used while building, before freeze).
+  size_t add_vertex(std::string name, int64_t node, bool is_device);
+  int32_t add_link(size_t from, size_t to, double bandwidth_Bps, double efficiency, SimTime latency, LinkDomain domain);
+  void set_shape(std::string generator, int64_t devices, int64_t devices_per_node);
+  RouteTables& tables() { return tables_; }
+
  private:
-  void add_link(size_t from, size_t to, double bandwidth, double efficiency, SimTime latency, LinkDomain domain);
+  Route route_impl(int64_t src, int64_t dst) const;
+  Route scale_out_impl(int64_t src, int64_t dst) const;
+  void check_route(int64_t src, int64_t dst, const Route& r, const std::vector<int32_t>& hops_from_src) const;
 
   Graph graph_;
   std::vector<TopoLink> links_;
+  std::string generator_;
   int64_t devices_ = 0;
   int64_t devices_per_node_ = 1;
   bool frozen_ = false;
-  std::vector<int64_t> route_offset_;   // [src * devices + dst] -> first link in route_links_
-  std::vector<int32_t> route_links_;
-  std::vector<int64_t> route_latency_ps_;
+  RouteTables tables_;
 };
 
 }  // namespace moesim
+
+template <>
+struct std::tuple_size<moesim::Route> : std::integral_constant<size_t, 2> {};
+template <size_t I>
+struct std::tuple_element<I, moesim::Route> {
+  using type = const int32_t*;
+};

@@ -1,8 +1,11 @@
-// Closed-form checks of the topology and the per-port bottleneck model.
+// Closed-form checks of the topology generators, their routes and the per-port bottleneck model
+// (flow-model and all-to-all cases are in test_comm.cpp).
 #include <catch2/catch.hpp>
 
+#include "sim/app/experiment_config.h"
 #include "sim/network/bottleneck_model.h"
 #include "sim/network/topology.h"
+#include "sim/network/topology_registry.h"
 
 using namespace moesim;
 
@@ -17,12 +20,19 @@ HardwareProfile test_hw() {
   return h;
 }
 
-ClusterConfig cluster(int64_t nodes, int64_t per_node) {
-  ClusterConfig c;
+TopologySpec cluster(int64_t nodes, int64_t per_node, std::string generator = "nvswitch-fat-tree") {
+  TopologySpec c;
+  c.generator = std::move(generator);
   c.nodes = nodes;
   c.devices_per_node = per_node;
   c.nics_per_node = per_node;
   return c;
+}
+
+std::vector<std::string> link_names(const Topology& t, const Route& r) {
+  std::vector<std::string> out;
+  for (int32_t l : r) out.push_back(t.link(l).name);
+  return out;
 }
 
 }  // namespace
@@ -109,4 +119,93 @@ TEST_CASE("devices sharing a NIC share its bandwidth", "[quick][network]") {
   for (int s = 0; s < 4; ++s) v.push_back({s, s + 4, 1e6});
   auto r = m.run(v, SimTime());
   CHECK(r.duration == SimTime::from_us(84));
+}
+
+TEST_CASE("the experiment's cluster builds the same topology", "[quick][network]") {
+  ClusterConfig c;
+  c.nodes = 2;
+  c.devices_per_node = 4;
+  c.nics_per_node = 4;
+  auto a = Topology::build(c, test_hw());
+  auto b = Topology::build(cluster(2, 4), test_hw());
+  REQUIRE(a.num_links() == b.num_links());
+  for (size_t i = 0; i < a.num_links(); ++i) CHECK(a.link(static_cast<int32_t>(i)).name == b.link(static_cast<int32_t>(i)).name);
+}
+
+TEST_CASE("every registered generator builds, freezes and names a citation", "[quick][network]") {
+  for (const auto& e : topology_registry().entries()) {
+    INFO(e.name);
+    CHECK(!e.description.empty());
+    CHECK(!e.citation.empty());
+    auto t = Topology::build(cluster(6, 4, e.name), test_hw());
+    CHECK_NOTHROW(t.freeze());  // checks every route against breadth-first search on the graph
+    CHECK(t.devices() == 24);
+  }
+  CHECK_THROWS_AS(Topology::build(cluster(1, 4, "torus"), test_hw()), std::invalid_argument);
+}
+
+TEST_CASE("rail-fat-tree: same rail crosses one leaf, another rail crosses a spine", "[quick][network]") {
+  auto s = cluster(4, 4, "rail-fat-tree");
+  s.spines = 2;
+  auto t = Topology::build(s, test_hw());
+  t.freeze();
+  // gpu1 (node 0, rail 1) -> gpu5 (node 1, rail 1): NIC, rail-1 leaf, NIC.
+  CHECK(link_names(t, t.route(1, 5)) == std::vector<std::string>{"gpu1->node0/nic1", "node0/nic1->rail1", "rail1->node1/nic1", "node1/nic1->gpu5"});
+  // gpu1 -> gpu6 (node 1, rail 2): up to a spine chosen by the destination's place under its leaf
+  // (node 1 -> spine 1 of 2), down to rail 2.
+  CHECK(link_names(t, t.route(1, 6)) ==
+        std::vector<std::string>{"gpu1->node0/nic1", "node0/nic1->rail1", "rail1->spine1", "spine1->rail2", "rail2->node1/nic2", "node1/nic2->gpu6"});
+  // Inside a node: the NVSwitch.
+  CHECK(link_names(t, t.route(1, 2)) == std::vector<std::string>{"gpu1->node0/switch", "node0/switch->gpu2"});
+  // Pure RDMA inside a node (low-latency kernels): NIC to NIC through the fabric.
+  CHECK(t.scale_out_route(1, 2).size() == 6);
+  // Spine links carry the rail's ports / oversubscription / spines: 4 x 50 GB/s / 1 / 2.
+  const Route r = t.route(1, 6);
+  CHECK(t.link(r[2]).bandwidth_Bps == Approx(100e9));
+}
+
+TEST_CASE("fat-tree: nodes under one leaf, oversubscribed uplinks", "[quick][network]") {
+  auto s = cluster(4, 2, "fat-tree");
+  s.nodes_per_leaf = 2;
+  s.spines = 1;
+  s.oversubscription = 2.0;
+  auto t = Topology::build(s, test_hw());
+  t.freeze();
+  // Same leaf (nodes 0 and 1): NIC, leaf, NIC.
+  CHECK(t.route(0, 2).size() == 4);
+  // Other leaf: through the spine; the leaf's uplink is its 4 ports x 50 GB/s / 2 = 100 GB/s.
+  const Route r = t.route(0, 4);
+  REQUIRE(r.size() == 6);
+  CHECK(t.link(r[2]).name == "leaf0->spine0");
+  CHECK(t.link(r[2]).bandwidth_Bps == Approx(100e9));
+  CHECK(t.route_latency(0, 4) == SimTime::from_us(4));
+}
+
+TEST_CASE("hccs-mesh-roce: one direct peer link inside a node", "[quick][network]") {
+  auto t = Topology::build(cluster(2, 8, "hccs-mesh-roce"), test_hw());
+  t.freeze();
+  const Route r = t.route(0, 3);
+  REQUIRE(r.size() == 1);
+  CHECK(t.link(r[0]).name == "gpu0->gpu3");
+  // Per peer: the profile's 100 GB/s over 7 peers.
+  CHECK(t.link(r[0]).bandwidth_Bps == Approx(100e9 / 7));
+  CHECK(t.route_latency(0, 3) == SimTime::from_us(2));
+  CHECK(t.route(0, 9).size() == 4);
+  // A device's buffer copies use its loopback link.
+  CHECK(link_names(t, t.staging_route(5)) == std::vector<std::string>{"gpu5->gpu5"});
+  auto s = cluster(1, 8, "hccs-mesh-roce");
+  s.peer_bandwidth_Bps = 28e9;
+  auto t2 = Topology::build(s, test_hw());
+  t2.freeze();
+  CHECK(t2.link(t2.route(0, 1)[0]).bandwidth_Bps == Approx(28e9));
+}
+
+TEST_CASE("2048 GPUs: routes are computed, not stored", "[quick][network]") {
+  auto s = cluster(256, 8, "rail-fat-tree");
+  auto t = Topology::build(s, test_hw());
+  t.freeze();
+  CHECK(t.devices() == 2048);
+  CHECK(t.num_links() < 40000);
+  CHECK(t.route(0, 2047).size() == 6);
+  CHECK(t.route(0, 2040).size() == 4);  // same rail
 }

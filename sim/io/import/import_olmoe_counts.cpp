@@ -37,7 +37,7 @@ void check_sum(const JsonValue& v, const std::vector<double>& row, double want, 
 }  // namespace
 
 Imported import_olmoe_counts(const std::string& in, const ImportOptions& opt) {
-  const auto doc = JsonDocument::load_file(in);
+  const auto doc = import::load_json(in);
   auto o = doc.root().as_object();
   ExpertCounts c;
   c.format = "moesim-counts";

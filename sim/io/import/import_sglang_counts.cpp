@@ -11,7 +11,7 @@ namespace moesim {
 
 Imported import_sglang_counts(const std::string& in, const ImportOptions& opt) {
   const std::string model = import::model_name(opt, "", "sglang-counts");
-  const auto doc = JsonDocument::load_file(in);
+  const auto doc = import::load_json(in);
   auto root = doc.root().as_object();
   const JsonValue lc = root.required("logical_count");
   const auto outer = lc.as_array(1, 1 << 24);

@@ -26,7 +26,7 @@ int64_t key_number(const std::string& key) {
 }  // namespace
 
 Imported import_switch_counts(const std::string& in, const ImportOptions& opt) {
-  const auto doc = JsonDocument::load_file(in);
+  const auto doc = import::load_json(in);
   auto o = doc.root().as_object();
   ExpertCounts c;
   c.format = "moesim-counts";

@@ -26,7 +26,7 @@ Imported import_trtllm(const std::string& in, const ImportOptions& opt) {
   std::error_code ec;
   if (!fs::is_directory(in, ec)) throw input_error(in, "", "expected the EXPERT_STATISTIC_PATH folder (meta_info.json + rank{r}.safetensors)");
   const std::string meta_path = (fs::path(in) / "meta_info.json").string();
-  const auto meta_doc = JsonDocument::load_file(meta_path);
+  const auto meta_doc = import::load_json(meta_path);
   auto meta = meta_doc.root().as_object();
   const int64_t E = import::expert_count(meta_path, opt, meta.required("num_experts").as_int(1, 1 << 20), "trtllm");
   const JsonValue k_v = meta.required("num_experts_per_token");

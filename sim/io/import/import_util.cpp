@@ -20,6 +20,45 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+JsonDocument load_json(const std::string& path) {
+  try {
+    return JsonDocument::load_file(path);
+  } catch (const Json::exception& e) {  // parse errors are InputErrors already; this is the rest
+    std::string what = e.what();
+    std::string where;
+    const auto q1 = what.find('\''), q2 = what.rfind('\'');
+    if (q1 != std::string::npos && q2 > q1 + 1) {
+      const std::string text = read_file(path), token = what.substr(q1 + 1, q2 - q1 - 1);
+      if (const auto at = text.find(token); at != std::string::npos) {
+        const auto line_start = text.rfind('\n', at);
+        const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n');
+        where = fmt::format("line {} column {}", line, at - (line_start == std::string::npos ? 0 : line_start + 1) + 1);
+      }
+    }
+    if (const auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+    throw input_error(path, where, "invalid JSON: " + what);
+  }
+}
+
+int json_depth(const char* begin, const char* end) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (const char* c = begin; c != end; ++c) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (*c == '\\') escaped = true;
+      else if (*c == '"') in_string = false;
+    } else if (*c == '"') {
+      in_string = true;
+    } else if (*c == '[' || *c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (*c == ']' || *c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 std::string base_name(const std::string& path) {
   std::string p = path;
   while (p.size() > 1 && p.back() == '/') p.pop_back();
@@ -37,13 +76,17 @@ void for_each_jsonl(const std::string& path, const std::function<void(int64_t, c
     const bool unterminated = in.eof();
     if (!text.empty() && text.back() == '\r') text.pop_back();
     if (text.find_first_not_of(" \t") == std::string::npos) continue;
+    if (json_depth(text.data(), text.data() + text.size()) > kMaxJsonDepth)
+      throw input_error(path, fmt::format("line {}", line), fmt::format("JSON nested deeper than {} levels", kMaxJsonDepth));
     Json j;
     try {
       j = Json::parse(text);
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
       std::string what = e.what();
       const auto p = what.find("parse error");
       if (p != std::string::npos) what = what.substr(p);
+      const std::string within = "parse error at line 1, column ";  // nlohmann counts within the line
+      if (what.rfind(within, 0) == 0) what = "parse error at column " + what.substr(within.size());
       std::string hint;
       if (text.find("NaN") != std::string::npos || text.find("Infinity") != std::string::npos)
         hint = " (NaN and Infinity are not JSON numbers: the recorder wrote a non-finite value)";

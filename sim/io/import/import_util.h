@@ -15,6 +15,15 @@ namespace moesim::import {
 // The whole file as bytes; InputError when it cannot be read.
 std::string read_file(const std::string& path);
 
+// JsonDocument::load_file, also turning nlohmann's out-of-range errors (a number such as 1e999)
+// into an InputError naming the line and column.
+JsonDocument load_json(const std::string& path);
+
+// The deepest nesting of arrays and objects in JSON text (outside strings). Callers refuse text
+// nested deeper than kMaxJsonDepth before parsing: printing or walking it would recurse too deep.
+constexpr int kMaxJsonDepth = 256;
+int json_depth(const char* begin, const char* end);
+
 // The file name without its folders, for `source` strings.
 std::string base_name(const std::string& path);
 

@@ -55,7 +55,7 @@ Routed from_npy(const std::string& in, int64_t E) {
 }
 
 Routed from_json(const std::string& in, int64_t E) {
-  const auto doc = JsonDocument::load_file(in);
+  const auto doc = import::load_json(in);
   auto o = doc.root().as_object();
   const auto tokens = o.required("routed_experts").as_array(1, SIZE_MAX);
   Routed r;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sim/io/errors.h"
+#include "sim/io/import/import_util.h"
 
 namespace moesim::import {
 namespace {
@@ -51,11 +52,15 @@ std::map<std::string, SafeTensor> parse_safetensors(const std::string& file, con
   for (int b = 7; b >= 0; --b) n = (n << 8) | static_cast<uint8_t>(bytes[static_cast<size_t>(b)]);
   if (n > bytes.size() - 8)
     throw input_error(file, "byte offset 0", fmt::format("header length {} runs past the end of the {}-byte file (truncated?)", n, bytes.size()));
+  if (json_depth(bytes.data() + 8, bytes.data() + 8 + n) > kMaxJsonDepth)
+    throw input_error(file, "byte offset 8", fmt::format("header JSON nested deeper than {} levels", kMaxJsonDepth));
   nlohmann::json h;
   try {
     h = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
   } catch (const nlohmann::json::parse_error& e) {
     throw input_error(file, fmt::format("byte offset {}", 8 + (e.byte ? e.byte - 1 : 0)), "header is not valid JSON");
+  } catch (const nlohmann::json::exception& e) {  // out_of_range: a number such as 1e999
+    throw input_error(file, "byte offset 8", std::string("header is not valid JSON: ") + e.what());
   }
   if (!h.is_object()) throw input_error(file, "byte offset 8", "header is not a JSON object");
   const uint64_t data_at = 8 + n, data_size = bytes.size() - data_at;

@@ -1,0 +1,77 @@
+// The time of one grouped SwiGLU expert block (gate/up GEMM, SiLU*mul, down GEMM over all local
+// experts, one token count per expert) on one device. With a backend named, it comes from the
+// device's measured calibration table (hw_profiles/<name>.calibration.json):
+//  - uniform blocks: piecewise linear in log(time) over log(tokens per expert), and multilinear
+//    in log(hidden), log(intermediate), log(experts) between the measured grid values; exact at
+//    measured points, monotone in tokens wherever the measurements are;
+//  - uneven counts: the sum over active experts of the per-expert share T(E_a, c_i) / E_a of a
+//    uniform block with E_a = number of active experts, bounded below by the block of the
+//    largest expert alone (its tail cannot overlap with nothing);
+//  - outside the measured grid an InputError, unless extrapolation is allowed (then: time
+//    proportional to tokens above the largest count, flat below the smallest, proportional to
+//    hidden x intermediate outside the shape grid, the nearest measured E outside the E grid),
+//    and the estimate says it was extrapolated.
+// With no backend it is the roofline of layer_costs' expert_block_cost. calibration/README.md
+// gives the reasons and calibration/ACCURACY.md the measured errors.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <tuple>
+#include <string>
+#include <vector>
+
+#include "sim/engine/sim_time.h"
+#include "sim/hardware/calibration_table.h"
+#include "sim/hardware/hardware_profile.h"
+
+namespace moesim {
+
+struct ExpertBlockEstimate {
+  SimTime time;
+  std::string source;  // "calibrated:<backend>" or "roofline"
+  bool extrapolated = false;
+};
+
+class ExpertCostModel {
+ public:
+  // backend empty = use the roofline; throws InputError if the profile has no table for that backend.
+  ExpertCostModel(const HardwareProfile& hw, const std::string& backend, bool allow_extrapolation);
+  // The same with an explicit table (nullopt = none found).
+  ExpertCostModel(const HardwareProfile& hw, std::optional<CalibrationTable> table, const std::string& backend,
+                  bool allow_extrapolation);
+
+  // Predicted time of ONE grouped SwiGLU expert block (all experts, one per count) on one device.
+  ExpertBlockEstimate expert_block(int64_t hidden, int64_t intermediate, const std::string& dtype,
+                                   const std::vector<int64_t>& counts) const;
+  bool calibrated() const { return !backend_.empty(); }
+  // Backends the device's table has (empty without a table).
+  std::vector<std::string> backends() const;
+  const std::optional<CalibrationTable>& table() const { return table_; }
+
+ private:
+  struct Share {
+    double log_us = 0;  // log of the per-expert share T(E, n) / E in us
+    bool extrapolated = false;
+  };
+  // The measured grid of one (backend, dtype) table: sorted distinct values and cell positions.
+  struct Index {
+    std::vector<int64_t> hidden, intermediate, experts;
+    std::map<std::tuple<int64_t, int64_t, int64_t>, size_t> cells;  // -> position in uniform
+  };
+  std::optional<Share> share(const ExpertBlockTable& t, const Index& ix, int64_t hidden, int64_t intermediate, int64_t experts,
+                             int64_t tokens, bool allow, std::string* why) const;
+  ExpertBlockEstimate roofline(int64_t hidden, int64_t intermediate, const std::string& dtype,
+                               const std::vector<int64_t>& counts) const;
+
+  HardwareProfile hw_;
+  std::optional<CalibrationTable> table_;
+  std::string backend_;
+  bool allow_extrapolation_ = false;
+  std::map<std::pair<std::string, std::string>, Index> index_;
+};
+
+// Finds data_dir()/hw_profiles/<hw.name>.calibration.json (sim/app/data_paths.h); nullopt if absent.
+std::optional<CalibrationTable> find_calibration(const HardwareProfile& hw);
+
+}  // namespace moesim

@@ -1,0 +1,36 @@
+// MoE all-to-all algorithms: each turns one micro-batch's DispatchTraffic into the flows it puts on
+// the topology (with their routes), for dispatch or for combine (the reverse). Registered with a
+// description and a source (`moesim list a2a`):
+//   pairwise            NCCL-style all-to-allv: each device pair's tokens on its own route.
+//   deepep-normal       DeepEP normal kernels: RDMA once per destination node to the GPU with the
+//                       same local index, then NVLink to the destination GPUs (a2a_hierarchical.cpp).
+//   hccl-hierarchical   the same two-level scheme over RoCE and an HCCS mesh (Ascend).
+//   deepep-low-latency  DeepEP low-latency kernels: one RDMA message per (token, expert), no NVLink.
+// Bytes per token (or per message) come from the caller: FP8 dispatch with its scales, BF16 combine.
+#pragma once
+#include <functional>
+
+#include "sim/app/registry.h"
+#include "sim/network/dispatch_traffic.h"
+#include "sim/network/flow_set.h"
+
+namespace moesim {
+
+enum class A2aPhase { Dispatch, Combine };
+
+struct A2aInput {
+  const Topology* topology = nullptr;
+  const DispatchTraffic* traffic = nullptr;
+  A2aPhase phase = A2aPhase::Dispatch;
+  double bytes_per_token = 0;  // one token copy (normal, pairwise) or one (token, expert) message (low latency)
+};
+
+using A2aFactory = FlowSet (*)(const A2aInput&);
+const Registry<A2aFactory>& a2a_registry();
+
+// The algorithms (also reachable through the registry).
+FlowSet a2a_pairwise(const A2aInput& in);
+FlowSet a2a_hierarchical(const A2aInput& in);
+FlowSet a2a_low_latency(const A2aInput& in);
+
+}  // namespace moesim

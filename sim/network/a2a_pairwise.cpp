@@ -1,0 +1,25 @@
+// NCCL-style pairwise all-to-allv (ncclSend/ncclRecv to every peer inside one group): every source
+// sends each destination device its deduplicated tokens on the fewest-hop route between them,
+// NVLink inside a node and the NIC across nodes; a device's own tokens stay put. This is what
+// moesim modelled before the hierarchical algorithms. Source: NCCL documentation, "Point-to-point
+// communication: all-to-all" (docs.nvidia.com/deeplearning/nccl/user-guide/docs/usage/p2p.html).
+#include "sim/network/a2a.h"
+
+namespace moesim {
+
+FlowSet a2a_pairwise(const A2aInput& in) {
+  const Topology& topo = *in.topology;
+  const DispatchTraffic& tr = *in.traffic;
+  FlowSet set(topo);
+  const bool back = in.phase == A2aPhase::Combine;
+  for (int64_t s = 0; s < tr.devices; ++s)
+    for (const auto* e = tr.device_begin(s); e != tr.device_end(s); ++e) {
+      if (e->dst == s || e->tokens == 0) continue;
+      const double bytes = static_cast<double>(e->tokens) * in.bytes_per_token;
+      if (back) set.add(topo.route(e->dst, s), e->dst, s, bytes);
+      else set.add(topo.route(s, e->dst), s, e->dst, bytes);
+    }
+  return set;
+}
+
+}  // namespace moesim

@@ -1,0 +1,66 @@
+// What one MoE all-to-all has to move, in the units its algorithms need, for one micro-batch:
+//  - per (source device, destination device): tokens deduplicated per destination device (a token
+//    goes once to each device holding any of its experts) and (token, expert) messages;
+//  - per (source device, destination node): tokens deduplicated per destination node (a token
+//    crosses RDMA once per node in DeepEP's normal kernels).
+// Both include the source's own device and node. Rows are kept sparse (CSR by source), so 2048
+// devices cost what their non-zero pairs cost. Filled per token by DispatchTrafficBuilder (the
+// dispatch planner calls add_token for every token with the devices of its kept expert copies),
+// or from counts.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace moesim {
+
+struct DispatchTraffic {
+  struct ToDevice {
+    int32_t dst = 0;
+    int64_t tokens = 0;    // deduplicated per (token, dst device)
+    int64_t messages = 0;  // (token, expert) pairs
+  };
+  struct ToNode {
+    int32_t node = 0;
+    int64_t tokens = 0;    // deduplicated per (token, dst node)
+  };
+  int64_t devices = 0;
+  int64_t devices_per_node = 1;
+  std::vector<int64_t> device_row;   // [src] first entry of src in to_device; size devices + 1
+  std::vector<ToDevice> to_device;   // by src, then dst ascending
+  std::vector<int64_t> node_row;     // [src] first entry of src in to_node; size devices + 1
+  std::vector<ToNode> to_node;       // by src, then node ascending
+
+  int64_t nodes() const { return devices / devices_per_node; }
+  int64_t node_of(int64_t device) const { return device / devices_per_node; }
+  const ToDevice* device_begin(int64_t src) const { return to_device.data() + device_row[static_cast<size_t>(src)]; }
+  const ToDevice* device_end(int64_t src) const { return to_device.data() + device_row[static_cast<size_t>(src) + 1]; }
+  const ToNode* node_begin(int64_t src) const { return to_node.data() + node_row[static_cast<size_t>(src)]; }
+  const ToNode* node_end(int64_t src) const { return to_node.data() + node_row[static_cast<size_t>(src) + 1]; }
+};
+
+class DispatchTrafficBuilder {
+ public:
+  DispatchTrafficBuilder(int64_t devices, int64_t devices_per_node);
+  // One token of `src`: expert_devices[0..n) holds the device of each of its kept (token, expert)
+  // assignments (repeats when several of its experts share a device). Sources must come in
+  // ascending order (all of a source's tokens and counts before the next source's).
+  void add_token(int64_t src, const int32_t* expert_devices, int n);
+  // Counts added directly (e.g. padded capacity slots); same ordering rule.
+  void add_device_counts(int64_t src, int64_t dst, int64_t tokens, int64_t messages);
+  void add_node_tokens(int64_t src, int64_t node, int64_t tokens);
+  DispatchTraffic finish();
+
+ private:
+  void switch_to(int64_t src);
+  void flush();
+  DispatchTraffic t_;
+  int64_t current_ = -1;
+  std::vector<int64_t> dev_tokens_, dev_messages_, node_tokens_;
+  std::vector<int32_t> touched_devices_, touched_nodes_;
+  std::vector<int64_t> dev_stamp_, node_stamp_;
+  std::vector<int32_t> node_of_;
+  int64_t token_ = 0;
+};
+
+}  // namespace moesim

@@ -1,0 +1,34 @@
+// The choice of network model for a collective: "bottleneck" (per-port bottleneck, the fast mode)
+// or "flow" (flow-level max-min sharing). Both take the same FlowSet and return the same
+// CollectiveResult.
+#pragma once
+#include <optional>
+#include <string>
+
+#include "sim/network/bottleneck_model.h"
+#include "sim/network/flow_model.h"
+
+namespace moesim {
+
+enum class NetworkModelKind { Bottleneck, Flow };
+
+std::optional<NetworkModelKind> parse_network_model(const std::string& name);  // "bottleneck" | "flow"
+const char* network_model_name(NetworkModelKind kind);
+
+// One object per topology; reusable across collectives (not thread-safe: one per thread).
+class NetworkModel {
+ public:
+  NetworkModel(const Topology& topology, NetworkModelKind kind, FlowModelOptions flow_options = {})
+      : kind_(kind), bottleneck_(topology), flow_(topology, flow_options) {}
+  NetworkModelKind kind() const { return kind_; }
+  CollectiveResult run(const FlowSet& flows, SimTime fixed_latency) {
+    return kind_ == NetworkModelKind::Flow ? flow_.run(flows, fixed_latency) : bottleneck_.run(flows, fixed_latency);
+  }
+
+ private:
+  NetworkModelKind kind_;
+  BottleneckModel bottleneck_;
+  FlowModel flow_;
+};
+
+}  // namespace moesim

@@ -1,0 +1,373 @@
+// Communication model: closed-form cases for both network models (per-port bottleneck and
+// flow-level max-min), cases where max-min and the bottleneck bound differ, the all-to-all
+// algorithms on hand-made traffic, and the validation against DeepEP's published tables
+// (docs/comm-validation.md).
+#include <catch2/catch.hpp>
+
+#include "sim/network/a2a.h"
+#include "sim/network/a2a_bench.h"
+#include "sim/network/dispatch_traffic.h"
+#include "sim/network/network_model.h"
+#include "test_helpers.h"
+
+using namespace moesim;
+
+namespace {
+
+// A made-up device: 100 GB/s scale-up per direction with 2 us latency, 400 Gb/s (50 GB/s) NICs
+// with 4 us latency, all efficiencies 1.
+HardwareProfile test_hw() {
+  HardwareProfile h;
+  h.intra_node = {"nvswitch", 100e9, SimTime::from_us(2), 1.0};
+  h.inter_node = {"infiniband", 50e9, SimTime::from_us(4), 1.0};
+  return h;
+}
+
+Topology frozen(int64_t nodes, int64_t per_node, std::string generator = "nvswitch-fat-tree") {
+  TopologySpec s;
+  s.generator = std::move(generator);
+  s.nodes = nodes;
+  s.devices_per_node = per_node;
+  auto t = Topology::build(s, test_hw());
+  t.freeze();
+  return t;
+}
+
+FlowSet flows(const Topology& t, const std::vector<Transfer>& v) {
+  FlowSet f(t);
+  for (const auto& x : v) f.add(t.route(x.src, x.dst), x.src, x.dst, x.bytes);
+  return f;
+}
+
+// Runs both models; returns {bottleneck, flow (exact), flow (default tolerance)} durations in us.
+std::array<double, 3> both(const Topology& t, const FlowSet& f, SimTime fixed = SimTime()) {
+  BottleneckModel b(t);
+  FlowModel exact(t, FlowModelOptions{0.0});
+  FlowModel fast(t);
+  return {b.run(f, fixed).duration.us(), exact.run(f, fixed).duration.us(), fast.run(f, fixed).duration.us()};
+}
+
+}  // namespace
+
+TEST_CASE("comm: one flow on one link", "[quick][comm]") {
+  // 1 MB from gpu0 to gpu1 in one node: 1e6 / 100e9 = 10 us, + 2 us latency = 12 us in both models.
+  auto t = frozen(1, 2);
+  auto d = both(t, flows(t, {{0, 1, 1e6}}));
+  CHECK(d[0] == Approx(12));
+  CHECK(d[1] == Approx(12));
+  CHECK(d[2] == Approx(12));
+}
+
+TEST_CASE("comm: two flows sharing a link", "[quick][comm]") {
+  // gpu0 sends 1 MB to gpu1 and to gpu2: its uplink carries 2 MB -> 20 us + 2 us. Max-min gives
+  // each 50 GB/s; both end at 20 us.
+  auto t = frozen(1, 4);
+  auto d = both(t, flows(t, {{0, 1, 1e6}, {0, 2, 1e6}}));
+  CHECK(d[0] == Approx(22));
+  CHECK(d[1] == Approx(22));
+}
+
+TEST_CASE("comm: incast of N senders", "[quick][comm]") {
+  // 7 GPUs send 1 MB each to gpu0: its downlink carries 7 MB -> 70 us + 2 us; max-min gives each
+  // sender 100/7 GB/s.
+  auto t = frozen(1, 8);
+  std::vector<Transfer> v;
+  for (int s = 1; s < 8; ++s) v.push_back({s, 0, 1e6});
+  auto d = both(t, flows(t, v));
+  CHECK(d[0] == Approx(72));
+  CHECK(d[1] == Approx(72));
+  FlowModel m(t);
+  auto r = m.run(flows(t, v), SimTime());
+  CHECK(r.max_link_utilization == Approx(70.0 / 72.0));
+  CHECK(r.bytes_ingress == Approx(7e6));
+}
+
+TEST_CASE("comm: an oversubscribed uplink", "[quick][comm]") {
+  // fat-tree, 4 nodes of 1 GPU, 2 nodes per leaf, one spine. Nodes 0 and 1 send 1 MB each to
+  // nodes 2 and 3: both cross leaf0's uplink. Oversubscription 2: the uplink is 2 x 50 / 2 = 50 GB/s,
+  // 2 MB -> 40 us + 4 us latency = 44 us. Non-blocking (1): 100 GB/s, so the NICs (1 MB at 50 GB/s =
+  // 20 us) bound it: 24 us.
+  for (double over : {2.0, 1.0}) {
+    TopologySpec s;
+    s.generator = "fat-tree";
+    s.nodes = 4;
+    s.devices_per_node = 1;
+    s.nodes_per_leaf = 2;
+    s.spines = 1;
+    s.oversubscription = over;
+    auto t = Topology::build(s, test_hw());
+    t.freeze();
+    auto d = both(t, flows(t, {{0, 2, 1e6}, {1, 3, 1e6}}));
+    const double expect = over == 2.0 ? 44 : 24;
+    CHECK(d[0] == Approx(expect));
+    CHECK(d[1] == Approx(expect));
+  }
+}
+
+TEST_CASE("comm: symmetric all-to-all on a full NVSwitch node", "[quick][comm]") {
+  // 8 GPUs, each sends 1 MB to each of the 7 others: every uplink and downlink carries 7 MB,
+  // 70 us + 2 us latency + 5 us collective latency = 77 us; max-min gives every flow 100/7 GB/s.
+  auto t = frozen(1, 8);
+  std::vector<Transfer> v;
+  for (int s = 0; s < 8; ++s)
+    for (int d = 0; d < 8; ++d)
+      if (s != d) v.push_back({s, d, 1e6});
+  auto d = both(t, flows(t, v), SimTime::from_us(5));
+  CHECK(d[0] == Approx(77));
+  CHECK(d[1] == Approx(77));
+  CHECK(d[2] == Approx(77));
+}
+
+TEST_CASE("comm: max-min leaves a port idle that the bottleneck bound counts as busy", "[quick][comm]") {
+  // One node of 8. A: gpu0->gpu1 1 MB and B: gpu2->gpu1 1 MB share gpu1's downlink (2 MB: the
+  // bottleneck bound is 20 us + 2 us = 22 us). But gpu0 also sends 0.25 MB to gpu3, gpu4, gpu5 and
+  // gpu2 to gpu6, gpu7, gpu5, so each uplink has 4 flows: max-min gives all of them 25 GB/s and
+  // gpu1's downlink runs at half rate. The small flows end at 10 us (a flow that finishes early
+  // frees its share); A and B have 0.75 MB left and get 50 GB/s each: 15 us more. 25 + 2 = 27 us.
+  auto t = frozen(1, 8);
+  std::vector<Transfer> v = {{0, 1, 1e6}, {2, 1, 1e6}, {0, 3, 0.25e6}, {0, 4, 0.25e6}, {0, 5, 0.25e6},
+                             {2, 6, 0.25e6}, {2, 7, 0.25e6}, {2, 5, 0.25e6}};
+  auto d = both(t, flows(t, v));
+  CHECK(d[0] == Approx(22));
+  CHECK(d[1] == Approx(27));
+  CHECK(d[2] == Approx(27));
+  FlowModel m(t, FlowModelOptions{0.0});
+  CHECK(m.run(flows(t, v), SimTime()).rate_updates == 2);
+}
+
+TEST_CASE("comm: a flow that ends early hands its share to the others", "[quick][comm]") {
+  // gpu0 sends 1 MB to gpu1 and 3 MB to gpu2 over its 100 GB/s uplink: 50 GB/s each until the 1 MB
+  // flow ends at 20 us, then 100 GB/s for the remaining 2 MB: 20 us more. 40 + 2 = 42 us, which is
+  // also the bottleneck bound (4 MB on one link): on a single shared link max-min wastes nothing.
+  auto t = frozen(1, 4);
+  auto d = both(t, flows(t, {{0, 1, 1e6}, {0, 2, 3e6}}));
+  CHECK(d[0] == Approx(42));
+  CHECK(d[1] == Approx(42));
+}
+
+TEST_CASE("comm: identical flows merge without changing the answer", "[quick][comm]") {
+  auto t = frozen(1, 4);
+  FlowSet f = flows(t, {{0, 1, 1e6}, {0, 1, 1e6}, {0, 2, 1e6}});
+  FlowSet merged = f;
+  merged.merge_identical();
+  CHECK(merged.size() == 2);
+  CHECK(merged.flows()[0].weight == 2.0);
+  CHECK(merged.bytes_total() == Approx(3e6));
+  // 3 MB through gpu0's uplink: 30 us + 2 us either way.
+  FlowModel m(t, FlowModelOptions{0.0});
+  CHECK(m.run(f, SimTime()).duration.us() == Approx(32));
+  CHECK(m.run(merged, SimTime()).duration.us() == Approx(32));
+}
+
+TEST_CASE("comm: network model names", "[quick][comm]") {
+  CHECK(parse_network_model("flow") == NetworkModelKind::Flow);
+  CHECK(parse_network_model("bottleneck") == NetworkModelKind::Bottleneck);
+  CHECK(!parse_network_model("packet"));
+  CHECK(std::string(network_model_name(NetworkModelKind::Flow)) == "flow");
+}
+
+TEST_CASE("comm: dispatch traffic deduplicates per device and per node", "[quick][comm]") {
+  // 2 nodes of 2. gpu0's token 0 goes to experts on gpu0, gpu2, gpu2, gpu3; token 1 to gpu1, gpu1.
+  DispatchTrafficBuilder b(4, 2);
+  const int32_t t0[] = {0, 2, 2, 3}, t1[] = {1, 1};
+  b.add_token(0, t0, 4);
+  b.add_token(0, t1, 2);
+  const int32_t t2[] = {0};
+  b.add_token(3, t2, 1);
+  const DispatchTraffic tr = b.finish();
+  REQUIRE(tr.device_end(0) - tr.device_begin(0) == 4);
+  // to gpu0: 1 token 1 message; gpu1: 1 token 2 messages; gpu2: 1 token 2 messages; gpu3: 1 and 1.
+  const auto* e = tr.device_begin(0);
+  CHECK((e[0].dst == 0 && e[0].tokens == 1 && e[0].messages == 1));
+  CHECK((e[1].dst == 1 && e[1].tokens == 1 && e[1].messages == 2));
+  CHECK((e[2].dst == 2 && e[2].tokens == 1 && e[2].messages == 2));
+  CHECK((e[3].dst == 3 && e[3].tokens == 1 && e[3].messages == 1));
+  // Per node: token 0 reaches node 0 and node 1 once each, token 1 node 0: 2 and 1.
+  REQUIRE(tr.node_end(0) - tr.node_begin(0) == 2);
+  CHECK(tr.node_begin(0)[0].tokens == 2);
+  CHECK(tr.node_begin(0)[1].tokens == 1);
+  CHECK(tr.device_begin(1) == tr.device_end(1));
+  CHECK(tr.device_end(3) - tr.device_begin(3) == 1);
+}
+
+TEST_CASE("comm: hierarchical dispatch crosses RDMA once per node, pairwise once per device", "[quick][comm]") {
+  // 2 nodes of 2 GPUs. gpu0 has 1000 tokens, each with experts on gpu2 and gpu3 (node 1), 1 kB per
+  // token copy or message.
+  auto t = frozen(2, 2);
+  DispatchTrafficBuilder b(4, 2);
+  const int32_t devs[] = {2, 3};
+  for (int i = 0; i < 1000; ++i) b.add_token(0, devs, 2);
+  const DispatchTraffic tr = b.finish();
+  A2aInput in{&t, &tr, A2aPhase::Dispatch, 1000.0};
+  BottleneckModel m(t);
+  // deepep-normal: 1 MB over RDMA gpu0 -> gpu2 (same local index): 20 us at 50 GB/s; gpu2 keeps
+  // 1 MB (staged through its NVSwitch port) and forwards 1 MB to gpu3 at 100 GB/s: 20 us in all on
+  // gpu2's port, concurrently. 20 us + 4 us (longest route latency) = 24 us.
+  const FlowSet h = a2a_hierarchical(in);
+  auto rh = m.run(h, SimTime());
+  CHECK(rh.duration.us() == Approx(24));
+  CHECK(rh.bytes_inter_node == Approx(1e6));
+  CHECK(rh.bytes_intra_node == Approx(1e6));  // the forward to gpu3
+  CHECK(rh.bytes_staged == Approx(1e6));      // gpu2's copy of its own tokens through its port
+  CHECK(rh.bytes_egress == Approx(3e6));      // gpu0's NIC, gpu2's switch port twice
+  CHECK(rh.bytes_ingress == rh.bytes_egress);
+  // pairwise: 2 MB over gpu0's NIC: 40 us + 4 us.
+  auto rp = m.run(a2a_pairwise(in), SimTime());
+  CHECK(rp.duration.us() == Approx(44));
+  CHECK(rp.bytes_inter_node == Approx(2e6));
+  // low latency: one message per (token, expert): also 2 MB over the NIC: 44 us.
+  CHECK(m.run(a2a_low_latency(in), SimTime()).duration.us() == Approx(44));
+  // Combine reverses every flow: the same totals.
+  in.phase = A2aPhase::Combine;
+  auto rc = m.run(a2a_hierarchical(in), SimTime());
+  CHECK(rc.duration.us() == Approx(24));
+  CHECK(rc.bytes_inter_node == Approx(1e6));
+  // And the flow model agrees on these symmetric-enough cases.
+  FlowModel f(t, FlowModelOptions{0.0});
+  CHECK(f.run(h, SimTime()).duration.us() == Approx(24));
+}
+
+TEST_CASE("comm: low-latency mode goes NIC to NIC even inside a node", "[quick][comm]") {
+  // One node of 2: gpu0 sends 1000 messages of 1 kB to gpu1. Low latency: NIC 50 GB/s, 20 us +
+  // 4 us; pairwise: NVSwitch 100 GB/s, 10 us + 2 us.
+  auto t = frozen(1, 2);
+  DispatchTrafficBuilder b(2, 2);
+  const int32_t devs[] = {1};
+  for (int i = 0; i < 1000; ++i) b.add_token(0, devs, 1);
+  const DispatchTraffic tr = b.finish();
+  A2aInput in{&t, &tr, A2aPhase::Dispatch, 1000.0};
+  BottleneckModel m(t);
+  CHECK(m.run(a2a_low_latency(in), SimTime()).duration.us() == Approx(24));
+  CHECK(m.run(a2a_pairwise(in), SimTime()).duration.us() == Approx(12));
+}
+
+TEST_CASE("comm: every all-to-all algorithm is registered with a source", "[quick][comm]") {
+  for (const char* n : {"pairwise", "deepep-normal", "hccl-hierarchical", "deepep-low-latency"}) {
+    const auto* e = a2a_registry().find(n);
+    REQUIRE(e);
+    CHECK(!e->citation.empty());
+  }
+}
+
+TEST_CASE("comm: hierarchical dispatch on an HCCS mesh uses the peer links", "[quick][comm]") {
+  // 2 nodes of 4 NPUs in hccs-mesh-roce; peer links 100/3 GB/s. gpu0: 1000 tokens of 1 kB, each to
+  // gpu5, gpu6, gpu7: RDMA 1 MB to gpu4 (20 us), gpu4 forwards 1 MB to each of gpu5..7 over its own
+  // peer links (1 MB at 33.3 GB/s = 30 us) and stages 0 for itself. 30 us + 4 us latency.
+  auto t = frozen(2, 4, "hccs-mesh-roce");
+  DispatchTrafficBuilder b(8, 4);
+  const int32_t devs[] = {5, 6, 7};
+  for (int i = 0; i < 1000; ++i) b.add_token(0, devs, 3);
+  const DispatchTraffic tr = b.finish();
+  A2aInput in{&t, &tr, A2aPhase::Dispatch, 1000.0};
+  BottleneckModel m(t);
+  CHECK(m.run(a2a_hierarchical(in), SimTime()).duration.us() == Approx(34));
+}
+
+namespace {
+
+// DeepEP's benchmark on H800 + CX7: 4096 tokens per GPU, hidden 7168, 256 experts, top-8, FP8
+// dispatch (hidden + one fp32 scale per 128 values counted; + int32 id and fp32 weight per top-k
+// entry moved), BF16 combine; groups = nodes, top-min(nodes, 4) groups (tests/test_internode.py).
+// Kernel time only (DeepEP times kernels with the profiler): no collective software latency.
+A2aBenchResult deepep_normal(int64_t ep, NetworkModelKind net) {
+  const auto hw = load_hardware_file(test::repo_path("hw_profiles/H800.json"));
+  TopologySpec s;
+  s.nodes = std::max<int64_t>(1, ep / 8);
+  s.devices_per_node = 8;
+  auto topo = Topology::build(s, hw);
+  topo.freeze();
+  A2aBenchConfig c;
+  c.expert_parallel = ep;
+  c.tokens_per_device = 4096;
+  c.experts = 256;
+  c.top_k = 8;
+  c.algorithm = "deepep-normal";
+  c.network = net;
+  c.dispatch_counted_bytes = 7168 + 56 * 4;
+  c.dispatch_bytes = c.dispatch_counted_bytes + 8 * 8;
+  c.combine_counted_bytes = c.combine_bytes = 7168 * 2;
+  const int64_t groups = ep > 8 ? s.nodes : 1;
+  return run_a2a_bench(topo, c, deepep_bench_router(256, 8, groups, std::min<int64_t>(groups, 4), 1));
+}
+
+// DeepEP's low-latency benchmark (pure RDMA, README at 3b1045d): 128 tokens per GPU, hidden 7168,
+// top-8, 288 experts where EP divides them (tests/test_low_latency.py), else 256; FP8 messages of
+// hidden + scales + 16 bytes, BF16 combine.
+A2aBenchResult deepep_low_latency(int64_t ep) {
+  const auto hw = load_hardware_file(test::repo_path("hw_profiles/H800.json"));
+  TopologySpec s;
+  s.nodes = std::max<int64_t>(1, ep / 8);
+  s.devices_per_node = 8;
+  auto topo = Topology::build(s, hw);
+  topo.freeze();
+  A2aBenchConfig c;
+  c.expert_parallel = ep;
+  c.tokens_per_device = 128;
+  c.experts = 288 % ep == 0 ? 288 : 256;
+  c.top_k = 8;
+  c.algorithm = "deepep-low-latency";
+  c.dispatch_counted_bytes = c.dispatch_bytes = 7168 + 56 * 4 + 16;
+  c.combine_counted_bytes = c.combine_bytes = 7168 * 2;
+  return run_a2a_bench(topo, c, deepep_bench_router(c.experts, 8, 1, 1, 1));
+}
+
+}  // namespace
+
+TEST_CASE("comm validation: DeepEP normal kernels on H800, within 10% of the published table", "[comm][validation]") {
+  // Source: github.com/deepseek-ai/DeepEP README (commit 3b1045d, 2025-04-22; kept in
+  // docs/legacy.md): "Normal kernels with NVLink and RDMA forwarding", bottleneck bandwidth.
+  struct Row {
+    int64_t ep;
+    double dispatch_GBps, combine_GBps;
+    const char* domain;
+  };
+  const Row rows[] = {{8, 153, 158, "nvlink"}, {16, 43, 43, "rdma"}, {32, 58, 57, "rdma"}, {64, 51, 50, "rdma"}};
+  for (const auto& row : rows)
+    for (auto net : {NetworkModelKind::Bottleneck, NetworkModelKind::Flow}) {
+      INFO("EP" << row.ep << " " << network_model_name(net));
+      const auto r = deepep_normal(row.ep, net);
+      CHECK(r.counted_domain == row.domain);
+      CHECK(r.dispatch.GBps == Approx(row.dispatch_GBps).epsilon(0.10));
+      CHECK(r.combine.GBps == Approx(row.combine_GBps).epsilon(0.10));
+    }
+}
+
+TEST_CASE("comm validation: DeepEP low-latency kernels (pure RDMA) on H800, within 10%", "[comm][validation]") {
+  // Source: DeepEP README at commit 3b1045d (2025-04-22), "Low-latency kernels with pure RDMA":
+  // dispatch / combine latency (us) per EP size.
+  struct Row {
+    int64_t ep;
+    double dispatch_us, combine_us;
+  };
+  const Row rows[] = {{8, 163, 318}, {16, 173, 329}, {32, 182, 350}, {64, 186, 353}, {128, 192, 369}, {256, 194, 360}};
+  for (const auto& row : rows) {
+    INFO("EP" << row.ep);
+    const auto r = deepep_low_latency(row.ep);
+    CHECK(r.dispatch.net.duration.us() == Approx(row.dispatch_us).epsilon(0.10));
+    CHECK(r.combine.net.duration.us() == Approx(row.combine_us).epsilon(0.10));
+  }
+}
+
+TEST_CASE("comm: completion batching moves the flow model's answer by about its tolerance", "[comm]") {
+  // EP64 pairwise all-to-all with per-token routing: exact vs the default 1e-3 tolerance.
+  const auto hw = load_hardware_file(test::repo_path("hw_profiles/H800.json"));
+  TopologySpec s;
+  s.nodes = 8;
+  auto topo = Topology::build(s, hw);
+  topo.freeze();
+  A2aBenchConfig c;
+  c.expert_parallel = 64;
+  c.tokens_per_device = 1024;
+  c.algorithm = "pairwise";
+  c.dispatch_bytes = c.dispatch_counted_bytes = 7392;
+  c.combine_bytes = c.combine_counted_bytes = 14336;
+  c.network = NetworkModelKind::Flow;
+  auto router = deepep_bench_router(256, 8, 8, 4, 3);
+  c.flow.completion_tolerance = 0;
+  const auto exact = run_a2a_bench(topo, c, router);
+  c.flow.completion_tolerance = 1e-3;
+  const auto fast = run_a2a_bench(topo, c, router);
+  CHECK(fast.dispatch.net.duration >= exact.dispatch.net.duration);
+  CHECK(fast.dispatch.net.duration.us() == Approx(exact.dispatch.net.duration.us()).epsilon(0.003));
+  CHECK(fast.dispatch.net.rate_updates < exact.dispatch.net.rate_updates);
+}
