@@ -10,6 +10,8 @@
 #include "sim/moe/param_count.h"
 #include "sim/moe/placement.h"
 #include "sim/moe/routing_source.h"
+#include "sim/network/a2a.h"
+#include "sim/network/topology_registry.h"
 
 namespace moesim::cli {
 namespace {
@@ -51,10 +53,14 @@ std::vector<Row> rows_for(const std::string& what) {
     }
   } else if (what == "placements") {
     for (const auto& e : placement_registry().entries()) rows.push_back({e.name, e.description, {{"citation", e.citation}}});
+  } else if (what == "topologies") {
+    for (const auto& e : topology_registry().entries()) rows.push_back({e.name, e.description, {{"citation", e.citation}}});
+  } else if (what == "a2a") {
+    for (const auto& e : a2a_registry().entries()) rows.push_back({e.name, e.description, {{"citation", e.citation}}});
   } else if (what == "routing") {
     for (const auto& e : routing_registry().entries()) rows.push_back({e.name, e.description, {{"citation", e.citation}}});
   } else {
-    throw std::invalid_argument(fmt::format("unknown list \"{}\" (models, hardware, placements, routing)", what));
+    throw std::invalid_argument(fmt::format("unknown list \"{}\" (models, hardware, placements, routing, topologies, a2a)", what));
   }
   return rows;
 }
@@ -67,12 +73,12 @@ int list(const std::vector<std::string>& args) {
   for (const auto& a : args) {
     if (a == "--json") json = true;
     else if (a == "--help" || a == "-h") {
-      std::cout << "usage: moesim list models|hardware|placements|routing [--json]\n\nOne line per entry: its name, then a description.\n";
+      std::cout << "usage: moesim list models|hardware|placements|routing|topologies|a2a [--json]\n\nOne line per entry: its name, then a description.\n";
       return 0;
     } else what = a;
   }
   if (what.empty()) {
-    fmt::print(stderr, "moesim list: error: usage: moesim list models|hardware|placements|routing [--json]\n");
+    fmt::print(stderr, "moesim list: error: usage: moesim list models|hardware|placements|routing|topologies|a2a [--json]\n");
     return 2;
   }
   const auto rows = rows_for(what);

@@ -19,7 +19,7 @@ const char* kUsage =
     "  run EXPERIMENT.json --out DIR   simulate one step and write DIR/report.json\n"
     "  sweep SWEEP.json --out DIR      run a grid or list of experiments (--jobs N, --shard I/N; sweep merge)\n"
     "  validate FILE...                check experiment, model, hardware and routing files\n"
-    "  list models|hardware|placements|routing|topologies [--json]\n"
+    "  list models|hardware|placements|routing|topologies|a2a [--json]\n"
     "                                  show what is available, one line each\n"
     "  trace import|stats ...          import routing recorders' output; summarise a trace\n"
     "  comm a2a ...                    time one all-to-all dispatch and combine\n"

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include "sim/app/data_paths.h"
+#include "sim/network/a2a.h"
+#include "sim/network/topology_registry.h"
 
 namespace moesim {
 
@@ -54,7 +56,13 @@ ClusterConfig parse_cluster(const JsonValue& v) {
   c.nodes = o.required("nodes").as_int(1, 100000);
   c.devices_per_node = o.required("devices_per_node").as_int(1, 1024);
   c.nics_per_node = o.optional("nics_per_node") ? o.required("nics_per_node").as_int(0, 1024) : c.devices_per_node;
-  if (auto t = o.optional("topology")) c.topology = t->as_choice({"nvswitch-fat-tree"});
+  if (auto t = o.optional("topology")) c.topology = t->as_choice(topology_registry().names());
+  if (auto v = o.optional("oversubscription")) c.oversubscription = v->as_number(1.0, 1024.0);
+  if (auto v = o.optional("spines")) c.spines = v->as_int(0, 1 << 20);
+  if (auto v = o.optional("nodes_per_leaf")) c.nodes_per_leaf = v->as_int(0, 1 << 20);
+  if (auto v = o.optional("peer_bandwidth")) c.peer_bandwidth_Bps = v->as_bandwidth();
+  if (auto v = o.optional("network_model")) c.network_model = v->as_choice({"bottleneck", "flow"});
+  if (auto v = o.optional("flow_tolerance")) c.flow_tolerance = v->as_number(0.0, 0.1);
   if (c.nodes > 1 && c.nics_per_node == 0) o.self().fail("a cluster of several nodes needs nics_per_node >= 1");
   if (c.nics_per_node > 0 && c.devices_per_node % c.nics_per_node != 0 && c.nics_per_node % c.devices_per_node != 0)
     o.self().fail(fmt::format("devices_per_node ({}) and nics_per_node ({}) must divide one another", c.devices_per_node, c.nics_per_node));
@@ -149,6 +157,11 @@ MoeRunConfig parse_moe_run(const JsonValue& v) {
   if (auto d = o.optional("dispatch_dtype")) m.dispatch_dtype = d->as_choice(kDtypes16or8);
   if (auto d = o.optional("combine_dtype")) m.combine_dtype = d->as_choice(kDtypes16or8);
   if (auto d = o.optional("expert_compute_dtype")) m.expert_compute_dtype = d->as_choice(kDtypes16or8);
+  if (auto a = o.optional("all_to_all")) {
+    auto names = a2a_registry().names();
+    names.insert(names.begin(), "auto");
+    m.all_to_all = a->as_choice(names);
+  }
   o.finish();
   return m;
 }
@@ -182,7 +195,11 @@ Json resolved_json(const ExperimentConfig& e) {
   j["model"] = e.model.source_json;
   j["hardware"] = e.hardware.source_json;
   j["cluster"] = {{"nodes", e.cluster.nodes}, {"devices_per_node", e.cluster.devices_per_node},
-                  {"nics_per_node", e.cluster.nics_per_node}, {"topology", e.cluster.topology}};
+                  {"nics_per_node", e.cluster.nics_per_node}, {"topology", e.cluster.topology},
+                  {"oversubscription", e.cluster.oversubscription}, {"spines", e.cluster.spines},
+                  {"nodes_per_leaf", e.cluster.nodes_per_leaf}, {"network_model", e.cluster.network_model}};
+  if (e.cluster.peer_bandwidth_Bps > 0) j["cluster"]["peer_bandwidth_Bps"] = e.cluster.peer_bandwidth_Bps;
+  if (e.cluster.network_model == "flow") j["cluster"]["flow_tolerance"] = e.cluster.flow_tolerance;
   j["parallel"] = {{"expert_parallel", e.parallel.expert_parallel},
                    {"expert_tensor_parallel", e.parallel.expert_tensor_parallel},
                    {"attention_tensor_parallel", e.parallel.attention_tensor_parallel},
@@ -206,7 +223,7 @@ Json resolved_json(const ExperimentConfig& e) {
               {"dispatch_mode", e.moe.dispatch_mode == DispatchMode::Padded ? "padded" : "dropless"},
               {"drop_policy", e.moe.drop_policy == DropPolicy::Arrival ? "arrival" : "lowest-weight"},
               {"dispatch_dtype", e.moe.dispatch_dtype}, {"combine_dtype", e.moe.combine_dtype},
-              {"expert_compute_dtype", e.moe.expert_compute_dtype}};
+              {"expert_compute_dtype", e.moe.expert_compute_dtype}, {"all_to_all", e.moe.all_to_all}};
   j["schedule"] = {{"overlap", e.schedule.overlap == OverlapSchedule::None ? "none" : "two-microbatch"},
                    {"comm_compute_units", e.schedule.comm_compute_units}};
   j["compute"] = {{"expert_backend", e.compute.expert_backend}, {"allow_extrapolation", e.compute.allow_extrapolation}};

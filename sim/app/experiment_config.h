@@ -16,7 +16,13 @@ struct ClusterConfig {
   int64_t nodes = 1;
   int64_t devices_per_node = 8;
   int64_t nics_per_node = 8;
-  std::string topology = "nvswitch-fat-tree";
+  std::string topology = "nvswitch-fat-tree";   // a generator in topology_registry()
+  double oversubscription = 1.0;                 // rail-fat-tree, fat-tree
+  int64_t spines = 0;                            // 0 = generator default
+  int64_t nodes_per_leaf = 0;                    // 0 = generator default
+  double peer_bandwidth_Bps = 0;                 // hccs-mesh-roce; 0 = derived from the profile
+  std::string network_model = "bottleneck";      // "bottleneck" | "flow"
+  double flow_tolerance = 1e-3;                  // flow model: finish flows due within this share together
   int64_t devices() const { return nodes * devices_per_node; }
 };
 
@@ -65,6 +71,9 @@ struct MoeRunConfig {
   std::string dispatch_dtype = "bf16";    // bf16 | fp8
   std::string combine_dtype = "bf16";
   std::string expert_compute_dtype = "bf16";  // dtype of expert GEMMs (bf16 | fp8)
+  // All-to-all algorithm (a2a_registry()); "auto": hccl-hierarchical on an HCCS mesh,
+  // deepep-low-latency for decode across nodes, deepep-normal otherwise.
+  std::string all_to_all = "auto";
 };
 
 enum class OverlapSchedule { None, TwoMicroBatch };

@@ -200,7 +200,8 @@ Json Simulation::report() const {
                      {"combine_bytes_intra_node", c_intra}, {"combine_bytes_inter_node", c_inter},
                      {"dispatch_bytes_per_token", dispatch_token_bytes(cfg_)},
                      {"combine_bytes_per_token", combine_token_bytes(cfg_)},
-                     {"network_model", "bottleneck"}};
+                     {"network_model", cfg_.cluster.network_model},
+                     {"algorithm", a2a_algorithm_}};
   r["expert_load"] = {{"load_max_over_mean_mean", n_moe ? load_sum / static_cast<double>(n_moe) : 0.0},
                       {"device_load_max_over_mean", n_moe ? dev_load_sum / static_cast<double>(n_moe) : 0.0}};
   r["drops"] = {{"assignments", assignments}, {"tokens_dropped", dropped},
@@ -219,7 +220,8 @@ Json Simulation::report() const {
                        {"calibration", expert_model_ && expert_model_->table() ? Json(expert_model_->table()->provenance.gpu_name + ", " +
                                                                                      expert_model_->table()->provenance.date_utc)
                                                                                : Json(nullptr)},
-                       {"network", "bottleneck"}};
+                       {"network", cfg_.cluster.network_model},
+                       {"all_to_all", a2a_algorithm_}};
   r["invariants"] = {{"tokens_conserved", conserved}, {"bytes_sent_equal_received", sent_eq_received},
                      {"max_link_utilization", max_util}, {"no_link_above_100_percent", max_util <= 1.0 + 1e-9},
                      {"hbm_non_negative", hbm_non_negative}};

@@ -40,6 +40,11 @@ Simulation::Simulation(ExperimentConfig config)
   cost_.expert_dtype = cfg_.moe.expert_compute_dtype;
   cost_.expert_tensor_parallel = cfg_.parallel.expert_tensor_parallel;
 
+  a2a_algorithm_ = cfg_.moe.all_to_all;
+  if (a2a_algorithm_ == "auto")
+    a2a_algorithm_ = cfg_.cluster.topology == "hccs-mesh-roce" ? "hccl-hierarchical"
+                     : cfg_.workload.phase == WorkloadPhase::Decode && cfg_.cluster.nodes > 1 ? "deepep-low-latency"
+                                                                    : "deepep-normal";
   const std::string& backend = cfg_.compute.expert_backend;
   if (backend == "auto") {
     // Prefer PyTorch's grouped GEMM (what recent PyTorch MoE code runs) where it was measured for
@@ -162,16 +167,22 @@ void Simulation::layer_pass() {
   opt.padded = cfg_.moe.dispatch_mode == DispatchMode::Padded;
   opt.drop_lowest_weight = cfg_.moe.drop_policy == DropPolicy::LowestWeight;
   DispatchPlanner planner(opt, D);
-  BottleneckModel net(topo_);
+  const SimTime coll_lat = cfg_.hardware.collective_latency;
+  FlowModelOptions flow_options;
+  flow_options.completion_tolerance = cfg_.cluster.flow_tolerance;
+  NetworkModel net(topo_, cfg_.cluster.network_model == "flow" ? NetworkModelKind::Flow : NetworkModelKind::Bottleneck, flow_options);
+  const A2aFactory algorithm = a2a_registry().find(a2a_algorithm_)->factory;
+  auto collective = [&](const DispatchTraffic& traffic, A2aPhase phase, double bytes) {
+    return net.run(algorithm(A2aInput{&topo_, &traffic, phase, bytes}), coll_lat);
+  };
   const double dispatch_bytes = dispatch_token_bytes(cfg_), combine_bytes = combine_token_bytes(cfg_);
   const double grad_bytes = static_cast<double>(m.hidden_size) * 2.0;
-  const SimTime coll_lat = cfg_.hardware.collective_latency;
 
   std::vector<RoutingBatch> batches(D);
   for (auto& b : batches) b.top_k = static_cast<int>(m.moe.top_k);
   moe_.assign(m.num_layers, {});
   layer_stats_.assign(m.num_layers, {});
-  std::vector<Transfer> fwd, rev;
+  std::vector<Transfer> fwd;
   for (int64_t l = 0; l < m.num_layers; ++l) {
     if (progress_) progress_(l, m.num_layers);
     if (!m.layer_is_moe[l]) continue;
@@ -206,19 +217,14 @@ void Simulation::layer_pass() {
         for (const auto& t : fwd)
           if (t.bytes > best[t.src]) best[t.src] = t.bytes, pass.top_destination[t.src] = t.dst;
       }
-      rev = fwd;
-      for (auto& t : rev) std::swap(t.src, t.dst);
-      auto with_bytes = [](std::vector<Transfer> v, double per_token) {
-        for (auto& t : v) t.bytes *= per_token;
-        return v;
-      };
-      pass.dispatch_net = net.run(with_bytes(fwd, dispatch_bytes), coll_lat);
-      pass.combine_net = net.run(with_bytes(rev, combine_bytes), coll_lat);
+      pass.dispatch_net = collective(r.traffic, A2aPhase::Dispatch, dispatch_bytes);
+      pass.combine_net = collective(r.traffic, A2aPhase::Combine, combine_bytes);
       pass.dispatch = pass.dispatch_net.duration;
       pass.combine = pass.combine_net.duration;
       if (training) {
-        pass.combine_bwd = net.run(with_bytes(fwd, grad_bytes), coll_lat).duration;
-        pass.dispatch_bwd = net.run(with_bytes(rev, grad_bytes), coll_lat).duration;
+        // Gradients: the combine's runs like a dispatch, the dispatch's like a combine (bf16).
+        pass.combine_bwd = collective(r.traffic, A2aPhase::Dispatch, grad_bytes).duration;
+        pass.dispatch_bwd = collective(r.traffic, A2aPhase::Combine, grad_bytes).duration;
       }
       // Accumulate the layer's statistics; bytes sent and received are summed independently.
       ls.assignments += r.assignments;

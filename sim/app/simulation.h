@@ -20,7 +20,8 @@
 #include "sim/moe/param_count.h"
 #include "sim/moe/placement.h"
 #include "sim/moe/routing_source.h"
-#include "sim/network/bottleneck_model.h"
+#include "sim/network/a2a.h"
+#include "sim/network/network_model.h"
 #include "sim/network/topology.h"
 
 namespace moesim {
@@ -94,6 +95,7 @@ class Simulation {
   StageLayout stages_;
   Topology topo_;
   RooflineModel roofline_;
+  std::string a2a_algorithm_;                       // resolved all-to-all algorithm
   std::unique_ptr<ExpertCostModel> expert_model_;   // null: roofline only
   bool expert_model_strict_ = false;                // explicit backend: errors are errors
   std::map<std::string, int64_t> expert_sources_;   // source -> blocks costed by it

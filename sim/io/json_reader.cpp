@@ -261,6 +261,9 @@ JsonDocument JsonDocument::load_file(const std::string& path) {
     const auto p = what.find("parse error");
     if (p != std::string::npos) what = what.substr(p);
     throw input_error(path, fmt::format("line {} column {}", line, col), "invalid JSON: " + what);
+  } catch (const Json::exception& e) {
+    // e.g. a number out of range (1e999): not a parse error, but bad input all the same.
+    throw input_error(path, "", std::string("invalid JSON: ") + e.what());
   }
   return doc;
 }

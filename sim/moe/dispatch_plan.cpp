@@ -12,8 +12,6 @@ int64_t expert_capacity(double capacity_factor, int64_t tokens, int64_t top_k, i
 }
 
 DispatchPlanner::DispatchPlanner(DispatchOptions options, int64_t devices) : o_(options), devices_(devices) {
-  dest_stamp_.assign(devices, -1);
-  node_stamp_.assign(devices / std::max<int64_t>(1, o_.devices_per_node) + 1, -1);
   per_expert_.assign(o_.num_experts, 0);
 }
 
@@ -27,7 +25,6 @@ const DispatchResult& DispatchPlanner::plan(const std::vector<RoutingBatch>& bat
   r_.expert_dropped.assign(E, 0);
   r_.assignments = r_.dropped = r_.local_tokens = 0;
   r_.routed_tokens = r_.token_nodes = r_.max_token_nodes = 0;
-  std::fill(node_stamp_.begin(), node_stamp_.end(), -1);
   slot_of_.assign(static_cast<size_t>(EP * E), -1);
   for (int64_t rank = 0; rank < EP; ++rank)
     for (size_t s = 0; s < slots; ++s) {
@@ -37,16 +34,19 @@ const DispatchResult& DispatchPlanner::plan(const std::vector<RoutingBatch>& bat
   single_rank_.assign(E, -1);
   for (int64_t e = 0; e < E; ++e)
     if (p.expert_ranks[e].size() == 1) single_rank_[e] = p.expert_ranks[e][0];
-  token_counts_.assign(static_cast<size_t>(devices_ * devices_), 0);
-  std::fill(dest_stamp_.begin(), dest_stamp_.end(), -1);
-  for (int64_t d = 0; d < devices_; ++d) plan_device(d, batches[d], p);
+  DispatchTrafficBuilder traffic(devices_, o_.devices_per_node);
+  for (int64_t d = 0; d < devices_; ++d) plan_device(d, batches[d], p, traffic);
+  r_.traffic = traffic.finish();
+  // The token matrix and the local copies, from the deduplicated traffic.
   for (int64_t s = 0; s < devices_; ++s)
-    for (int64_t d = 0; d < devices_; ++d)
-      if (const int64_t n = token_counts_[static_cast<size_t>(s * devices_ + d)]) r_.tokens.add(s, d, static_cast<double>(n));
+    for (const auto* x = r_.traffic.device_begin(s); x != r_.traffic.device_end(s); ++x) {
+      if (x->dst == s) r_.local_tokens += x->tokens;
+      else r_.tokens.add(s, x->dst, static_cast<double>(x->tokens));
+    }
   return r_;
 }
 
-void DispatchPlanner::plan_device(int64_t d, const RoutingBatch& b, const LayerPlacement& p) {
+void DispatchPlanner::plan_device(int64_t d, const RoutingBatch& b, const LayerPlacement& p, DispatchTrafficBuilder& traffic) {
   const int64_t E = o_.num_experts, EP = o_.expert_parallel, K = b.top_k, T = b.tokens;
   const int64_t ETP = o_.expert_tensor_parallel, DPN = o_.devices_per_node;
   const int64_t group_base = (d / (EP * ETP)) * EP * ETP;
@@ -78,20 +78,16 @@ void DispatchPlanner::plan_device(int64_t d, const RoutingBatch& b, const LayerP
   }
 
   const bool all_kept = !o_.capacity_factor;
-  int64_t* token_row = token_counts_.data() + d * devices_;
   int64_t* expert_load = r_.expert_load.data();
-  int64_t* stamps = dest_stamp_.data();
   const int32_t* single = single_rank_.data();
   const int32_t* slot_of = slot_of_.data();
   slot_ptr_.resize(devices_);
   for (int64_t x = 0; x < devices_; ++x) slot_ptr_[x] = r_.slot_tokens[x].data();
   int64_t* const* slots_of_device = slot_ptr_.data();
-  int64_t* node_stamps = node_stamp_.data();
-  int64_t local = 0;
+  token_devices_.resize(static_cast<size_t>(K * ETP));
   for (int64_t t = 0; t < T; ++t) {
-    const int64_t stamp = d * (INT64_C(1) << 32) + t;
-    int64_t nodes = 0;
     const int32_t* ids = b.experts.data() + t * K;
+    int n_copies = 0;
     for (int64_t k = 0; k < K; ++k) {
       const int32_t e = ids[k];
       if (!all_kept && !keep_[t * K + k]) {
@@ -119,24 +115,18 @@ void DispatchPlanner::plan_device(int64_t d, const RoutingBatch& b, const LayerP
       const int32_t slot = slot_of[rank * E + e];
       for (int64_t tp = 0; tp < ETP; ++tp) {
         const int64_t dst = group_base + rank * ETP + tp;
+        token_devices_[n_copies++] = static_cast<int32_t>(dst);
         ++slots_of_device[dst][slot];
-        if (stamps[dst] != stamp) {
-          stamps[dst] = stamp;
-          ++token_row[dst];
-          if (node_stamps[dst / DPN] != stamp) node_stamps[dst / DPN] = stamp, ++nodes;
-        }
       }
     }
+    // The builder deduplicates per destination device and node (a token goes once to each).
+    const int64_t nodes = n_copies > 0 ? traffic.add_token(d, token_devices_.data(), n_copies) : 0;
     if (nodes > 0) {
       ++r_.routed_tokens;
       r_.token_nodes += nodes;
       r_.max_token_nodes = std::max(r_.max_token_nodes, nodes);
     }
   }
-  // Copies to the own device are local, not network traffic.
-  local = token_row[d];
-  token_row[d] = 0;
-  r_.local_tokens += local;
   if (o_.padded) {
     // Every (source, expert) pair sends and computes `cap` slots, split over the expert's copies.
     for (int64_t e = 0; e < E; ++e) {
@@ -146,9 +136,11 @@ void DispatchPlanner::plan_device(int64_t d, const RoutingBatch& b, const LayerP
         const int64_t share = cap / n + (c < cap % n ? 1 : 0);
         for (int64_t tp = 0; tp < ETP; ++tp) {
           const int64_t dst = group_base + copies[c] * ETP + tp;
+          if (share > 0) {
+            traffic.add_device_counts(d, dst, share, share);
+            traffic.add_node_tokens(d, dst / DPN, share);
+          }
           r_.slot_tokens[dst][slot_of_[copies[c] * E + e]] += share;
-          if (dst == d) r_.local_tokens += share;
-          else r_.tokens.add(d, dst, static_cast<double>(share));
         }
       }
     }

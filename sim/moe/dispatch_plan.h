@@ -10,6 +10,7 @@
 
 #include "sim/moe/placement.h"
 #include "sim/moe/routing_source.h"
+#include "sim/network/dispatch_traffic.h"
 #include "sim/network/traffic.h"
 
 namespace moesim {
@@ -37,6 +38,7 @@ struct DispatchResult {
   int64_t routed_tokens = 0;                     // tokens with at least one kept expert
   int64_t token_nodes = 0;                       // sum over tokens of distinct destination nodes
   int64_t max_token_nodes = 0;                   // most nodes any token was sent to
+  DispatchTraffic traffic;                       // the same, per device and per node, for the a2a algorithms
 };
 
 // Capacity per expert per device batch: ceil(cf * tokens * top_k / experts).
@@ -50,16 +52,14 @@ class DispatchPlanner {
   const DispatchResult& plan(const std::vector<RoutingBatch>& batches, const LayerPlacement& placement);
 
  private:
-  void plan_device(int64_t d, const RoutingBatch& b, const LayerPlacement& p);
+  void plan_device(int64_t d, const RoutingBatch& b, const LayerPlacement& p, DispatchTrafficBuilder& traffic);
   DispatchOptions o_;
   int64_t devices_;
   DispatchResult r_;
-  std::vector<int64_t> dest_stamp_;
-  std::vector<int64_t> node_stamp_;
   std::vector<int32_t> slot_of_;   // [rank * E + expert] -> slot index on that rank, -1 if absent
   std::vector<int32_t> single_rank_;  // [expert] -> the rank of its only copy, -1 if replicated
   std::vector<int64_t*> slot_ptr_;
-  std::vector<int64_t> token_counts_; // [src * devices + dst] tokens, summed into r_.tokens at the end
+  std::vector<int32_t> token_devices_;  // devices of one token's kept expert copies
   std::vector<uint8_t> keep_;
   std::vector<int64_t> per_expert_;
 };

@@ -77,22 +77,30 @@ A2aBenchResult run_a2a_bench(const Topology& topo, const A2aBenchConfig& c, cons
   const DispatchTraffic tr = route_traffic(topo, c, router);
   out.routing_seconds = seconds_since(t0);
 
-  // DeepEP's counted units per device, and routing statistics.
+  // DeepEP's counted units (summed over devices, averaged below), and routing statistics:
+  //   low latency:               (token, expert) messages, own device included;
+  //   hierarchical, one node:    tokens received, own device included (NVLink);
+  //   hierarchical, across:      (token, destination node) pairs, own node included (RDMA);
+  //   pairwise:                  tokens that cross the counted domain (not DeepEP's, for comparison).
   const int64_t D = topo.devices(), G = topo.devices_per_node();
-  const bool low_latency = c.algorithm == "deepep-low-latency";
+  enum class Count { Messages, DeviceTokens, NodeTokens, CrossingTokens };
   const bool one_node_groups = c.expert_parallel <= G;
-  out.counted_domain = low_latency || !one_node_groups ? "rdma" : "nvlink";
+  const Count count = c.algorithm == "deepep-low-latency" ? Count::Messages
+                      : c.algorithm == "pairwise"         ? Count::CrossingTokens
+                      : one_node_groups                   ? Count::DeviceTokens
+                                                          : Count::NodeTokens;
+  out.counted_domain = count == Count::Messages || !one_node_groups ? "rdma" : "nvlink";
   double units = 0, node_tokens = 0, device_tokens = 0;
   for (int64_t s = 0; s < D; ++s) {
     for (const auto* e = tr.device_begin(s); e != tr.device_end(s); ++e) {
       device_tokens += static_cast<double>(e->tokens);
-      if (low_latency) units += static_cast<double>(e->messages);
-      else if (c.algorithm == "pairwise" && e->dst != s && (one_node_groups || tr.node_of(e->dst) != tr.node_of(s))) units += static_cast<double>(e->tokens);
-      else if (c.algorithm != "pairwise" && one_node_groups) units += static_cast<double>(e->tokens);
+      const bool crosses = e->dst != s && (one_node_groups || tr.node_of(e->dst) != tr.node_of(s));
+      if (count == Count::Messages) units += static_cast<double>(e->messages);
+      if (count == Count::DeviceTokens || (count == Count::CrossingTokens && crosses)) units += static_cast<double>(e->tokens);
     }
     for (const auto* e = tr.node_begin(s); e != tr.node_end(s); ++e) {
       node_tokens += static_cast<double>(e->tokens);
-      if (!low_latency && c.algorithm != "pairwise" && !one_node_groups) units += static_cast<double>(e->tokens);
+      if (count == Count::NodeTokens) units += static_cast<double>(e->tokens);
     }
   }
   const double routed = static_cast<double>(D * c.tokens_per_device);

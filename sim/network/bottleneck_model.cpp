@@ -6,74 +6,79 @@
 
 namespace moesim {
 
-void account_links(const FlowSet& set, CollectiveResult& r, std::vector<double>& link_bytes, std::vector<int32_t>& touched) {
-  const Topology& topo = set.topology();
-  r.flows = static_cast<int64_t>(set.size());
-  for (const auto& f : set.flows()) {
-    const double b = f.bytes * f.weight;
-    if (f.src == f.dst) {
-      r.bytes_staged += b;
-    } else {
-      r.bytes_total += b;
-      (topo.node_of(f.src) == topo.node_of(f.dst) ? r.bytes_intra_node : r.bytes_inter_node) += b;
-    }
-    const int32_t* p = set.path(f);
-    for (int32_t h = 0; h < f.hops; ++h) {
-      if (link_bytes[p[h]] == 0) touched.push_back(p[h]);
-      link_bytes[p[h]] += b;
-    }
+void LinkLoads::add(const Topology& topo, const int32_t* path, int32_t hops, int64_t src, int64_t dst, double b, CollectiveResult& r) {
+  if (bytes_.size() != topo.num_links()) bytes_.assign(topo.num_links(), 0.0);
+  ++r.flows;
+  if (src == dst) {
+    r.bytes_staged += b;
+  } else {
+    r.bytes_total += b;
+    (topo.node_of(src) == topo.node_of(dst) ? r.bytes_intra_node : r.bytes_inter_node) += b;
   }
+  for (int32_t h = 0; h < hops; ++h) {
+    if (bytes_[path[h]] == 0) touched_.push_back(path[h]);
+    bytes_[path[h]] += b;
+  }
+}
+
+void LinkLoads::add(const FlowSet& set, CollectiveResult& r) {
+  for (const auto& f : set.flows()) add(set.topology(), set.path(f), f.hops, f.src, f.dst, f.bytes * f.weight, r);
+}
+
+double LinkLoads::busiest_seconds(const Topology& topo) const {
+  double worst = 0;
+  for (int32_t l : touched_) worst = std::max(worst, bytes_[l] / (topo.link(l).bandwidth_Bps * topo.link(l).efficiency));
+  return worst;
+}
+
+void LinkLoads::finish(const Topology& topo, CollectiveResult& r) {
   double worst_s = -1;
-  for (int32_t l : touched) {
+  for (int32_t l : touched_) {
     const auto& link = topo.link(l);
-    const double s = link_bytes[l] / (link.bandwidth_Bps * link.efficiency);
+    const double s = bytes_[l] / (link.bandwidth_Bps * link.efficiency);
     if (s > worst_s || (s == worst_s && l < r.bottleneck_link)) {
       worst_s = s;
       r.bottleneck_link = l;
-      r.bottleneck_link_bytes = link_bytes[l];
+      r.bottleneck_link_bytes = bytes_[l];
     }
+    if (r.duration.ps() > 0) r.max_link_utilization = std::max(r.max_link_utilization, bytes_[l] / (link.bandwidth_Bps * r.duration.seconds()));
+    if (link.from_device) r.bytes_egress += bytes_[l];
+    if (link.to_device) r.bytes_ingress += bytes_[l];
+    bytes_[l] = 0;
   }
-  for (int32_t l : touched) {
-    const auto& link = topo.link(l);
-    if (r.duration.ps() > 0) r.max_link_utilization = std::max(r.max_link_utilization, link_bytes[l] / (link.bandwidth_Bps * r.duration.seconds()));
-    if (link.from_device) r.bytes_egress += link_bytes[l];
-    if (link.to_device) r.bytes_ingress += link_bytes[l];
-    link_bytes[l] = 0;
-  }
-  touched.clear();
+  touched_.clear();
 }
 
 CollectiveResult BottleneckModel::run(const std::vector<Transfer>& transfers, SimTime fixed_latency) {
-  FlowSet set(topo_);
-  for (const auto& t : transfers) set.add(topo_.route(t.src, t.dst), t.src, t.dst, t.bytes);
-  return run(set, fixed_latency);
+  // The same as building a FlowSet of fewest-hop routes, without storing it.
+  CollectiveResult r;
+  if (transfers.empty()) return r;
+  SimTime max_latency;
+  for (const auto& t : transfers) {
+    if (!(t.bytes > 0) || t.src == t.dst) continue;
+    const Route route = topo_.route(t.src, t.dst);
+    max_latency = max(max_latency, topo_.latency_of(route));
+    loads_.add(topo_, route.begin(), route.size(), t.src, t.dst, t.bytes, r);
+  }
+  return finish(r, max_latency, fixed_latency);
+}
+
+CollectiveResult BottleneckModel::finish(CollectiveResult& r, SimTime max_latency, SimTime fixed_latency) {
+  // Round the transfer part up to a whole picosecond so that no link is charged above 100%.
+  const SimTime transfer = SimTime::from_ps(static_cast<int64_t>(std::ceil(loads_.busiest_seconds(topo_) * 1e12)));
+  r.duration = transfer + max_latency + fixed_latency;
+  loads_.finish(topo_, r);
+  if (r.max_link_utilization > 1.0 + 1e-9) throw std::logic_error("bottleneck model charged a link above 100%");
+  return r;
 }
 
 CollectiveResult BottleneckModel::run(const FlowSet& set, SimTime fixed_latency) {
   CollectiveResult r;
   if (set.size() == 0) return r;
   SimTime max_latency;
-  for (const auto& f : set.flows()) {
-    max_latency = max(max_latency, f.latency);
-    const int32_t* p = set.path(f);
-    for (int32_t h = 0; h < f.hops; ++h) {
-      if (link_bytes_[p[h]] == 0) touched_.push_back(p[h]);
-      link_bytes_[p[h]] += f.bytes * f.weight;
-    }
-  }
-  double worst_s = 0;
-  for (int32_t l : touched_) {
-    const auto& link = topo_.link(l);
-    worst_s = std::max(worst_s, link_bytes_[l] / (link.bandwidth_Bps * link.efficiency));
-    link_bytes_[l] = 0;
-  }
-  touched_.clear();
-  // Round the transfer part up to a whole picosecond so that no link is charged above 100%.
-  const SimTime transfer = SimTime::from_ps(static_cast<int64_t>(std::ceil(worst_s * 1e12)));
-  r.duration = transfer + max_latency + fixed_latency;
-  account_links(set, r, link_bytes_, touched_);
-  if (r.max_link_utilization > 1.0 + 1e-9) throw std::logic_error("bottleneck model charged a link above 100%");
-  return r;
+  for (const auto& f : set.flows()) max_latency = max(max_latency, f.latency);
+  loads_.add(set, r);
+  return finish(r, max_latency, fixed_latency);
 }
 
 }  // namespace moesim

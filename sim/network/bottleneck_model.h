@@ -26,21 +26,31 @@ struct CollectiveResult {
   int64_t rate_updates = 0;           // flow model: times the max-min rates were recomputed
 };
 
-// Fills the byte totals, per-link loads, bottleneck link and utilisation of `r` for a collective
-// that lasted r.duration (shared by both network models).
-void account_links(const FlowSet& flows, CollectiveResult& r, std::vector<double>& link_bytes, std::vector<int32_t>& touched);
+// Bytes per link of a collective, and the totals of CollectiveResult derived from them (shared
+// by both network models): add() the flows, read busiest_seconds(), set r.duration, finish().
+class LinkLoads {
+ public:
+  void add(const FlowSet& flows, CollectiveResult& r);
+  void add(const Topology& topo, const int32_t* path, int32_t hops, int64_t src, int64_t dst, double bytes, CollectiveResult& r);
+  double busiest_seconds(const Topology& topo) const;  // most loaded link at bandwidth x efficiency
+  void finish(const Topology& topo, CollectiveResult& r);  // bottleneck, utilisation, egress/ingress; resets
+
+ private:
+  std::vector<double> bytes_;
+  std::vector<int32_t> touched_;
+};
 
 class BottleneckModel {
  public:
-  explicit BottleneckModel(const Topology& topology) : topo_(topology), link_bytes_(topology.num_links(), 0.0) {}
+  explicit BottleneckModel(const Topology& topology) : topo_(topology) {}
   // Transfers on the topology's fewest-hop routes.
   CollectiveResult run(const std::vector<Transfer>& transfers, SimTime fixed_latency);
   CollectiveResult run(const FlowSet& flows, SimTime fixed_latency);
 
  private:
+  CollectiveResult finish(CollectiveResult& r, SimTime max_latency, SimTime fixed_latency);
   const Topology& topo_;
-  std::vector<double> link_bytes_;
-  std::vector<int32_t> touched_;
+  LinkLoads loads_;
 };
 
 }  // namespace moesim

@@ -64,23 +64,26 @@ void DispatchTrafficBuilder::add_node_tokens(int64_t src, int64_t node, int64_t 
   n += tokens;
 }
 
-void DispatchTrafficBuilder::add_token(int64_t src, const int32_t* devs, int n) {
+int DispatchTrafficBuilder::add_token(int64_t src, const int32_t* devs, int n) {
   switch_to(src);
   ++token_;  // stamps mark the devices and nodes this token has already reached
+  // Branch-free counting: destinations are random, so data-dependent branches mispredict.
+  int nodes = 0;
   for (int i = 0; i < n; ++i) {
     const auto d = static_cast<size_t>(devs[i]);
-    if (dev_tokens_[d] == 0 && dev_messages_[d] == 0) touched_devices_.push_back(devs[i]);
+    if (dev_messages_[d] == 0) touched_devices_.push_back(devs[i]);  // first copy from this source
     ++dev_messages_[d];
-    if (dev_stamp_[d] != token_) {
-      dev_stamp_[d] = token_;
-      ++dev_tokens_[d];
-      const auto node = static_cast<size_t>(node_of_[d]);
-      if (node_stamp_[node] != token_) {
-        node_stamp_[node] = token_;
-        if (node_tokens_[node]++ == 0) touched_nodes_.push_back(static_cast<int32_t>(node));
-      }
-    }
+    const int64_t new_device = dev_stamp_[d] != token_;
+    dev_stamp_[d] = token_;
+    dev_tokens_[d] += new_device;
+    const auto node = static_cast<size_t>(node_of_[d]);
+    const int64_t new_node = new_device & static_cast<int64_t>(node_stamp_[node] != token_);
+    node_stamp_[node] = token_;  // a repeat device's node was already stamped by this token
+    if (new_node && node_tokens_[node] == 0) touched_nodes_.push_back(static_cast<int32_t>(node));
+    node_tokens_[node] += new_node;
+    nodes += static_cast<int>(new_node);
   }
+  return nodes;
 }
 
 DispatchTraffic DispatchTrafficBuilder::finish() {

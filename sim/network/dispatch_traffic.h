@@ -45,7 +45,8 @@ class DispatchTrafficBuilder {
   // One token of `src`: expert_devices[0..n) holds the device of each of its kept (token, expert)
   // assignments (repeats when several of its experts share a device). Sources must come in
   // ascending order (all of a source's tokens and counts before the next source's).
-  void add_token(int64_t src, const int32_t* expert_devices, int n);
+  // Returns the number of distinct nodes the token reaches.
+  int add_token(int64_t src, const int32_t* expert_devices, int n);
   // Counts added directly (e.g. padded capacity slots); same ordering rule.
   void add_device_counts(int64_t src, int64_t dst, int64_t tokens, int64_t messages);
   void add_node_tokens(int64_t src, int64_t node, int64_t tokens);

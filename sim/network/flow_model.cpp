@@ -10,7 +10,6 @@ namespace moesim {
 
 FlowModel::FlowModel(const Topology& topology, FlowModelOptions options) : topo_(topology), opt_(options) {
   if (!(opt_.completion_tolerance >= 0)) throw std::invalid_argument("flow model: completion tolerance must be >= 0");
-  link_bytes_.assign(topology.num_links(), 0.0);
 }
 
 void FlowModel::solve_rates() {
@@ -146,7 +145,8 @@ CollectiveResult FlowModel::run(const FlowSet& set_in, SimTime fixed_latency) {
   }
   // Round up to a whole picosecond so that no link is charged above 100%.
   r.duration = SimTime::from_ps(static_cast<int64_t>(std::ceil(end * 1e12 - 1e-6))) + fixed_latency;
-  account_links(set, r, link_bytes_, touched_);
+  loads_.add(set, r);
+  loads_.finish(topo_, r);
   if (r.max_link_utilization > 1.0 + 1e-9) throw std::logic_error("flow model charged a link above 100%");
   return r;
 }

@@ -1,6 +1,7 @@
 // Flow-level bandwidth sharing: the flows of a collective share every link they cross by max-min
 // fairness, computed by progressive filling (Bertsekas & Gallager, "Data Networks", Sec. 6.5.2;
-// the same fluid model as SimGrid's LMM solver without its latency-bound terms). Rates are
+// the fluid max-min sharing that SimGrid's network models solve, without their TCP-window and
+// latency corrections). Rates are
 // recomputed whenever flows finish, so a flow that ends early frees its share for the others, and
 // incast, congestion and oversubscribed uplinks show. All flows start with the collective; a flow
 // is done when its last byte has left plus its route latency; the collective is done when every
@@ -51,8 +52,7 @@ class FlowModel {
     double unfrozen;  // weight of unfinished flows not yet frozen
   };
   std::vector<LinkState> links_;
-  std::vector<double> link_bytes_;
-  std::vector<int32_t> touched_;
+  LinkLoads loads_;
 };
 
 }  // namespace moesim

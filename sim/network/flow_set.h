@@ -28,6 +28,7 @@ class FlowSet {
   const std::vector<Flow>& flows() const { return flows_; }
   const int32_t* path(const Flow& f) const { return links_.data() + f.first_link; }
   size_t size() const { return flows_.size(); }
+  void clear() { flows_.clear(), links_.clear(); }
   double bytes_total() const;
   // Merges flows with identical paths and byte counts into one of summed weight. Max-min gives
   // such flows equal rates at every instant, so the answer is unchanged; order is kept.

@@ -26,6 +26,10 @@ Topology Topology::build(const ClusterConfig& c, const HardwareProfile& hw) {
   spec.nodes = c.nodes;
   spec.devices_per_node = c.devices_per_node;
   spec.nics_per_node = c.nics_per_node;
+  spec.oversubscription = c.oversubscription;
+  spec.spines = c.spines;
+  spec.nodes_per_leaf = c.nodes_per_leaf;
+  spec.peer_bandwidth_Bps = c.peer_bandwidth_Bps;
   return build(spec, hw);
 }
 
@@ -48,6 +52,7 @@ int32_t Topology::add_link(size_t from, size_t to, double bandwidth, double effi
   l.to_vertex = static_cast<int32_t>(to);
   l.name = graph_[from].name + "->" + graph_[to].name;
   links_.push_back(l);
+  latency_ps_.push_back(latency.ps());
   boost::add_edge(from, to, l, graph_);
   return l.id;
 }
@@ -119,7 +124,7 @@ Route Topology::staging_route(int64_t device) const {
 
 SimTime Topology::latency_of(const Route& r) const {
   int64_t ps = 0;
-  for (int32_t l : r) ps += links_[static_cast<size_t>(l)].latency.ps();
+  for (int32_t l : r) ps += latency_ps_[static_cast<size_t>(l)];
   return SimTime::from_ps(ps);
 }
 

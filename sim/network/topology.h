@@ -131,6 +131,7 @@ class Topology {
 
   Graph graph_;
   std::vector<TopoLink> links_;
+  std::vector<int64_t> latency_ps_;  // [link], compact copy for route latencies
   std::string generator_;
   int64_t devices_ = 0;
   int64_t devices_per_node_ = 1;

@@ -6,14 +6,26 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
 #include <string>
 
 #include "sim/io/errors.h"
 
 namespace moesim::fuzz {
 
+// /tmp/moesim_fuzz_<pid>_<name>; removed (a file, or a folder holding files) when the fuzzer exits.
 inline std::string temp_path(const char* name) {
-  return "/tmp/moesim_fuzz_" + std::to_string(::getpid()) + "_" + name;
+  static std::set<std::string> made;
+  static const bool cleanup = [] {
+    std::atexit([] {
+      for (const auto& p : made) std::filesystem::remove_all(p);
+    });
+    return true;
+  }();
+  (void)cleanup;
+  return *made.insert("/tmp/moesim_fuzz_" + std::to_string(::getpid()) + "_" + name).first;
 }
 
 // Writes the input to a file named `name` in the per-process temporary folder; returns its path.

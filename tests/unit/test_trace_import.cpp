@@ -30,12 +30,20 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string temp_dir(const std::string& name) {
-  const auto d = fs::temp_directory_path() / fmt::format("moesim_trace_import_{}_{}", ::getpid(), name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d.string();
-}
+// A fresh folder under the system's temporary folder, removed again when the test ends.
+struct TempDir {
+  std::string path;
+  explicit TempDir(const std::string& name)
+      : path((fs::temp_directory_path() / fmt::format("moesim_trace_import_{}_{}", ::getpid(), name)).string()) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  operator const std::string&() const { return path; }
+};
 
 void write(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
@@ -114,7 +122,8 @@ TEST_CASE("real SGLang, OLMoE and Switch counts import with their totals", "[qui
     WARN("skipped: ../shared/traces not found beside the checkout");
     return;
   }
-  const std::string tmp = temp_dir("counts");
+  const TempDir scratch("counts");
+  const std::string& tmp = scratch;
   ImportOptions ds;
   ds.model = "deepseek-v3";
   ds.top_k = 8;
@@ -160,7 +169,8 @@ TEST_CASE("real Mixtral JSONL imports 32 layers of top-2 with weights; trace sta
     WARN("skipped: ../shared/traces not found beside the checkout");
     return;
   }
-  const std::string tmp = temp_dir("mixtral");
+  const TempDir scratch("mixtral");
+  const std::string& tmp = scratch;
   // Complete tokens per file (all tokens with --missing sample): counted from the files.
   const std::vector<std::tuple<std::string, int64_t, int64_t>> files = {
       {"gsm8k_2_routing.jsonl", 244, 247}, {"humaneval_2_routing.jsonl", 333, 338}, {"routing_raw.jsonl", 94, 218}};
@@ -198,7 +208,8 @@ TEST_CASE("real Mixtral JSONL imports 32 layers of top-2 with weights; trace sta
 }
 
 TEST_CASE("Megatron-Core router traces: a rank file or a folder of them", "[quick][trace]") {
-  const std::string dir = temp_dir("megatron");
+  const TempDir scratch("megatron");
+  const std::string& dir = scratch;
   auto rec = [](int step, int rank, int layer, const std::string& rows, int n, const std::string& block = "decoder") {
     return fmt::format(R"({{"step": {}, "stage": "pre_dispatch", "block": "{}", "layer": {}, "rank": {}, "num_tokens": {}, "topk": 2, "top_indices": {}}})",
                        step, block, layer, rank, n, rows) + "\n";
@@ -222,7 +233,8 @@ TEST_CASE("Megatron-Core router traces: a rank file or a folder of them", "[quic
 }
 
 TEST_CASE("vLLM routed experts from .npy and JSON", "[quick][trace]") {
-  const std::string dir = temp_dir("vllm");
+  const TempDir scratch("vllm");
+  const std::string& dir = scratch;
   // [tokens 3, moe_layers 2, top_k 2]
   const std::vector<int16_t> v = {0, 1, 2, 3, /**/ 4, 5, 6, 7, /**/ 1, 0, 3, 2};
   write(dir + "/r.npy", npy("<i2", {3, 2, 2}, bytes_of(v)));
@@ -240,7 +252,8 @@ TEST_CASE("vLLM routed experts from .npy and JSON", "[quick][trace]") {
 }
 
 TEST_CASE("TensorRT-LLM expert statistics sum over iterations and ranks", "[quick][trace]") {
-  const std::string dir = temp_dir("trtllm");
+  const TempDir scratch("trtllm");
+  const std::string& dir = scratch;
   write(dir + "/meta_info.json", R"({"num_experts": 4, "num_experts_per_token": 2})");
   write(dir + "/rank0.safetensors", safetensors({{"10_3", "I32", bytes_of(std::vector<int32_t>{1, 2, 3, 0})},
                                                  {"11_3", "I32", bytes_of(std::vector<int32_t>{2, 0, 0, 0})},
@@ -256,7 +269,8 @@ TEST_CASE("TensorRT-LLM expert statistics sum over iterations and ranks", "[quic
 }
 
 TEST_CASE("bad inputs give one InputError naming the line or byte offset, and no output", "[quick][trace]") {
-  const std::string dir = temp_dir("bad");
+  const TempDir scratch("bad");
+  const std::string& dir = scratch;
   const std::string line = kMixtralLine;
   auto mixtral = [&](const std::string& name, const std::string& second, ImportOptions o = {}) {
     write(dir + "/" + name, line + "\n" + second + "\n");
