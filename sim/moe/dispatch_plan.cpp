@@ -34,6 +34,8 @@ const DispatchResult& DispatchPlanner::plan(const std::vector<RoutingBatch>& bat
   single_rank_.assign(E, -1);
   for (int64_t e = 0; e < E; ++e)
     if (p.expert_ranks[e].size() == 1) single_rank_[e] = p.expert_ranks[e][0];
+  slot_ptr_.resize(devices_);
+  for (int64_t x = 0; x < devices_; ++x) slot_ptr_[x] = r_.slot_tokens[x].data();
   DispatchTrafficBuilder traffic(devices_, o_.devices_per_node);
   for (int64_t d = 0; d < devices_; ++d) plan_device(d, batches[d], p, traffic);
   r_.traffic = traffic.finish();
@@ -81,8 +83,6 @@ void DispatchPlanner::plan_device(int64_t d, const RoutingBatch& b, const LayerP
   int64_t* expert_load = r_.expert_load.data();
   const int32_t* single = single_rank_.data();
   const int32_t* slot_of = slot_of_.data();
-  slot_ptr_.resize(devices_);
-  for (int64_t x = 0; x < devices_; ++x) slot_ptr_[x] = r_.slot_tokens[x].data();
   int64_t* const* slots_of_device = slot_ptr_.data();
   token_devices_.resize(static_cast<size_t>(K * ETP));
   for (int64_t t = 0; t < T; ++t) {
