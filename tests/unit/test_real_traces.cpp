@@ -6,6 +6,7 @@
 
 #include "sim/app/simulation.h"
 #include "sim/io/expert_counts_file.h"
+#include "sim/moe/routing_source.h"
 #include "test_helpers.h"
 
 using namespace moesim;
@@ -49,4 +50,75 @@ TEST_CASE("the real-counts example runs, and load-aware placement balances it", 
   // ...and placing by load lowers the busiest device's share and the step time.
   CHECK(greedy["expert_load"]["device_load_max_over_mean"].get<double>() < contiguous["expert_load"]["device_load_max_over_mean"].get<double>());
   CHECK(greedy["step_time_us"].get<double>() < contiguous["step_time_us"].get<double>());
+}
+
+TEST_CASE("EPLB with 32 redundant experts lowers per-GPU load on prefill_in1024 over 32 GPUs", "[traces]") {
+  const std::string dir = test::shared_traces_dir();
+  if (dir.empty()) {
+    WARN("skipped: ../shared/traces not found beside the checkout");
+    return;
+  }
+  auto run = [](const std::vector<std::string>& overrides) {
+    std::vector<std::string> o = {"workload.tokens_per_device=512"};
+    o.insert(o.end(), overrides.begin(), overrides.end());
+    Simulation sim(load_experiment(test::repo_path("experiments/deepseek-v3-real-counts.json"), o));
+    sim.freeze();
+    sim.run();
+    return sim.report();
+  };
+  const double before = run({})["expert_load"]["device_load_max_over_mean"].get<double>();
+  for (const char* policy : {"eplb-hierarchical", "eplb-global"}) {
+    const double after = run({std::string("placement.policy=") + policy, "placement.redundant_experts=32"})["expert_load"]["device_load_max_over_mean"].get<double>();
+    INFO(policy << ": " << before << " -> " << after);
+    CHECK(after < before * 0.6);
+  }
+}
+
+TEST_CASE("drop fraction falls as the capacity factor grows on the real counts", "[traces]") {
+  const std::string dir = test::shared_traces_dir();
+  if (dir.empty()) {
+    WARN("skipped: ../shared/traces not found beside the checkout");
+    return;
+  }
+  double last = 1.0;
+  for (const char* cf : {"1.0", "1.25", "1.5", "1.75", "2.0"}) {
+    Simulation sim(load_experiment(test::repo_path("experiments/deepseek-v3-real-counts.json"),
+                                   {"workload.tokens_per_device=256", std::string("moe.capacity_factor=") + cf}));
+    sim.freeze();
+    sim.run();
+    const double f = sim.report()["drops"]["drop_fraction"].get<double>();
+    INFO("cf " << cf << ": " << f);
+    CHECK(f < last);
+    last = f;
+  }
+}
+
+TEST_CASE("per-token draws from real counts reproduce their per-expert shares", "[traces]") {
+  const std::string dir = test::shared_traces_dir();
+  if (dir.empty()) {
+    WARN("skipped: ../shared/traces not found beside the checkout");
+    return;
+  }
+  // Without group limits, each expert's share of the draws must match its share of the counts
+  // within sampling error (top-8 without replacement flattens the hottest experts slightly:
+  // the check allows 5 sigma plus 10% of the share for that).
+  auto cfg = load_experiment(test::repo_path("experiments/deepseek-v3-real-counts.json"), {"routing.group_limited=false"});
+  const auto counts = load_expert_counts(dir + "/deepseek-sglang-expert-counts/prefill_in1024.json");
+  auto source = make_routing_source(cfg);
+  RoutingBatch b;
+  b.top_k = 8;
+  const int64_t tokens = 50000, layer = 10;
+  source->fill(layer, 0, 0, tokens, b);
+  std::vector<double> got(256, 0.0);
+  for (int32_t e : b.experts) got[e] += 1.0;
+  const auto& row = counts.counts[layer];
+  const double total = std::accumulate(row.begin(), row.end(), 0.0);
+  int outside = 0;
+  for (int e = 0; e < 256; ++e) {
+    const double p = row[e] / total;                 // share of assignments
+    const double n = static_cast<double>(tokens) * 8.0;
+    const double sigma = std::sqrt(n * p * (1 - p));
+    if (std::fabs(got[e] - n * p) > 5 * sigma + 0.1 * n * p) ++outside;
+  }
+  CHECK(outside == 0);
 }
