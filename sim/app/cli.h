@@ -11,6 +11,7 @@ int validate(const std::vector<std::string>& args);
 int list(const std::vector<std::string>& args);
 int sweep(const std::vector<std::string>& args);
 int trace(const std::vector<std::string>& args);
+int trace_synth(const std::vector<std::string>& args);
 int comm(const std::vector<std::string>& args);
 int cost(const std::vector<std::string>& args);
 int main(int argc, char** argv);

@@ -22,10 +22,12 @@ namespace {
 const char* kTraceUsage =
     "usage: moesim trace import --from FORMAT IN OUT [options]\n"
     "       moesim trace stats FILE [--json] [--placement POLICY --devices N [--redundant R]]\n"
+    "       moesim trace synth EXPERIMENT.json --tokens N --out OUT.npz [--set PATH=VALUE]\n"
     "\n"
     "  import   convert routing data recorded by SGLang, vLLM, Megatron-Core, TensorRT-LLM or\n"
     "           published routing studies into a moesim trace (.npz) or counts file (JSON)\n"
     "  stats    per-layer tokens, load balance, cross-layer affinity and placement balance\n"
+    "  synth    draw a per-token trace from an experiment's synthetic or counts-based routing\n"
     "\n"
     "Run 'moesim trace import --help' or 'moesim trace stats --help' for the options.\n";
 
@@ -190,7 +192,8 @@ int trace(const std::vector<std::string>& args) {
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "import") return import(rest);
   if (args[0] == "stats") return stats(rest);
-  fmt::print(stderr, "moesim trace: error: unknown subcommand \"{}\" (import, stats)\n", args[0]);
+  if (args[0] == "synth") return trace_synth(rest);
+  fmt::print(stderr, "moesim trace: error: unknown subcommand \"{}\" (import, stats, synth)\n", args[0]);
   return 2;
 }
 

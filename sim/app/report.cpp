@@ -119,7 +119,7 @@ Json Simulation::report() const {
     }
     j["stage"] = stages_.stage_of_layer[l];
     if (m.layer_is_moe[l]) {
-      const LayerStats& s = layer_stats_[l];
+      const MoeLayerStats& s = layer_stats_[l];
       const int64_t kept = std::accumulate(s.expert_load.begin(), s.expert_load.end(), int64_t{0});
       const int64_t dropped_e = std::accumulate(s.expert_dropped.begin(), s.expert_dropped.end(), int64_t{0});
       const int64_t slot_total = std::accumulate(s.device_tokens.begin(), s.device_tokens.end(), int64_t{0});

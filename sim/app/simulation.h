@@ -49,7 +49,7 @@ struct MoePass {
 };
 
 // Per layer accumulations over micro-batches.
-struct LayerStats {
+struct MoeLayerStats {
   int64_t assignments = 0;
   int64_t dropped = 0;
   int64_t local_tokens = 0;
@@ -109,7 +109,7 @@ class Simulation {
 
   // Layer-pass results.
   std::vector<std::vector<MoePass>> moe_;    // [layer][micro-batch]
-  std::vector<LayerStats> layer_stats_;      // [layer]
+  std::vector<MoeLayerStats> layer_stats_;      // [layer]
   SimTime attention_, attention_bwd_, dense_, shared_, router_, lm_head_;
   SimTime grad_sync_, optimizer_;
   std::vector<HbmLedger> hbm_;
