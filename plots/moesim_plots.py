@@ -3,6 +3,7 @@
 
     python3 plots/moesim_plots.py report REPORT.json --out DIR [--timeline FILE]
     python3 plots/moesim_plots.py compare REPORT.json... --out DIR
+    python3 plots/moesim_plots.py sweep DIR/results.jsonl --out DIR [--x PATH] [--group PATH]
 
 See plots/README.md.
 """

@@ -43,6 +43,12 @@ def _parser():
     c = sub.add_parser("compare", help="compare several reports")
     c.add_argument("reports", nargs="+", metavar="REPORT.json")
     c.add_argument("--out", required=True, metavar="DIR", help="folder for the figures (created if missing)")
+    s = sub.add_parser("sweep", help="figures for a moesim sweep (results.jsonl)")
+    s.add_argument("results", metavar="RESULTS.jsonl")
+    s.add_argument("--out", required=True, metavar="DIR", help="folder for the figures (created if missing)")
+    s.add_argument("--x", metavar="PATH", help="override path on the x axis (default: the sweep's first axis)")
+    s.add_argument("--group", metavar="PATH",
+                   help="override path drawn as one line per value (default: the other axes)")
     return p
 
 
@@ -51,6 +57,16 @@ def _jobs(args):
     from . import figures
     from .timeline import timeline
 
+    if args.command == "sweep":
+        from . import sweep
+        data = sweep.load_sweep(args.results)
+        x, groups = sweep.choose_axes(data, args.x, args.group)
+        jobs = [("sweep_a2a", lambda: sweep.a2a(data, x, groups))]
+        if sweep.drops_varies(data):
+            jobs.append(("sweep_drops", lambda: sweep.drops(data, x, groups)))
+        jobs += [("sweep_pareto", lambda: sweep.pareto(data, x, groups)),
+                 ("sweep_hbm", lambda: sweep.hbm(data, x, groups))]
+        return jobs
     if args.command == "compare":
         reports = [load_report(path) for path in args.reports]
         return [("compare_breakdown", lambda: figures.compare_breakdown(reports)),

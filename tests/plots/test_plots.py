@@ -14,6 +14,7 @@ SCRIPT = os.path.join(HERE, "..", "..", "plots", "moesim_plots.py")
 SMALL = os.path.join(DATA, "ep8_small", "report.json")
 CAPACITY = os.path.join(DATA, "ep8_capacity", "report.json")
 OVERFLOW = os.path.join(DATA, "ep8_overflow", "report.json")
+SWEEP = os.path.join(DATA, "sweep", "results.jsonl")  # experiments/sweep-example.json
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -75,6 +76,58 @@ class PlotsTest(unittest.TestCase):
     def test_compare(self):
         out = os.path.join(self.tmp, "compare")
         self.assert_figures(["compare", SMALL, CAPACITY, OVERFLOW], out, figures("compare_breakdown", "compare_hbm"))
+
+    def test_sweep(self):
+        out = os.path.join(self.tmp, "sweep")
+        self.assert_figures(["sweep", SWEEP], out, figures("sweep_a2a", "sweep_drops", "sweep_pareto", "sweep_hbm"))
+        with open(os.path.join(out, "sweep_a2a.svg"), encoding="utf-8") as f:
+            svg = f.read()
+        self.assertIn("parallel.expert_parallel", svg, "x axis is the sweep's first axis")
+
+    def test_sweep_with_cost_capacity_errors_and_options(self):
+        # Error rows, cost and HBM capacity metrics, and --x / --group.
+        rows = []
+        with open(SWEEP) as f:
+            for i, line in enumerate(f):
+                row = json.loads(line)
+                row["metrics"]["cost.cost_per_million_tokens"] = 1e6 / row["metrics"]["tokens_per_s_per_device"]
+                row["metrics"]["hbm.usable_bytes"] = 81559 * 2**20 - 4 * 2**30
+                row["metrics"]["hbm.capacity_bytes"] = 81559 * 2**20
+                if i == 3:
+                    row = {"point": row["point"], "id": row["id"], "status": "error", "overrides": row["overrides"],
+                           "metrics": {}, "error": "boom"}
+                rows.append(json.dumps(row))
+        results = os.path.join(self.tmp, "results.jsonl")
+        with open(results, "w") as f:
+            f.write("\n".join(rows) + "\n")
+        out = os.path.join(self.tmp, "out")
+        self.assert_figures(["sweep", results, "--x", "moe.capacity_factor", "--group", "parallel.expert_parallel"],
+                            out, figures("sweep_a2a", "sweep_drops", "sweep_pareto", "sweep_hbm"))
+        with open(os.path.join(out, "sweep_pareto.svg"), encoding="utf-8") as f:
+            svg = f.read()
+        self.assertIn("1 failed point skipped", svg)
+        self.assertIn("Cost per million tokens", svg)
+
+    def test_malformed_sweep_results_exit_2_without_files(self):
+        with open(SWEEP) as f:
+            lines = f.read().splitlines()
+        cases = {
+            "truncated.jsonl": lines[:2] + [lines[2][:40]],
+            "no_metric.jsonl": lines[:1] + [lines[1].replace('"breakdown_us.dispatch"', '"breakdown_us.dispatchX"')],
+            "bad_metric.jsonl": [lines[0].replace('"step_time_us":', '"step_time_us":"fast","x":')],
+            "empty.jsonl": [],
+        }
+        for i, (name, content) in enumerate(cases.items()):
+            path = os.path.join(self.tmp, name)
+            with open(path, "w") as f:
+                f.write("\n".join(content))
+            with self.subTest(name):
+                self.assert_error(["sweep", path], os.path.join(self.tmp, f"sout{i}"), path)
+        with self.subTest("unknown --x"):
+            self.assert_error(["sweep", SWEEP, "--x", "no.such.path"], os.path.join(self.tmp, "sout_x"), SWEEP)
+        with self.subTest("missing file"):
+            missing = os.path.join(self.tmp, "nope", "results.jsonl")
+            self.assert_error(["sweep", missing], os.path.join(self.tmp, "sout_missing"), missing)
 
     def test_malformed_reports_exit_2_without_files(self):
         bad_json = os.path.join(self.tmp, "bad.json")
