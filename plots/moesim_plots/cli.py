@@ -76,6 +76,7 @@ def _jobs(args):
             ("hbm", lambda: figures.hbm(report))]
     if report.moe_layers:
         jobs.append(("expert_load_heatmap", lambda: figures.expert_heatmap(report)))
+        jobs.append(("device_load_heatmap", lambda: figures.device_heatmap(report)))
     if report.capacity_factor is not None:
         jobs.append(("drops", lambda: figures.drops(report)))
     trace = args.timeline
@@ -100,6 +101,8 @@ def _render(jobs, out):
         names = []
         for stem, build in jobs:
             fig = build()
+            if fig is None:  # a figure the input has no data for
+                continue
             for ext in ("png", "svg"):
                 fig.savefig(os.path.join(tmp, f"{stem}.{ext}"), dpi=DPI,
                             metadata={"Date": None} if ext == "svg" else None)

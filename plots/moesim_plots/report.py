@@ -111,6 +111,7 @@ class Report:
             row["moe"] = layer.get("type") == "moe"
             if row["moe"]:
                 row["load"] = c.nums(layer, "expert_load", where)
+                row["device_load"] = c.nums(layer, "device_load", where) if "device_load" in layer else None
                 row["drop_fraction"] = c.num(layer, "drop_fraction", where, 0) if "drop_fraction" in layer else 0.0
             self.layers.append(row)
         if not self.layers:

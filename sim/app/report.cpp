@@ -149,6 +149,7 @@ Json Simulation::report() const {
       j["combine_bytes_inter_node"] = s.combine_bytes_inter;
       j["max_link_utilization"] = s.max_link_utilization;
       j["expert_load"] = s.expert_load;
+      j["device_load"] = dev_tokens;  // routed copies each device of the layer's stage processed
       if (cfg_.moe.capacity_factor) j["expert_dropped"] = s.expert_dropped;
     }
     layers.push_back(std::move(j));
