@@ -61,7 +61,8 @@ def _jobs(args):
         from . import sweep
         data = sweep.load_sweep(args.results)
         x, groups = sweep.choose_axes(data, args.x, args.group)
-        jobs = [("sweep_a2a", lambda: sweep.a2a(data, x, groups))]
+        jobs = [("sweep_a2a", lambda: sweep.a2a(data, x, groups)),
+                ("sweep_link_utilization", lambda: sweep.link_utilization(data, x, groups))]
         if sweep.drops_varies(data):
             jobs.append(("sweep_drops", lambda: sweep.drops(data, x, groups)))
         jobs += [("sweep_pareto", lambda: sweep.pareto(data, x, groups)),

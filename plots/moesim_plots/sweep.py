@@ -253,6 +253,14 @@ def a2a(sweep, x, groups):
                         f"All-to-all time vs {x} — {sweep.name}")
 
 
+def link_utilization(sweep, x, groups):
+    """The busiest link's utilisation during the step's all-to-alls, when the sweep recorded it."""
+    if not sweep.has("invariants.max_link_utilization"):
+        return None
+    return _line_figure(sweep, x, groups, "invariants.max_link_utilization", 100.0, "Busiest link during all-to-all (% of bandwidth)",
+                        f"Link utilisation vs {x} — {sweep.name}", percent=True)
+
+
 def drops_varies(sweep):
     return len({r["metrics"].get("drops.drop_fraction") for r in sweep.rows
                 if _is_num(r["metrics"].get("drops.drop_fraction"))}) > 1

@@ -141,7 +141,7 @@ const std::vector<std::string>& default_sweep_metrics() {
   static const std::vector<std::string> metrics = {
       "step_time_us", "tokens_per_s", "tokens_per_s_per_device", "breakdown_us.*", "all_to_all.bytes_intra_node",
       "all_to_all.bytes_inter_node", "expert_load.device_load_max_over_mean", "drops.drop_fraction",
-      "hbm.max_device_total_bytes", "hbm.usable_bytes", "hbm.fits", "cost.device_hours_per_million_tokens", "cost.cost_per_million_tokens"};
+      "hbm.max_device_total_bytes", "hbm.usable_bytes", "hbm.fits", "invariants.max_link_utilization", "cost.device_hours_per_million_tokens", "cost.cost_per_million_tokens"};
   return metrics;
 }
 
