@@ -174,50 +174,13 @@ def hbm(report):
     return fig
 
 
-def expert_heatmap(report):
-    moe = report.moe_layers
-    if not moe:
-        return None
-    width = max(len(layer["load"]) for layer in moe)
+def _load_heatmap(moe, loads, xlabel, title, side_title):
+    """MoE layer x (expert or device) heatmap of load over the layer mean, with each layer's
+    max/mean beside it."""
+    width = max(len(load) for load in loads)
     grid = np.full((len(moe), width), np.nan)
-    for i, layer in enumerate(moe):
-        load = np.array(layer["load"])
-        mean = load.mean() if load.size else 0.0
-        if mean > 0:
-            grid[i, :load.size] = load / mean
-    finite = grid[np.isfinite(grid)]
-    vmax = max(2.0, float(finite.max()) if finite.size else 2.0)
-    fig = new_figure(13, max(5.5, min(11, 2.5 + 0.13 * len(moe))))
-    ax, side = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [5, 1]})
-    image = ax.imshow(grid, aspect="auto", interpolation="nearest", cmap="RdBu_r",
-                      norm=TwoSlopeNorm(vmin=0.0, vcenter=1.0, vmax=vmax))
-    step = max(1, math.ceil(len(moe) / 25))
-    ax.set_yticks(np.arange(len(moe))[::step], [str(layer["index"]) for layer in moe][::step])
-    ax.set_xlabel("Expert (logical id)")
-    ax.set_ylabel("MoE layer")
-    after = " (tokens kept after capacity drops)" if report.capacity_factor is not None else ""
-    ax.set_title(f"Expert load / layer mean — {report.name}{after}")
-    bar = fig.colorbar(image, ax=ax, pad=0.01, fraction=0.04)
-    bar.set_label("Load / layer mean (1 = balanced)")
-    peaks = np.array([np.nanmax(row) if np.isfinite(row).any() else 0.0 for row in grid])
-    side.barh(np.arange(len(moe)), peaks, color="#C44E52", height=0.8, label="Max / mean per layer")
-    side.axvline(1.0, color="black", linewidth=1, label="Balanced (1.0)")
-    side.axvline(peaks.mean(), color="#4C72B0", linestyle="--", label=f"Mean {peaks.mean():.2f}")
-    side.set_xlabel("Max / mean load")
-    side.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8, title="Hottest expert per layer")
-    return fig
-
-
-def device_heatmap(report):
-    """The same load after placement: MoE layer x device (tokens each device's expert slots
-    processed, over the layer mean). None for reports without per-device loads."""
-    moe = [layer for layer in report.moe_layers if layer.get("device_load")]
-    if not moe:
-        return None
-    width = max(len(layer["device_load"]) for layer in moe)
-    grid = np.full((len(moe), width), np.nan)
-    for i, layer in enumerate(moe):
-        load = np.array(layer["device_load"], dtype=float)
+    for i, values in enumerate(loads):
+        load = np.array(values, dtype=float)
         if load.size and load.mean() > 0:
             grid[i, :load.size] = load / load.mean()
     finite = grid[np.isfinite(grid)]
@@ -228,9 +191,9 @@ def device_heatmap(report):
                       norm=TwoSlopeNorm(vmin=0.0, vcenter=1.0, vmax=vmax))
     step = max(1, math.ceil(len(moe) / 25))
     ax.set_yticks(np.arange(len(moe))[::step], [str(layer["index"]) for layer in moe][::step])
-    ax.set_xlabel("Device (expert-parallel rank within its pipeline stage)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("MoE layer")
-    ax.set_title(f"Device load after placement / layer mean — {report.name}")
+    ax.set_title(title)
     bar = fig.colorbar(image, ax=ax, pad=0.01, fraction=0.04)
     bar.set_label("Load / layer mean (1 = balanced)")
     peaks = np.array([np.nanmax(row) if np.isfinite(row).any() else 0.0 for row in grid])
@@ -238,8 +201,27 @@ def device_heatmap(report):
     side.axvline(1.0, color="black", linewidth=1, label="Balanced (1.0)")
     side.axvline(peaks.mean(), color="#4C72B0", linestyle="--", label=f"Mean {peaks.mean():.2f}")
     side.set_xlabel("Max / mean load")
-    side.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8, title="Busiest device per layer")
+    side.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8, title=side_title)
     return fig
+
+
+def expert_heatmap(report):
+    moe = report.moe_layers
+    if not moe:
+        return None
+    after = " (tokens kept after capacity drops)" if report.capacity_factor is not None else ""
+    return _load_heatmap(moe, [layer["load"] for layer in moe], "Expert (logical id)",
+                         f"Expert load / layer mean — {report.name}{after}", "Hottest expert per layer")
+
+
+def device_heatmap(report):
+    """The same load after placement: MoE layer x device (tokens each device's expert slots
+    processed). None for reports without per-device loads."""
+    moe = [layer for layer in report.moe_layers if layer.get("device_load")]
+    if not moe:
+        return None
+    return _load_heatmap(moe, [layer["device_load"] for layer in moe], "Device (expert-parallel rank within its pipeline stage)",
+                         f"Device load after placement / layer mean — {report.name}", "Busiest device per layer")
 
 
 def drops(report):
