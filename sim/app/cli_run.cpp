@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "sim/app/cli.h"
+#include "sim/app/cli_options.h"
 #include "sim/app/simulation.h"
 #include "sim/io/atomic_file.h"
 
@@ -21,20 +22,8 @@ int run(const std::vector<std::string>& args) {
       "set", po::value<std::vector<std::string>>()->composing(), "override a field: --set parallel.expert_parallel=16 (repeatable)")(
       "timeline", "also write DIR/timeline.json (Chrome trace events; open in ui.perfetto.dev)")(
       "stats", "print wall time, events per second and peak RSS to stderr")("quiet,q", "print nothing on success");
-  po::options_description hidden;
-  hidden.add_options()("experiment", po::value<std::string>());
-  po::options_description all;
-  all.add(opts).add(hidden);
-  po::positional_options_description pos;
-  pos.add("experiment", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fmt::print(stderr, "moesim run: error: {}\n", e.what());
-    return 2;
-  }
+  if (!parse_options("run", args, opts, "experiment", vm)) return 2;
   if (vm.count("help")) {
     std::cout << opts << "\nWrites DIR/report.json (schema: sim/io/report.schema.json); writes are atomic.\n";
     return 0;

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "sim/app/cli.h"
+#include "sim/app/cli_options.h"
 #include "sim/io/errors.h"
 #include "sim/io/import/importers.h"
 #include "sim/io/import/trace_stats.h"
@@ -145,12 +146,8 @@ int stats(const std::vector<std::string>& args) {
       "redundant", po::value<int64_t>()->default_value(0), "redundant expert slots for --placement")(
       "devices-per-node", po::value<int64_t>()->default_value(8), "devices per node for --placement")(
       "groups", po::value<int64_t>()->default_value(1), "expert groups (group-limited models) for --placement");
-  po::options_description hidden;
-  hidden.add_options()("file", po::value<std::string>());
-  po::positional_options_description pos;
-  pos.add("file", 1);
   po::variables_map vm;
-  if (!parse("stats", args, opts, hidden, pos, vm)) return 2;
+  if (!parse_options("trace stats", args, opts, "file", vm)) return 2;
   if (vm.count("help")) {
     std::cout << opts << "\nFILE is a moesim trace (.npz) or a counts JSON (moesim-counts or SGLang logical_count).\n"
                          "Per layer: tokens, (token, expert) assignments, max/mean expert load; for traces (and counts\n"

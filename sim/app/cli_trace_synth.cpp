@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "sim/app/cli.h"
+#include "sim/app/cli_options.h"
 #include "sim/app/experiment_config.h"
 #include "sim/io/routing_trace.h"
 #include "sim/moe/routing_source.h"
@@ -20,20 +21,8 @@ int trace_synth(const std::vector<std::string>& args) {
   opts.add_options()("help,h", "show this help")("tokens", po::value<int64_t>()->default_value(65536), "tokens per MoE layer")(
       "out,o", po::value<std::string>(), "the trace to write (.npz)")(
       "set", po::value<std::vector<std::string>>()->composing(), "override a field of the experiment (repeatable)");
-  po::options_description hidden;
-  hidden.add_options()("experiment", po::value<std::string>());
-  po::options_description all;
-  all.add(opts).add(hidden);
-  po::positional_options_description pos;
-  pos.add("experiment", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fmt::print(stderr, "moesim trace synth: error: {}\n", e.what());
-    return 2;
-  }
+  if (!parse_options("trace synth", args, opts, "experiment", vm)) return 2;
   if (vm.count("help")) {
     std::cout << opts << "\nDraws the experiment's routing (routing.source synthetic or counts) for every MoE layer.\n";
     return 0;

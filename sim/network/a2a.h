@@ -28,6 +28,10 @@ struct A2aInput {
 using A2aFactory = FlowSet (*)(const A2aInput&);
 const Registry<A2aFactory>& a2a_registry();
 
+// One flow per (source, destination device) pair, `count` tokens or messages each, on `route`
+// (reversed for combine); a device's own share stays put. Shared by pairwise and low latency.
+FlowSet device_pair_flows(const A2aInput& in, bool count_messages, Route (Topology::*route)(int64_t, int64_t) const);
+
 // The algorithms (also reachable through the registry).
 FlowSet a2a_pairwise(const A2aInput& in);
 FlowSet a2a_hierarchical(const A2aInput& in);

@@ -10,19 +10,6 @@
 
 namespace moesim {
 
-FlowSet a2a_low_latency(const A2aInput& in) {
-  const Topology& topo = *in.topology;
-  const DispatchTraffic& tr = *in.traffic;
-  FlowSet set(topo);
-  const bool back = in.phase == A2aPhase::Combine;
-  for (int64_t s = 0; s < tr.devices; ++s)
-    for (const auto* e = tr.device_begin(s); e != tr.device_end(s); ++e) {
-      if (e->dst == s || e->messages == 0) continue;
-      const double bytes = static_cast<double>(e->messages) * in.bytes_per_token;
-      if (back) set.add(topo.scale_out_route(e->dst, s), e->dst, s, bytes);
-      else set.add(topo.scale_out_route(s, e->dst), s, e->dst, bytes);
-    }
-  return set;
-}
+FlowSet a2a_low_latency(const A2aInput& in) { return device_pair_flows(in, true, &Topology::scale_out_route); }
 
 }  // namespace moesim

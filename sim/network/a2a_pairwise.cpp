@@ -7,19 +7,22 @@
 
 namespace moesim {
 
-FlowSet a2a_pairwise(const A2aInput& in) {
+FlowSet device_pair_flows(const A2aInput& in, bool count_messages, Route (Topology::*route)(int64_t, int64_t) const) {
   const Topology& topo = *in.topology;
   const DispatchTraffic& tr = *in.traffic;
   FlowSet set(topo);
   const bool back = in.phase == A2aPhase::Combine;
   for (int64_t s = 0; s < tr.devices; ++s)
     for (const auto* e = tr.device_begin(s); e != tr.device_end(s); ++e) {
-      if (e->dst == s || e->tokens == 0) continue;
-      const double bytes = static_cast<double>(e->tokens) * in.bytes_per_token;
-      if (back) set.add(topo.route(e->dst, s), e->dst, s, bytes);
-      else set.add(topo.route(s, e->dst), s, e->dst, bytes);
+      const int64_t count = count_messages ? e->messages : e->tokens;
+      if (e->dst == s || count == 0) continue;
+      const double bytes = static_cast<double>(count) * in.bytes_per_token;
+      if (back) set.add((topo.*route)(e->dst, s), e->dst, s, bytes);
+      else set.add((topo.*route)(s, e->dst), s, e->dst, bytes);
     }
   return set;
 }
+
+FlowSet a2a_pairwise(const A2aInput& in) { return device_pair_flows(in, false, &Topology::route); }
 
 }  // namespace moesim

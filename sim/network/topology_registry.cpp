@@ -27,16 +27,8 @@ Topology nvswitch_fat_tree(const TopologySpec& s, const HardwareProfile& hw) {
 
 int64_t ports_per_node(const TopologySpec& s) { return std::min(s.nics(), s.devices_per_node); }
 
-Topology rail_fat_tree(const TopologySpec& s, const HardwareProfile& hw) {
-  // Rail r (the r-th NIC port of every node) of a group of `per_leaf` nodes shares one leaf.
-  const int64_t rails = ports_per_node(s);
-  const int64_t per_leaf = s.nodes_per_leaf > 0 ? std::min(s.nodes_per_leaf, s.nodes) : s.nodes;
-  const int64_t groups = (s.nodes + per_leaf - 1) / per_leaf;
-  LeafPlan plan;
-  plan.leaves = static_cast<int32_t>(groups * rails);
-  plan.leaf_of = [=](int64_t node, int64_t port) { return static_cast<int32_t>((node / per_leaf) * rails + port); };
-  plan.slot_of = [=](int64_t node, int64_t) { return static_cast<int32_t>(node % per_leaf); };
-  plan.name = [=](int32_t l) { return groups == 1 ? fmt::format("rail{}", l) : fmt::format("group{}/rail{}", l / rails, l % rails); };
+// NVSwitch nodes whose NIC ports hang off the leaves of `plan`, leaves joined by spines.
+Topology leaf_spine(const TopologySpec& s, const HardwareProfile& hw, const LeafPlan& plan) {
   Topology t;
   add_device_vertices(t, s);
   add_leaves(t, plan);
@@ -48,6 +40,19 @@ Topology rail_fat_tree(const TopologySpec& s, const HardwareProfile& hw) {
   return t;
 }
 
+Topology rail_fat_tree(const TopologySpec& s, const HardwareProfile& hw) {
+  // Rail r (the r-th NIC port of every node) of a group of `per_leaf` nodes shares one leaf.
+  const int64_t rails = ports_per_node(s);
+  const int64_t per_leaf = s.nodes_per_leaf > 0 ? std::min(s.nodes_per_leaf, s.nodes) : s.nodes;
+  const int64_t groups = (s.nodes + per_leaf - 1) / per_leaf;
+  LeafPlan plan;
+  plan.leaves = static_cast<int32_t>(groups * rails);
+  plan.leaf_of = [=](int64_t node, int64_t port) { return static_cast<int32_t>((node / per_leaf) * rails + port); };
+  plan.slot_of = [=](int64_t node, int64_t) { return static_cast<int32_t>(node % per_leaf); };
+  plan.name = [=](int32_t l) { return groups == 1 ? fmt::format("rail{}", l) : fmt::format("group{}/rail{}", l / rails, l % rails); };
+  return leaf_spine(s, hw, plan);
+}
+
 Topology fat_tree(const TopologySpec& s, const HardwareProfile& hw) {
   // All NIC ports of `per_leaf` consecutive nodes on one top-of-rack leaf.
   const int64_t ports = ports_per_node(s);
@@ -57,15 +62,7 @@ Topology fat_tree(const TopologySpec& s, const HardwareProfile& hw) {
   plan.leaf_of = [=](int64_t node, int64_t) { return static_cast<int32_t>(node / per_leaf); };
   plan.slot_of = [=](int64_t node, int64_t port) { return static_cast<int32_t>((node % per_leaf) * ports + port); };
   plan.name = [](int32_t l) { return fmt::format("leaf{}", l); };
-  Topology t;
-  add_device_vertices(t, s);
-  add_leaves(t, plan);
-  for (int64_t n = 0; n < s.nodes; ++n) {
-    add_switch_scale_up(t, s, hw, n);
-    add_nic_ports(t, s, hw, n, plan);
-  }
-  add_spines(t, s, hw, plan, static_cast<int32_t>(s.spines > 0 ? s.spines : plan.leaves));
-  return t;
+  return leaf_spine(s, hw, plan);
 }
 
 Topology hccs_mesh_roce(const TopologySpec& s, const HardwareProfile& hw) {
