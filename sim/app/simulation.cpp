@@ -182,7 +182,6 @@ void Simulation::layer_pass() {
   for (auto& b : batches) b.top_k = static_cast<int>(m.moe.top_k);
   moe_.assign(m.num_layers, {});
   layer_stats_.assign(m.num_layers, {});
-  std::vector<Transfer> fwd;
   for (int64_t l = 0; l < m.num_layers; ++l) {
     if (progress_) progress_(l, m.num_layers);
     if (!m.layer_is_moe[l]) continue;
@@ -210,12 +209,11 @@ void Simulation::layer_pass() {
         pass.experts[d] = expert_time(r.slot_tokens[d]);
         for (int64_t n : r.slot_tokens[d]) ls.device_tokens[d] += n;
       }
-      fwd = r.tokens.transfers();
       pass.top_destination.assign(D, -1);
-      {
-        std::vector<double> best(D, 0.0);
-        for (const auto& t : fwd)
-          if (t.bytes > best[t.src]) best[t.src] = t.bytes, pass.top_destination[t.src] = t.dst;
+      for (int64_t s = 0; s < D; ++s) {
+        int64_t best = 0;
+        for (const auto* e = r.traffic.device_begin(s); e != r.traffic.device_end(s); ++e)
+          if (e->dst != s && e->tokens > best) best = e->tokens, pass.top_destination[s] = e->dst;
       }
       pass.dispatch_net = collective(r.traffic, A2aPhase::Dispatch, dispatch_bytes);
       pass.combine_net = collective(r.traffic, A2aPhase::Combine, combine_bytes);

@@ -18,7 +18,6 @@ DispatchPlanner::DispatchPlanner(DispatchOptions options, int64_t devices) : o_(
 const DispatchResult& DispatchPlanner::plan(const std::vector<RoutingBatch>& batches, const LayerPlacement& p) {
   if (static_cast<int64_t>(batches.size()) != devices_) throw std::logic_error("one routing batch per device expected");
   const int64_t E = o_.num_experts, EP = o_.expert_parallel;
-  r_.tokens.reset(devices_);
   const size_t slots = p.rank_slots.at(0).size();
   r_.slot_tokens.assign(devices_, std::vector<int64_t>(slots, 0));
   r_.expert_load.assign(E, 0);
@@ -39,12 +38,7 @@ const DispatchResult& DispatchPlanner::plan(const std::vector<RoutingBatch>& bat
   DispatchTrafficBuilder traffic(devices_, o_.devices_per_node);
   for (int64_t d = 0; d < devices_; ++d) plan_device(d, batches[d], p, traffic);
   r_.traffic = traffic.finish();
-  // The token matrix and the local copies, from the deduplicated traffic.
-  for (int64_t s = 0; s < devices_; ++s)
-    for (const auto* x = r_.traffic.device_begin(s); x != r_.traffic.device_end(s); ++x) {
-      if (x->dst == s) r_.local_tokens += x->tokens;
-      else r_.tokens.add(s, x->dst, static_cast<double>(x->tokens));
-    }
+  for (int64_t s = 0; s < devices_; ++s) r_.local_tokens += r_.traffic.tokens_to(s, s);
   return r_;
 }
 

@@ -11,7 +11,6 @@
 #include "sim/moe/placement.h"
 #include "sim/moe/routing_source.h"
 #include "sim/network/dispatch_traffic.h"
-#include "sim/network/traffic.h"
 
 namespace moesim {
 
@@ -27,7 +26,6 @@ struct DispatchOptions {
 };
 
 struct DispatchResult {
-  TrafficMatrix tokens;                          // [src][dst] tokens sent (deduplicated per device; padded: slots)
   std::vector<std::vector<int64_t>> slot_tokens; // [device][slot] tokens each local expert copy processes
   std::vector<int64_t> expert_load;              // [logical expert] kept assignments, all devices
   std::vector<int64_t> expert_dropped;           // [logical expert] dropped assignments
@@ -38,7 +36,7 @@ struct DispatchResult {
   int64_t routed_tokens = 0;                     // tokens with at least one kept expert
   int64_t token_nodes = 0;                       // sum over tokens of distinct destination nodes
   int64_t max_token_nodes = 0;                   // most nodes any token was sent to
-  DispatchTraffic traffic;                       // the same, per device and per node, for the a2a algorithms
+  DispatchTraffic traffic;                       // tokens per (src, dst device) and (src, dst node), deduplicated; padded: slots
 };
 
 // Capacity per expert per device batch: ceil(cf * tokens * top_k / experts).

@@ -37,6 +37,12 @@ struct DispatchTraffic {
   const ToDevice* device_end(int64_t src) const { return to_device.data() + device_row[static_cast<size_t>(src) + 1]; }
   const ToNode* node_begin(int64_t src) const { return to_node.data() + node_row[static_cast<size_t>(src)]; }
   const ToNode* node_end(int64_t src) const { return to_node.data() + node_row[static_cast<size_t>(src) + 1]; }
+  // Deduplicated tokens from src to dst (0 when none).
+  int64_t tokens_to(int64_t src, int64_t dst) const {
+    for (const auto* e = device_begin(src); e != device_end(src); ++e)
+      if (e->dst == dst) return e->tokens;
+    return 0;
+  }
 };
 
 class DispatchTrafficBuilder {

@@ -40,8 +40,8 @@ TEST_CASE("dropless dispatch deduplicates per destination device", "[quick][disp
   DispatchPlanner planner(options(), 2);
   const auto& r = planner.plan(hand_routing(), contiguous_4_over_2());
   // Device 0 sends t1, t2, t3 to device 1 once each (t2 has two experts there); t0 stays local.
-  CHECK(r.tokens.at(0, 1) == 3);
-  CHECK(r.tokens.at(1, 0) == 3);
+  CHECK(r.traffic.tokens_to(0, 1) == 3);
+  CHECK(r.traffic.tokens_to(1, 0) == 3);
   CHECK(r.local_tokens == 6);  // dev0: t0,t1,t3 ; dev1: t0,t2,t3
   // Expert slots: e0 = 3 (dev0) + 2 (dev1) = 5, e1 = 1 + 2 = 3, e2 = 3 + 2 = 5, e3 = 1 + 2 = 3.
   CHECK(r.slot_tokens[0] == std::vector<int64_t>{5, 3});
@@ -59,7 +59,7 @@ TEST_CASE("capacity factor drops overflow by arrival order", "[quick][dispatch]"
   // Device 0: e0 gets t0,t1,t3 -> t3 dropped; e2 gets t1,t2,t3 -> t3 dropped. Device 1 fits.
   CHECK(r.dropped == 2);
   CHECK(r.expert_dropped == std::vector<int64_t>{1, 0, 1, 0});
-  CHECK(r.tokens.at(0, 1) == 2);  // t3 of device 0 is no longer sent
+  CHECK(r.traffic.tokens_to(0, 1) == 2);  // t3 of device 0 is no longer sent
   CHECK(r.slot_tokens[0] == std::vector<int64_t>{4, 3});
   CHECK(r.slot_tokens[1] == std::vector<int64_t>{4, 3});
 }
@@ -79,7 +79,7 @@ TEST_CASE("lowest-weight drop policy keeps the strongest assignments", "[quick][
   CHECK(r.expert_dropped == std::vector<int64_t>{1, 0, 1, 0});
   // t3 of device 0 keeps expert 0 (local) and loses expert 2: nothing goes to device 1 for it,
   // and t0 loses expert 0 but keeps expert 1 (local).
-  CHECK(r.tokens.at(0, 1) == 2);
+  CHECK(r.traffic.tokens_to(0, 1) == 2);
 }
 
 TEST_CASE("padded dispatch charges full capacity slots", "[quick][dispatch]") {
@@ -89,8 +89,8 @@ TEST_CASE("padded dispatch charges full capacity slots", "[quick][dispatch]") {
   DispatchPlanner planner(o, 2);
   const auto& r = planner.plan(hand_routing(), contiguous_4_over_2());
   // Each source sends capacity 2 slots to each remote expert: 2 experts x 2 = 4 slots.
-  CHECK(r.tokens.at(0, 1) == 4);
-  CHECK(r.tokens.at(1, 0) == 4);
+  CHECK(r.traffic.tokens_to(0, 1) == 4);
+  CHECK(r.traffic.tokens_to(1, 0) == 4);
   // Every expert computes 2 sources x 2 slots.
   CHECK(r.slot_tokens[0] == std::vector<int64_t>{4, 4});
   CHECK(r.slot_tokens[1] == std::vector<int64_t>{4, 4});
@@ -104,8 +104,8 @@ TEST_CASE("replicated experts split their tokens, preferring the local copy", "[
   const auto& r = planner.plan(hand_routing(), p);
   // Device 0 routes e0 and e2 locally; only e3 (t2) leaves. Device 1 keeps e0, e2 local and
   // sends e1 (t1, t3) to device 0.
-  CHECK(r.tokens.at(0, 1) == 1);
-  CHECK(r.tokens.at(1, 0) == 2);
+  CHECK(r.traffic.tokens_to(0, 1) == 1);
+  CHECK(r.traffic.tokens_to(1, 0) == 2);
   int64_t total = 0;
   for (const auto& dev : r.slot_tokens)
     for (int64_t n : dev) total += n;
