@@ -10,7 +10,11 @@ provenance-*.json) into the two files moesim uses:
 -> H200). Table: expert_block.<backend>.<dtype>.uniform = one entry per (hidden, intermediate,
 experts) with increasing `tokens` (per expert) and the median / p10 / p90 block time in us;
 .skewed = the uneven calibration vectors (tags skew-*). Other kernels are copied as measured.
-Python stdlib only. Usage: python3 assemble.py --in DIR [--in DIR2 ...] --out DIR
+With --base TABLE (an earlier <profile>.calibration.json of the same GPU) the new measurements are
+added to that table: a uniform point measured again replaces the old one, new points join their
+curve, skewed vectors and other kernels are taken from the new run where it has them, and the
+provenance lists the base table's parts first. The held-out file holds only the new run's points.
+Python stdlib only. Usage: python3 assemble.py --in DIR [--in DIR2 ...] [--base TABLE] --out DIR
 """
 import argparse
 import glob
@@ -50,10 +54,34 @@ def read_jsonl(path):
     return rows
 
 
+def load_base(path, profile, uniform, skewed, other):
+    """Fills uniform/skewed/other from an earlier table of the same profile; returns the table."""
+    with open(path) as fh:
+        base = json.load(fh)
+    if base.get("format") != "moesim-calibration-1" or base.get("hardware") != profile:
+        sys.exit(f"assemble.py: --base {path} is not a moesim-calibration-1 table of {profile}")
+    for backend, b in base["expert_block"].items():
+        for dtype, t in b.items():
+            if dtype == "implementation":
+                continue
+            for e in t["uniform"]:
+                cell = uniform.setdefault((backend, dtype), {}).setdefault((e["hidden"], e["intermediate"], e["experts"]), {})
+                for i, n in enumerate(e["tokens"]):
+                    cell[n] = {"median_us": e["median_us"][i], "p10_us": e["p10_us"][i], "p90_us": e["p90_us"][i]}
+            skewed[(backend, dtype)] = list(t["skewed"])
+    for k in ("dense_gemm", "memcpy", "gating", "elementwise"):
+        if k in base:
+            other[k] = list(base[k])
+    for k, v in base.get("communication", {}).items():
+        other[k] = list(v)
+    return base
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--in", dest="inputs", action="append", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--base", help="earlier table of the same GPU to add the new measurements to")
     args = ap.parse_args()
     rows, prov = [], []
     for d in args.inputs:
@@ -69,6 +97,8 @@ def main():
     gpu = prov[0]["gpu_before"]["name"]
     profile = PROFILE_NAMES.get(gpu, gpu.replace("NVIDIA ", "").replace(" ", "-"))
     uniform, skewed, heldout, other = {}, {}, [], {}
+    base = load_base(args.base, profile, uniform, skewed, other) if args.base else None
+    new_skewed, new_other = set(), set()
     selftests = list({json.dumps(r, sort_keys=True): r for r in rows if r.get("kind") == "selftest"}.values())
     for r in rows:
         k = r.get("kind")
@@ -79,13 +109,19 @@ def main():
                 cell = uniform.setdefault(key, {}).setdefault((r["hidden"], r["intermediate"], r["experts"]), {})
                 cell[r["tokens"]] = r
             elif tag.startswith("skew-"):
+                if key not in new_skewed:  # a new run's skewed set replaces the base table's
+                    new_skewed.add(key)
+                    skewed[key] = []
                 skewed.setdefault(key, []).append({"tag": tag, "hidden": r["hidden"], "intermediate": r["intermediate"],
                                                    "counts": r["counts"], "median_us": r["median_us"]})
             elif tag.startswith("held-"):
                 heldout.append({x: r[x] for x in ("backend", "dtype", "tag", "hidden", "intermediate", "experts", "tokens", "counts",
                                                   "total_tokens", "median_us", "p10_us", "p90_us", "reps") if x in r})
         elif k in ("dense_gemm", "memcpy", "gating", "elementwise", "p2p", "alltoall", "alltoallv", "comm_skipped"):
-            other.setdefault(k, []).append({x: v for x, v in r.items() if x != "kind"})
+            if k not in new_other:  # a new run's kernel set replaces the base table's
+                new_other.add(k)
+                other[k] = []
+            other[k].append({x: v for x, v in r.items() if x != "kind"})
     blocks = {}
     for (backend, dtype), cells in sorted(uniform.items()):
         entries = []
@@ -96,17 +132,22 @@ def main():
                             "p90_us": [pts[n]["p90_us"] for n in ns]})
         b = blocks.setdefault(backend, {"implementation": IMPLEMENTATIONS.get(backend, backend)})
         b[dtype] = {"uniform": entries, "skewed": skewed.get((backend, dtype), [])}
-    p0 = prov[0]
+    parts = [{x: p[x] for x in ("part", "date_utc", "git_commit", "command", "gpu_before", "gpu_after")} for p in prov]
+    if base:
+        selftests = base["provenance"].get("selftests", []) + selftests
+        parts = base["provenance"]["parts"] + parts
+    p0 = base["provenance"] if base else prov[0]
+    first = {"driver": p0["driver"]} if base else {"driver": p0["gpu_before"]["driver"]}
     table = {
         "format": "moesim-calibration-1",
         "hardware": profile,
         "description": f"Measured expert-block and kernel times on one {gpu}. Generated by calibration/assemble.py from the "
                        "output of calibration/run_calibration.sh; see calibration/README.md.",
         "provenance": {
-            "gpu_name": gpu, "driver": p0["gpu_before"]["driver"], "nvcc": p0["nvcc"], "cublas_headers": p0["cublas_headers"],
+            "gpu_name": gpu, "driver": first["driver"], "nvcc": p0["nvcc"], "cublas_headers": p0["cublas_headers"],
             "torch": p0["torch"], "date_utc": p0["date_utc"], "git_commit": p0["git_commit"], "command": p0["command"],
             "selftests": selftests,
-            "parts": [{x: p[x] for x in ("part", "date_utc", "git_commit", "command", "gpu_before", "gpu_after")} for p in prov],
+            "parts": parts,
         },
         "timing": TIMING,
         "expert_block": blocks,

@@ -4,13 +4,17 @@
 #   OUT/<gpu>.heldout.json       measurements left out of every fit (calibration/results/)
 #   OUT/*.jsonl, OUT/provenance-*.json, OUT/log.txt   raw output
 # Usage: bash calibration/run_calibration.sh --out DIR [--commit SHA] [--only PART]... [--deadline-s S]
+#          [--grid PLAN] [--dtype bf16|fp8]
 #   PART: smoke | cuda (expert blocks through cuBLAS + ops + communication) | torch (torch._grouped_mm)
 #   Default: cuda and torch. --commit names the project commit when the copy has no .git.
+#   --grid: the plan of uniform points (default grid; grid-dense = only the points added later, to be
+#   merged into an older table with assemble.py --base). --dtype: run only that dtype's jobs (the
+#   ops and communication benchmarks then run only with bf16), to split a run over device calls.
 # Reads the card's state with nvidia-smi; never changes clocks, power or any other setting.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
-OUT="" COMMIT="" PARTS=() DEADLINE=540 BUILD="${TMPDIR:-/tmp}/moesim-calibration-build"
+OUT="" COMMIT="" PARTS=() DEADLINE=540 GRID=grid DTYPE="" BUILD="${TMPDIR:-/tmp}/moesim-calibration-build"
 CMDLINE="bash calibration/run_calibration.sh $*"
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -19,12 +23,16 @@ while [[ $# -gt 0 ]]; do
     --only) PARTS+=("$2"); shift 2 ;;
     --deadline-s) DEADLINE="$2"; shift 2 ;;
     --build) BUILD="$2"; shift 2 ;;
+    --grid) GRID="$2"; shift 2 ;;
+    --dtype) DTYPE="$2"; shift 2 ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "run_calibration.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 [[ -n "$OUT" ]] || { echo "run_calibration.sh: --out DIR is required" >&2; exit 2; }
 [[ ${#PARTS[@]} -gt 0 ]] || PARTS=(cuda torch)
+[[ -f "$HERE/plans/$GRID.plan" ]] || { echo "run_calibration.sh: no plan calibration/plans/$GRID.plan" >&2; exit 2; }
+case "$DTYPE" in ""|bf16|fp8) ;; *) echo "run_calibration.sh: --dtype must be bf16 or fp8" >&2; exit 2 ;; esac
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 START=$(date +%s)
@@ -76,11 +84,17 @@ build() {
   if [[ -n "$nccl_root" ]]; then export LD_LIBRARY_PATH="$nccl_root/lib:${LD_LIBRARY_PATH:-}"; fi
 }
 
+plan_file() {  # $1 = plan name -> path of the plan, filtered to --dtype
+  if [[ -z "$DTYPE" ]]; then echo "$HERE/plans/$1.plan"; return; fi
+  grep -E "^#| $DTYPE " "$HERE/plans/$1.plan" > "$OUT/$1-$DTYPE.plan" || true
+  echo "$OUT/$1-$DTYPE.plan"
+}
+
 run_cuda() {  # $1 = jsonl name, remaining: plans
   local name="$1"; shift
   for plan in "$@"; do
     log "cublas-grouped: $plan ($(left) s left)"
-    "$BUILD/bench_expert_block" --selftest --plan "$HERE/plans/$plan.plan" --deadline-s "$(( $(left) - 20 ))" >> "$OUT/$name.jsonl" 2>> "$OUT/log.txt"
+    "$BUILD/bench_expert_block" --selftest --plan "$(plan_file "$plan")" --deadline-s "$(( $(left) - 20 ))" >> "$OUT/$name.jsonl" 2>> "$OUT/log.txt"
   done
 }
 
@@ -88,7 +102,7 @@ run_torch() {
   local name="$1"; shift
   for plan in "$@"; do
     log "torch-grouped-mm: $plan ($(left) s left)"
-    PYTHONUNBUFFERED=1 $PY "$HERE/torch_grouped_mm.py" --selftest --plan "$HERE/plans/$plan.plan" --deadline-s "$(( $(left) - 15 ))" >> "$OUT/$name.jsonl" 2>> "$OUT/log.txt"
+    PYTHONUNBUFFERED=1 $PY "$HERE/torch_grouped_mm.py" --selftest --plan "$(plan_file "$plan")" --deadline-s "$(( $(left) - 15 ))" >> "$OUT/$name.jsonl" 2>> "$OUT/log.txt"
   done
 }
 
@@ -104,12 +118,14 @@ for part in "${PARTS[@]}"; do
       "$BUILD/bench_comm" > "$OUT/smoke-comm.jsonl" 2>> "$OUT/log.txt"
       ;;
     cuda)
-      "$BUILD/bench_ops" > "$OUT/ops.jsonl" 2>> "$OUT/log.txt"
-      "$BUILD/bench_comm" > "$OUT/comm.jsonl" 2>> "$OUT/log.txt"
-      run_cuda cublas grid skew heldout
+      if [[ "$DTYPE" != fp8 ]]; then
+        "$BUILD/bench_ops" > "$OUT/ops.jsonl" 2>> "$OUT/log.txt"
+        "$BUILD/bench_comm" > "$OUT/comm.jsonl" 2>> "$OUT/log.txt"
+      fi
+      run_cuda "cublas${DTYPE:+-$DTYPE}" "$GRID" skew heldout
       ;;
     torch)
-      run_torch torch grid skew heldout
+      run_torch torch "$GRID" skew heldout
       ;;
     *) echo "run_calibration.sh: unknown part $part" >&2; exit 2 ;;
   esac
