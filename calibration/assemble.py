@@ -14,11 +14,18 @@ With --base TABLE (an earlier <profile>.calibration.json of the same GPU) the ne
 added to that table: a uniform point measured again replaces the old one, new points join their
 curve, skewed vectors and other kernels are taken from the new run where it has them, and the
 provenance lists the base table's parts first. The held-out file holds only the new run's points.
+Each (backend, dtype) table also gets `token_tile`: the GEMM tile height (tokens) the time steps
+with between measured counts, chosen from TILE_CANDIDATES by leave-one-out over the uniform grid
+(each interior point of >= 64 tokens predicted from its neighbours, the candidate with the
+smallest 90th-percentile error wins; 0 = smooth log-log interpolation). `--refit TABLE` redoes
+only this fit on an existing table, in place.
 Python stdlib only. Usage: python3 assemble.py --in DIR [--in DIR2 ...] [--base TABLE] --out DIR
+                           python3 assemble.py --refit TABLE
 """
 import argparse
 import glob
 import json
+import math
 import os
 import re
 import sys
@@ -54,6 +61,53 @@ def read_jsonl(path):
     return rows
 
 
+TILE_CANDIDATES = [0, 16, 32, 64, 128, 256]
+
+
+def interpolate(tokens, us, n, tile):
+    """The time at n between measured counts, as sim/hardware/expert_cost_model.cpp computes it."""
+    k = max(i for i, t in enumerate(tokens) if t <= n)
+    if tokens[k] == n:
+        return us[k]
+    lo, hi = tokens[k], tokens[k + 1]
+    ceil = lambda x: -(-x // tile)
+    if tile and ceil(hi) > ceil(lo):
+        u = (ceil(n) - ceil(lo)) / (ceil(hi) - ceil(lo))
+    else:
+        u = math.log(n / lo) / math.log(hi / lo)
+    return math.exp((1 - u) * math.log(us[k]) + u * math.log(us[k + 1]))
+
+
+def fit_token_tile(entries):
+    """(best tile, {tile: leave-one-out p90 abs error}) over the interior points of >= 64 tokens."""
+    p90 = {}
+    for tile in TILE_CANDIDATES:
+        errs = []
+        for e in entries:
+            tk, us = e["tokens"], e["median_us"]
+            for i in range(1, len(tk) - 1):
+                if tk[i] * e["experts"] >= 64:
+                    pred = interpolate(tk[:i] + tk[i + 1:], us[:i] + us[i + 1:], tk[i], tile)
+                    errs.append(abs(pred / us[i] - 1))
+        if errs:
+            errs.sort()
+            p90[tile] = round(errs[int(0.9 * (len(errs) - 1))], 4)
+    best = min(p90, key=lambda t: (p90[t], t)) if p90 else 0
+    return best, p90
+
+
+def set_token_tiles(blocks):
+    for backend, b in blocks.items():
+        for dtype, t in b.items():
+            if dtype == "implementation":
+                continue
+            tile, p90 = fit_token_tile(t["uniform"])
+            t["token_tile"] = tile
+            t["token_tile_fit"] = {"method": "leave-one-out over the uniform grid, points of >= 64 tokens, smallest p90 abs error",
+                                   "p90_abs_err_by_tile": {str(k): v for k, v in p90.items()}}
+            print(f"assemble.py: {backend} {dtype}: token_tile {tile} (leave-one-out p90 {p90.get(tile, 0):.1%})")
+
+
 def load_base(path, profile, uniform, skewed, other):
     """Fills uniform/skewed/other from an earlier table of the same profile; returns the table."""
     with open(path) as fh:
@@ -79,10 +133,20 @@ def load_base(path, profile, uniform, skewed, other):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--in", dest="inputs", action="append", required=True)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--in", dest="inputs", action="append")
+    ap.add_argument("--refit", help="redo the token_tile fit of this table in place, and nothing else")
+    ap.add_argument("--out")
     ap.add_argument("--base", help="earlier table of the same GPU to add the new measurements to")
     args = ap.parse_args()
+    if args.refit:
+        with open(args.refit) as fh:
+            table = json.load(fh)
+        set_token_tiles(table["expert_block"])
+        with open(args.refit, "w") as fh:
+            fh.write(dumps(table) + "\n")
+        return
+    if not args.inputs or not args.out:
+        ap.error("--in and --out are required (or --refit TABLE)")
     rows, prov = [], []
     for d in args.inputs:
         for p in sorted(glob.glob(os.path.join(d, "*.jsonl"))):
@@ -132,6 +196,7 @@ def main():
                             "p90_us": [pts[n]["p90_us"] for n in ns]})
         b = blocks.setdefault(backend, {"implementation": IMPLEMENTATIONS.get(backend, backend)})
         b[dtype] = {"uniform": entries, "skewed": skewed.get((backend, dtype), [])}
+    set_token_tiles(blocks)
     parts = [{x: p[x] for x in ("part", "date_utc", "git_commit", "command", "gpu_before", "gpu_after")} for p in prov]
     if base:
         selftests = base["provenance"].get("selftests", []) + selftests

@@ -76,6 +76,8 @@ ExpertBlockTable parse_block_table(const JsonValue& v, const std::string& backen
   }
   if (auto s = o.optional("skewed"))
     for (const auto& x : s->as_array()) t.skewed.push_back(parse_skewed(x));
+  if (auto tile = o.optional("token_tile")) t.token_tile = tile->as_int(0, 1 << 16);
+  o.optional("token_tile_fit");  // assemble.py's record of the fit; not used here
   o.finish();
   return t;
 }

@@ -34,6 +34,10 @@ struct SkewedMeasurement {
 
 struct ExpertBlockTable {
   std::string backend, dtype;
+  // Tokens per GEMM tile row block the kernels pad each expert to, fitted by assemble.py (leave-one-
+  // out over the grid); 0 = none. Between two measured counts, the block time then steps with the
+  // number of tiles, not smoothly with the count (see ExpertCostModel).
+  int64_t token_tile = 0;
   std::vector<CalibrationCurve> uniform;
   std::vector<SkewedMeasurement> skewed;
 };

@@ -40,6 +40,18 @@ Bracket bracket(const std::vector<int64_t>& v, int64_t x) {
   return b;
 }
 
+// Weight of the upper measured count hi for lo < n < hi. With a token tile T, kernels pad each
+// expert's rows to whole tiles, so the time steps with ceil(n / T): the weight is the share of
+// the tiles between lo and hi that n already needs (136 tokens with T = 64 need the 3 tiles of
+// 160 already). Without a tile, or with lo and hi in the same tile, linear in log(n).
+double token_weight(int64_t lo, int64_t hi, int64_t n, int64_t tile) {
+  if (tile > 0) {
+    const auto tiles = [tile](int64_t x) { return (x + tile - 1) / tile; };
+    if (tiles(hi) > tiles(lo)) return double(tiles(n) - tiles(lo)) / double(tiles(hi) - tiles(lo));
+  }
+  return std::log(double(n) / double(lo)) / std::log(double(hi) / double(lo));
+}
+
 std::string join(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
@@ -142,7 +154,7 @@ std::optional<ExpertCostModel::Share> ExpertCostModel::share(const ExpertBlockTa
           if (c.tokens[k] == tokens) {
             log_t = std::log(c.median_us[k]);
           } else {
-            const double u = std::log(double(tokens) / double(c.tokens[k])) / std::log(double(c.tokens[k + 1]) / double(c.tokens[k]));
+            const double u = token_weight(c.tokens[k], c.tokens[k + 1], tokens, t.token_tile);
             log_t = (1 - u) * std::log(c.median_us[k]) + u * std::log(c.median_us[k + 1]);
           }
         }

@@ -1,7 +1,8 @@
 // The time of one grouped SwiGLU expert block (gate/up GEMM, SiLU*mul, down GEMM over all local
 // experts, one token count per expert) on one device. With a backend named, it comes from the
 // device's measured calibration table (hw_profiles/<name>.calibration.json):
-//  - uniform blocks: piecewise linear in log(time) over log(tokens per expert), and multilinear
+//  - uniform blocks: piecewise linear in log(time) over log(tokens per expert) (over the number
+//    of token tiles when the table has a fitted token_tile: time steps where a tile fills), and multilinear
 //    in log(hidden), log(intermediate), log(experts) between the measured grid values; exact at
 //    measured points, monotone in tokens wherever the measurements are;
 //  - uneven counts: the sum over active experts of the per-expert share T(E_a, c_i) / E_a of a

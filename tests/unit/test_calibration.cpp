@@ -126,6 +126,10 @@ TEST_CASE("the loader rejects malformed or incomplete tables with one-line error
   CHECK_THAT(parse_error(j, "$.expert_block.cublas-grouped"), Catch::Contains("at least one dtype"));
 
   j = synthetic_table();
+  j["expert_block"]["cublas-grouped"]["bf16"]["token_tile"] = -64;
+  parse_error(j, "$.expert_block.cublas-grouped.bf16.token_tile");
+
+  j = synthetic_table();
   j["dense_gemm"] = Json::array({Json{{"what", "x"}}});
   CHECK_THAT(parse_error(j, "$.dense_gemm[0]"), Catch::Contains("median_us"));
 }
@@ -192,6 +196,27 @@ TEST_CASE("interpolation is monotone in tokens where the data is", "[quick][cali
         prev = v;
       }
     }
+  }
+}
+
+TEST_CASE("with a token tile the time steps where a tile fills", "[quick][calibration]") {
+  // Measured at 1, 16, 256, 4096 tokens; with 64-token tiles, 16 -> 256 spans tiles 1 -> 4: 64
+  // tokens still fit the first tile (the time at 16), 65 need the second (one third of the way),
+  // and 256 ends the span.
+  auto j = synthetic_table();
+  j["expert_block"]["cublas-grouped"]["bf16"]["token_tile"] = 64;
+  const ExpertCostModel m(h100(), parse(j), "cublas-grouped", false);
+  const auto at = [&](int64_t n) { return m.expert_block(1024, 512, "bf16", {n}).time.us(); };
+  const double t16 = synthetic_us(1024, 512, 1, 16), t256 = synthetic_us(1024, 512, 1, 256);
+  CHECK(at(64) == Approx(t16).epsilon(0).margin(2e-6));
+  CHECK(at(65) == Approx(std::exp(std::log(t16) * 2.0 / 3.0 + std::log(t256) / 3.0)).epsilon(0).margin(2e-6));
+  CHECK(at(192) == Approx(std::exp(std::log(t16) / 3.0 + std::log(t256) * 2.0 / 3.0)).epsilon(0).margin(2e-6));
+  CHECK(at(256) == Approx(t256).epsilon(0).margin(2e-6));
+  double prev = 0;
+  for (int64_t n = 1; n <= 4096; ++n) {
+    const double t = at(n);
+    CHECK(t >= prev);
+    prev = t;
   }
 }
 
