@@ -17,6 +17,15 @@ double dtype_bytes(const std::string& dtype) {
   throw std::invalid_argument("unknown dtype " + dtype);
 }
 
+const char* overlap_name(OverlapSchedule s) {
+  switch (s) {
+    case OverlapSchedule::None: return "none";
+    case OverlapSchedule::TwoMicroBatch: return "two-microbatch";
+    case OverlapSchedule::FwdBwdOverlap: return "fwd-bwd-overlap";
+  }
+  return "none";
+}
+
 const char* phase_name(WorkloadPhase p) {
   switch (p) {
     case WorkloadPhase::Training: return "training";
@@ -169,7 +178,10 @@ MoeRunConfig parse_moe_run(const JsonValue& v) {
 ScheduleConfig parse_schedule(const JsonValue& v) {
   auto o = v.as_object();
   ScheduleConfig s;
-  if (auto ov = o.optional("overlap")) s.overlap = ov->as_choice({"none", "two-microbatch"}) == "none" ? OverlapSchedule::None : OverlapSchedule::TwoMicroBatch;
+  if (auto ov = o.optional("overlap")) {
+    const std::string name = ov->as_choice({"none", "two-microbatch", "fwd-bwd-overlap"});
+    s.overlap = name == "none" ? OverlapSchedule::None : name == "two-microbatch" ? OverlapSchedule::TwoMicroBatch : OverlapSchedule::FwdBwdOverlap;
+  }
   if (auto c = o.optional("comm_compute_units")) s.comm_compute_units = c->as_int(0, 100000);
   o.finish();
   return s;
@@ -224,7 +236,7 @@ Json resolved_json(const ExperimentConfig& e) {
               {"drop_policy", e.moe.drop_policy == DropPolicy::Arrival ? "arrival" : "lowest-weight"},
               {"dispatch_dtype", e.moe.dispatch_dtype}, {"combine_dtype", e.moe.combine_dtype},
               {"expert_compute_dtype", e.moe.expert_compute_dtype}, {"all_to_all", e.moe.all_to_all}};
-  j["schedule"] = {{"overlap", e.schedule.overlap == OverlapSchedule::None ? "none" : "two-microbatch"},
+  j["schedule"] = {{"overlap", overlap_name(e.schedule.overlap)},
                    {"comm_compute_units", e.schedule.comm_compute_units}};
   j["compute"] = {{"expert_backend", e.compute.expert_backend}, {"allow_extrapolation", e.compute.allow_extrapolation}};
   if (e.cost.price_per_device_hour > 0) j["cost"] = {{"price_per_device_hour", e.cost.price_per_device_hour}, {"source", e.cost.source}};
@@ -287,6 +299,10 @@ ExperimentConfig parse_experiment(const JsonDocument& doc) {
   o.finish();
   if (e.schedule.overlap == OverlapSchedule::TwoMicroBatch && e.workload.micro_batches % 2 != 0)
     throw input_error(e.file, "$.workload.micro_batches", "the two-microbatch overlap schedule needs an even number of micro-batches");
+  if (e.schedule.overlap == OverlapSchedule::FwdBwdOverlap && e.workload.phase != WorkloadPhase::Training)
+    throw input_error(e.file, "$.schedule.overlap", "fwd-bwd-overlap pairs forward and backward chunks: it needs \"phase\": \"training\" (use two-microbatch for inference)");
+  if (e.schedule.overlap == OverlapSchedule::FwdBwdOverlap && e.workload.micro_batches < 2)
+    throw input_error(e.file, "$.workload.micro_batches", "the fwd-bwd-overlap schedule needs at least 2 micro-batches (it pairs micro-batch i's forward with i-1's backward)");
   if (e.schedule.comm_compute_units >= e.hardware.compute_units)
     throw input_error(e.file, "$.schedule.comm_compute_units", fmt::format("must be below the device's {} compute units", e.hardware.compute_units));
   const int64_t layers_per_stage = e.model.num_layers / e.parallel.pipeline_stages;

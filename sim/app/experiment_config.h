@@ -76,7 +76,10 @@ struct MoeRunConfig {
   std::string all_to_all = "auto";
 };
 
-enum class OverlapSchedule { None, TwoMicroBatch };
+// none | two-microbatch (DeepSeek inference) | fwd-bwd-overlap (training, DualPipe-style pairs of a
+// forward and a backward chunk); sim/app/step_graph.cpp says how each is issued.
+enum class OverlapSchedule { None, TwoMicroBatch, FwdBwdOverlap };
+const char* overlap_name(OverlapSchedule s);
 
 struct ScheduleConfig {
   OverlapSchedule overlap = OverlapSchedule::None;

@@ -246,7 +246,7 @@ Json Simulation::timeline() const {
   if (!ran_) throw std::logic_error("timeline before run");
   Json events = Json::array();
   const int64_t D = cfg_.cluster.devices();
-  const bool overlap = cfg_.schedule.overlap == OverlapSchedule::TwoMicroBatch;
+  const bool overlap = cfg_.schedule.overlap != OverlapSchedule::None;
   for (int64_t d = 0; d < D; ++d) {
     events.push_back({{"ph", "M"}, {"name", "process_name"}, {"pid", d}, {"args", {{"name", "device " + std::to_string(d)}}}});
     events.push_back({{"ph", "M"}, {"name", "process_sort_index"}, {"pid", d}, {"args", {{"sort_index", d}}}});

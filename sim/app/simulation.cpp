@@ -103,7 +103,7 @@ void Simulation::freeze() {
 
 SimTime Simulation::compute_time(const OpCost& op, bool moe_layer) const {
   double fraction = 1.0;
-  if (moe_layer && cfg_.schedule.overlap == OverlapSchedule::TwoMicroBatch)
+  if (moe_layer && cfg_.schedule.overlap != OverlapSchedule::None)
     fraction = static_cast<double>(cfg_.hardware.compute_units - cfg_.schedule.comm_compute_units) / static_cast<double>(cfg_.hardware.compute_units);
   return roofline_.estimate(op, fraction).time;
 }
@@ -119,7 +119,7 @@ SimTime Simulation::expert_time(const std::vector<int64_t>& slot_tokens) {
       // Measured blocks ran on the whole GPU; under overlap the communication kernels hold part
       // of the SMs, so the block is stretched by the same share as the roofline's compute part.
       double stretch = 1.0;
-      if (cfg_.schedule.overlap == OverlapSchedule::TwoMicroBatch)
+      if (cfg_.schedule.overlap != OverlapSchedule::None)
         stretch = static_cast<double>(cfg_.hardware.compute_units) / static_cast<double>(cfg_.hardware.compute_units - cfg_.schedule.comm_compute_units);
       return SimTime::from_ps(static_cast<int64_t>(static_cast<double>(est.time.ps()) * stretch));
     } catch (const InputError& e) {

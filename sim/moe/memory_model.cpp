@@ -41,7 +41,11 @@ std::vector<HbmLedger> device_memory(const ExperimentConfig& c, const ParamCount
   const double T = static_cast<double>(c.workload.tokens_per_device);
   const double H = static_cast<double>(m.hidden_size), F = static_cast<double>(m.moe.expert_intermediate_size);
   const double K = static_cast<double>(m.moe.top_k);
-  const bool overlap = c.schedule.overlap == OverlapSchedule::TwoMicroBatch;
+  const bool overlap = c.schedule.overlap != OverlapSchedule::None;
+  // Two-microbatch keeps two micro-batches where there was one; fwd-bwd-overlap starts micro-batch
+  // i's forward before i-1's backward has freed its activations: one more in flight.
+  const bool pairs = c.schedule.overlap == OverlapSchedule::TwoMicroBatch;
+  const bool fwd_bwd = c.schedule.overlap == OverlapSchedule::FwdBwdOverlap;
   std::vector<HbmLedger> out(D);
   for (int64_t d = 0; d < D; ++d) {
     const int64_t stage = stages.stage_of_device(d);
@@ -73,9 +77,11 @@ std::vector<HbmLedger> device_memory(const ExperimentConfig& c, const ParamCount
     HbmLedger& h = out[d];
     h.add("weights", dense_params * wb + expert_params * ewb);
     h.add("redundant_expert_weights", redundant_params * ewb);
-    const double micro_in_flight = training ? std::min<double>(static_cast<double>(c.workload.micro_batches),
-                                                               static_cast<double>(stages.stages - stage)) * (overlap ? 2.0 : 1.0)
-                                            : (overlap ? 2.0 : 1.0);
+    const double M = static_cast<double>(c.workload.micro_batches);
+    const double micro_in_flight =
+        training ? (fwd_bwd ? std::min(M, static_cast<double>(stages.stages - stage) + 1.0)
+                            : std::min(M, static_cast<double>(stages.stages - stage)) * (pairs ? 2.0 : 1.0))
+                 : (pairs ? 2.0 : 1.0);
     // Per token per layer: attention block inputs/outputs kept for backward (bf16, flash
     // attention keeps no score matrix), and per routed copy the expert input, gate/up outputs and
     // activation output.

@@ -85,6 +85,31 @@ TEST_CASE("two-microbatch overlap hides communication", "[quick][simulation]") {
   CHECK(b["exposed_comm"].get<double>() == Approx(b["dispatch"].get<double>() + b["combine"].get<double>()));
 }
 
+TEST_CASE("forward/backward chunk overlap hides training communication", "[quick][simulation]") {
+  // OLMoE training, 2 stages of EP8, 4 micro-batches: micro-batch i's forward runs beside i-1's
+  // backward; only the first forward and the last backward chunk have no partner.
+  const auto path = test::repo_path("tests/golden/olmoe-training-pp2.json");
+  const Json paired = run(path, {"schedule.overlap=fwd-bwd-overlap"});
+  const Json none = run(path, {"schedule.overlap=none"});
+  const Json two = run(path, {"schedule.overlap=two-microbatch"});
+  check_invariants(paired);
+  CHECK(paired["step_time_us"].get<double>() < none["step_time_us"].get<double>());
+  const double exposed = paired["breakdown_us"]["exposed_comm"].get<double>();
+  const double comm = paired["breakdown_us"]["dispatch"].get<double>() + paired["breakdown_us"]["combine"].get<double>();
+  CHECK(exposed < none["breakdown_us"]["exposed_comm"].get<double>());
+  // The unpaired chunks are 1 of 4 forwards and 1 of 4 backwards: at least that much stays exposed.
+  CHECK(exposed > 0.1 * comm);
+  CHECK(exposed < 0.75 * comm);
+  for (const auto& l : paired["layers"]) CHECK(l["exposed_comm_us"].get<double>() >= 0);
+  // Activations: one extra micro-batch in flight, not twice as many.
+  const double hbm_none = none["hbm"]["devices"][0]["total_bytes"].get<double>();
+  const double hbm_paired = paired["hbm"]["devices"][0]["total_bytes"].get<double>();
+  const double hbm_two = two["hbm"]["devices"][0]["total_bytes"].get<double>();
+  CHECK(hbm_none < hbm_paired);
+  CHECK(hbm_paired < hbm_two);
+  CHECK(paired["experiment"]["schedule"]["overlap"] == "fwd-bwd-overlap");
+}
+
 TEST_CASE("drop fraction falls as the capacity factor grows", "[quick][simulation]") {
   const auto path = test::repo_path("tests/golden/mixtral-ep8-decode.json");
   double last = 2.0;
