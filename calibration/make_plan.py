@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Writes the job lists (plans) that the expert-block benchmarks run, into calibration/plans/.
 
-  grid-dense.plan  the bf16 points of grid.plan between 64 and 4096 tokens added after the first H100
-                table (run with run_calibration.sh --grid grid-dense, merged by assemble.py --base).
   grid.plan     uniform blocks: every (hidden, intermediate) of the shape grid x experts E x a
                 log grid of tokens per expert, cut where a launch would exceed the FLOP, token or
                 memory caps below. This is the calibration table.
   skew.plan     synthetic uneven count vectors (Zipf, one hot expert, half idle) at grid shapes:
                 the calibration set from which the uneven-count model's parameter is fitted.
+  Tables measured before the grid grew are completed with run_calibration.sh --missing-from TABLE
+  (only the grid points the table lacks; plan_missing.py) and assemble.py --base.
   heldout.plan  points left out of every fit: token counts between grid points, shapes between
                 grid points, E between grid values, and uneven vectors drawn from the real
                 DeepSeek expert loads in ../shared/traces/deepseek-sglang-expert-counts (scaled
@@ -25,7 +25,7 @@ import random
 
 HIDDEN = [1024, 2048, 4096, 7168, 8192]
 INTERMEDIATE = [256, 512, 1024, 2048, 4096, 8192, 16384]
-EXPERTS = [1, 4, 16, 64]
+EXPERTS = [1, 4, 16, 64, 128, 256]  # 128 and 256: many experts per GPU (EP1-EP4 of Qwen/DeepSeek-size models)
 # Steps of 1.5x / 1.33x up to 4096 tokens per expert (where tile and wave effects live), then 2x.
 TOKENS = [1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072,
           4096, 8192, 16384, 32768, 65536]
@@ -36,7 +36,7 @@ DENSE_BF16 = [80, 112, 160, 224, 320, 448, 640, 896, 1280, 1792, 2560, 3584]
 DTYPES = ["bf16", "fp8"]
 FLOP_CAP = 3e13          # one block <= ~45 ms in bf16 on an H100
 TOKEN_CAP = 262144       # tokens per block (all experts)
-WEIGHT_CAP = 20e9        # bytes of expert weights
+WEIGHT_CAP = 48e9        # bytes of expert weights (256 DeepSeek-V3 experts in bf16: 22.5 GB)
 ACT_CAP = 12e9           # bytes of activations (2 input rotations + intermediates)
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRACES = os.path.join(HERE, "..", "..", "shared", "traces", "deepseek-sglang-expert-counts")
@@ -57,12 +57,10 @@ def tokens_for(dtype):
     return sorted(TOKENS + DENSE_BF16) if dtype == "bf16" else TOKENS
 
 
-def grid_lines(dtypes, only_dense=False):
-    """The uniform grid; only_dense: just the DENSE_BF16 points (grid-dense.plan, which adds them to a
-    table measured before they existed: assemble.py --base)."""
+def grid_lines(dtypes):
     out = []
     for dt in dtypes:
-        tokens = [n for n in tokens_for(dt) if n in DENSE_BF16] if only_dense else tokens_for(dt)
+        tokens = tokens_for(dt)
         for h in HIDDEN:
             for f in INTERMEDIATE:
                 for e in EXPERTS:
@@ -138,7 +136,7 @@ def heldout_lines(dtypes):
                     if fits(h, f, dt, [n] * e):
                         out.append(f"u held-shape {h} {f} {dt} {e} {n}")
         for h, f in [(2048, 1024), (7168, 2048)]:
-            for e in [8, 32]:
+            for e in [8, 32, 96, 192]:
                 for n in [1, 16, 64, 256, 1024, 4096]:
                     if fits(h, f, dt, [n] * e):
                         out.append(f"u held-experts {h} {f} {dt} {e} {n}")
@@ -193,7 +191,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--estimate", action="store_true", help="print the estimated run time of each plan")
     args = ap.parse_args()
-    plans = {"grid": grid_lines(DTYPES), "grid-dense": grid_lines(DTYPES, only_dense=True), "skew": skew_lines(DTYPES), "smoke": smoke_lines()}
+    plans = {"grid": grid_lines(DTYPES), "skew": skew_lines(DTYPES), "smoke": smoke_lines()}
     try:
         plans["heldout"] = heldout_lines(DTYPES)
     except SystemExit as e:

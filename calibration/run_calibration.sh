@@ -4,17 +4,19 @@
 #   OUT/<gpu>.heldout.json       measurements left out of every fit (calibration/results/)
 #   OUT/*.jsonl, OUT/provenance-*.json, OUT/log.txt   raw output
 # Usage: bash calibration/run_calibration.sh --out DIR [--commit SHA] [--only PART]... [--deadline-s S]
-#          [--grid PLAN] [--dtype bf16|fp8]
+#          [--grid PLAN] [--dtype bf16|fp8] [--missing-from TABLE]
 #   PART: smoke | cuda (expert blocks through cuBLAS + ops + communication) | torch (torch._grouped_mm)
 #   Default: cuda and torch. --commit names the project commit when the copy has no .git.
 #   --grid: the plan of uniform points (default grid; grid-dense = only the points added later, to be
 #   merged into an older table with assemble.py --base). --dtype: run only that dtype's jobs (the
 #   ops and communication benchmarks then run only with bf16), to split a run over device calls.
+#   --missing-from: run only the grid points TABLE lacks for each backend (plan_missing.py), to
+#   complete an older table after the grid grew; merge with assemble.py --base TABLE.
 # Reads the card's state with nvidia-smi; never changes clocks, power or any other setting.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
-OUT="" COMMIT="" PARTS=() DEADLINE=540 GRID=grid DTYPE="" BUILD="${TMPDIR:-/tmp}/moesim-calibration-build"
+OUT="" COMMIT="" PARTS=() DEADLINE=540 GRID=grid DTYPE="" MISSING_FROM="" BUILD="${TMPDIR:-/tmp}/moesim-calibration-build"
 CMDLINE="bash calibration/run_calibration.sh $*"
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -25,6 +27,7 @@ while [[ $# -gt 0 ]]; do
     --build) BUILD="$2"; shift 2 ;;
     --grid) GRID="$2"; shift 2 ;;
     --dtype) DTYPE="$2"; shift 2 ;;
+    --missing-from) MISSING_FROM="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"; shift 2 ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "run_calibration.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -84,17 +87,24 @@ build() {
   if [[ -n "$nccl_root" ]]; then export LD_LIBRARY_PATH="$nccl_root/lib:${LD_LIBRARY_PATH:-}"; fi
 }
 
-plan_file() {  # $1 = plan name -> path of the plan, filtered to --dtype
-  if [[ -z "$DTYPE" ]]; then echo "$HERE/plans/$1.plan"; return; fi
-  grep -E "^#| $DTYPE " "$HERE/plans/$1.plan" > "$OUT/$1-$DTYPE.plan" || true
-  echo "$OUT/$1-$DTYPE.plan"
+plan_file() {  # $1 = plan name, $2 = backend -> path of the plan, filtered to --dtype and --missing-from
+  local src="$HERE/plans/$1.plan" dst="$OUT/$1-$2${DTYPE:+-$DTYPE}.plan"
+  if [[ -z "$DTYPE" && ( -z "$MISSING_FROM" || "$1" != "$GRID" ) ]]; then echo "$src"; return; fi
+  if [[ -n "$MISSING_FROM" && "$1" == "$GRID" ]]; then
+    $PY "$HERE/plan_missing.py" "$MISSING_FROM" "$2" "$src" > "$dst.tmp" 2>> "$OUT/log.txt"
+  else
+    cp "$src" "$dst.tmp"
+  fi
+  if [[ -n "$DTYPE" ]]; then grep -E "^#| $DTYPE " "$dst.tmp" > "$dst" || true; else mv "$dst.tmp" "$dst"; fi
+  rm -f "$dst.tmp"
+  echo "$dst"
 }
 
 run_cuda() {  # $1 = jsonl name, remaining: plans
   local name="$1"; shift
   for plan in "$@"; do
     log "cublas-grouped: $plan ($(left) s left)"
-    "$BUILD/bench_expert_block" --selftest --plan "$(plan_file "$plan")" --deadline-s "$(( $(left) - 20 ))" >> "$OUT/$name.jsonl" 2>> "$OUT/log.txt"
+    "$BUILD/bench_expert_block" --selftest --plan "$(plan_file "$plan" cublas-grouped)" --deadline-s "$(( $(left) - 20 ))" >> "$OUT/$name.jsonl" 2>> "$OUT/log.txt"
   done
 }
 
@@ -102,7 +112,7 @@ run_torch() {
   local name="$1"; shift
   for plan in "$@"; do
     log "torch-grouped-mm: $plan ($(left) s left)"
-    PYTHONUNBUFFERED=1 $PY "$HERE/torch_grouped_mm.py" --selftest --plan "$(plan_file "$plan")" --deadline-s "$(( $(left) - 15 ))" >> "$OUT/$name.jsonl" 2>> "$OUT/log.txt"
+    PYTHONUNBUFFERED=1 $PY "$HERE/torch_grouped_mm.py" --selftest --plan "$(plan_file "$plan" torch-grouped-mm)" --deadline-s "$(( $(left) - 15 ))" >> "$OUT/$name.jsonl" 2>> "$OUT/log.txt"
   done
 }
 
