@@ -137,6 +137,8 @@ def main():
     ap.add_argument("--refit", help="redo the token_tile fit of this table in place, and nothing else")
     ap.add_argument("--out")
     ap.add_argument("--base", help="earlier table of the same GPU to add the new measurements to")
+    ap.add_argument("--base-heldout", help="with --base: its held-out file; kept for each (backend, dtype) the new run has no "
+                                           "held-out points for")
     args = ap.parse_args()
     if args.refit:
         with open(args.refit) as fh:
@@ -228,6 +230,13 @@ def main():
         fh.write(dumps(table) + "\n")
     with open(os.path.join(args.out, f"{profile}.heldout.json"), "w") as fh:
         fh.write(dumps({"hardware": profile, "gpu_name": gpu, "provenance": table["provenance"]["parts"], "measurements": heldout}) + "\n")
+    if args.base_heldout:
+        with open(args.base_heldout) as fh:
+            old = json.load(fh)["measurements"]
+        fresh = {(m["backend"], m["dtype"]) for m in heldout}
+        heldout = [m for m in old if (m["backend"], m["dtype"]) not in fresh] + heldout
+        with open(os.path.join(args.out, f"{profile}.heldout.json"), "w") as fh:
+            fh.write(dumps({"hardware": profile, "gpu_name": gpu, "provenance": table["provenance"]["parts"], "measurements": heldout}) + "\n")
     n = sum(len(c) for c in uniform.values())
     print(f"assemble.py: {profile}: {n} uniform cells, {sum(len(v) for v in skewed.values())} skewed, {len(heldout)} held-out "
           f"-> {args.out}/{profile}.calibration.json")

@@ -37,10 +37,19 @@ def parse_plan(path):
     return jobs
 
 
-def nonzero_rand(shape, scale, gen):
-    v = torch.rand(shape, device="cuda", generator=gen, dtype=torch.float32) * 2 - 1
-    v = torch.where(v.abs() < 1 / 64, torch.full_like(v, 1 / 64), v)
-    return (v * scale).to(torch.bfloat16)
+def nonzero_rand(shape, scale, gen, chunk_elems=1 << 27):
+    """bf16 uniform in +-scale with |v| >= scale/64, filled in slices of dim 0 so that the float32
+    temporaries stay under ~1.5 GB (256 DeepSeek-V3 experts are 7.5G elements)."""
+    out = torch.empty(shape, device="cuda", dtype=torch.bfloat16)
+    flat = out.view(shape[0], -1)
+    rows = max(1, chunk_elems // max(1, flat.shape[1]))
+    for r0 in range(0, shape[0], rows):
+        part = flat[r0:r0 + rows]
+        v = torch.rand(part.shape, device="cuda", generator=gen, dtype=torch.float32) * 2 - 1
+        v = torch.where(v.abs() < 1 / 64, torch.full_like(v, 1 / 64), v)
+        part.copy_(v * scale)
+        del v
+    return out
 
 
 def block(x, wgu, wd, offs, F):
