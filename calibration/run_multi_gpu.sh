@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# One command for a GPU machine (1 to 8 GPUs of one host): the whole-MoE-layer measurement and the
+# communication benchmarks, everything written into --out DIR:
+#   DIR/moe_layer-<model>-t<T>-w<N>.json   calibration/moe_layer_bench.py under torchrun, one rank a GPU
+#                                          (commit these to calibration/results/moe_layer/)
+#   DIR/comm.jsonl                         bench_comm: p2p copies + NCCL all-to-all(v) (needs >= 2 GPUs;
+#                                          with 1 it prints comm_skipped and exits 0)
+#   DIR/gpu.txt, DIR/log.txt               nvidia-smi state and topology; the log
+# Usage: bash calibration/run_multi_gpu.sh --out DIR [--commit SHA] [--nproc N] [--deadline-s S]
+#            [--skip-comm] [--skip-layer] [--build DIR] [-- ARGS for moe_layer_bench.py]
+# NVLink multicast stays off (NCCL_NVLS_ENABLE=0, TORCH_SYMM_MEM_DISABLE_MULTICAST=1,
+# NVSHMEM_DISABLE_NVLS=1). Reads the cards with nvidia-smi; changes no setting.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+OUT="" COMMIT="" NPROC="" DEADLINE=540 SKIP_COMM=0 SKIP_LAYER=0 BUILD="${TMPDIR:-/tmp}/moesim-calibration-build" EXTRA=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --out) OUT="$2"; shift 2 ;;
+    --commit) COMMIT="$2"; shift 2 ;;
+    --nproc) NPROC="$2"; shift 2 ;;
+    --deadline-s) DEADLINE="$2"; shift 2 ;;
+    --skip-comm) SKIP_COMM=1; shift ;;
+    --skip-layer) SKIP_LAYER=1; shift ;;
+    --build) BUILD="$2"; shift 2 ;;
+    --) shift; EXTRA=("$@"); break ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "run_multi_gpu.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[[ -n "$OUT" ]] || { echo "run_multi_gpu.sh: --out DIR is required" >&2; exit 2; }
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+START=$(date +%s)
+left() { echo $(( DEADLINE - ($(date +%s) - START) )); }
+log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/log.txt" >&2; }
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+PY=python3
+
+if [[ -z "$COMMIT" ]]; then
+  COMMIT="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
+  if [[ "$COMMIT" != unknown ]] && [[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]]; then COMMIT="$COMMIT-dirty"; fi
+fi
+[[ -n "$NPROC" ]] || NPROC="$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)"
+[[ "$NPROC" -ge 1 ]] 2>/dev/null || { log "no GPU found (nvidia-smi -L)"; exit 2; }
+log "commit $COMMIT; $NPROC GPU(s); deadline $DEADLINE s"
+{ nvidia-smi --query-gpu=index,name,pci.bus_id,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw,power.limit,clocks_event_reasons.active --format=csv
+  echo; nvidia-smi topo -m; } > "$OUT/gpu.txt" 2>&1 || true
+
+# bench_comm: the same cmake invocation as run_calibration.sh's build(), this one target only.
+COMM_OK=0
+if [[ $SKIP_COMM -eq 0 ]]; then
+  NCCL_ROOT_DIR="$($PY -c 'import nvidia.nccl as n; print(list(n.__path__)[0])' 2>/dev/null || true)"
+  log "building bench_comm into $BUILD (NCCL_ROOT=${NCCL_ROOT_DIR:-none})"
+  if cmake -S "$HERE" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release ${NCCL_ROOT_DIR:+-DNCCL_ROOT=$NCCL_ROOT_DIR} >> "$OUT/log.txt" 2>&1 &&
+     cmake --build "$BUILD" -j 16 --target bench_comm >> "$OUT/log.txt" 2>&1; then
+    COMM_OK=1
+  else
+    log "bench_comm failed to build: see log.txt; going on with the layer measurement"
+  fi
+  if [[ -n "$NCCL_ROOT_DIR" ]]; then export LD_LIBRARY_PATH="$NCCL_ROOT_DIR/lib:${LD_LIBRARY_PATH:-}"; fi
+fi
+
+LAYER_RC=0
+if [[ $SKIP_LAYER -eq 0 ]]; then
+  budget=$(( $(left) - 60 ))   # keep a minute for bench_comm and the last case's overrun
+  [[ $budget -gt 30 ]] || budget=30
+  log "moe_layer_bench.py on $NPROC GPU(s) (torchrun, NCCL), deadline $budget s"
+  # A hung collective must not eat the whole call: the bench is killed 120 s after its own deadline.
+  PYTHONUNBUFFERED=1 timeout $(( budget + 120 )) $PY -m torch.distributed.run --standalone --nproc_per_node "$NPROC" \
+      "$HERE/moe_layer_bench.py" --out "$OUT" --commit "$COMMIT" --deadline-s "$budget" "${EXTRA[@]}" 2>&1 \
+      | tee -a "$OUT/log.txt" >&2 || LAYER_RC=$?
+  [[ $LAYER_RC -eq 0 ]] || log "moe_layer_bench.py failed (exit $LAYER_RC)"
+fi
+
+if [[ $COMM_OK -eq 1 ]]; then
+  t=$(left); [[ $t -gt 10 ]] || t=10
+  log "bench_comm ($t s left)"
+  rc=0
+  timeout "$t" "$BUILD/bench_comm" > "$OUT/comm.jsonl" 2>> "$OUT/log.txt" || rc=$?
+  if [[ $rc -eq 124 ]]; then log "bench_comm stopped at the deadline: comm.jsonl is truncated"; elif [[ $rc -ne 0 ]]; then log "bench_comm exited $rc"; fi
+  head -c 2000 "$OUT/comm.jsonl" | grep -q comm_skipped && log "bench_comm: $(grep -o '"reason":"[^"]*"' "$OUT/comm.jsonl" | head -1)"
+fi
+ls "$OUT"/moe_layer-*.json >/dev/null 2>&1 && log "layer files: $(cd "$OUT" && ls moe_layer-*.json | tr '\n' ' ')"
+log "done in $(( $(date +%s) - START )) s"
+exit $LAYER_RC
