@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
@@ -21,7 +22,9 @@ int run(const std::vector<std::string>& args) {
   opts.add_options()("help,h", "show this help")("out,o", po::value<std::string>(), "output folder (created if missing)")(
       "set", po::value<std::vector<std::string>>()->composing(), "override a field: --set parallel.expert_parallel=16 (repeatable)")(
       "timeline", "also write DIR/timeline.json (Chrome trace events; open in ui.perfetto.dev)")(
-      "stats", "print wall time, events per second and peak RSS to stderr")("quiet,q", "print nothing on success");
+      "stats", "print wall time, events per second and peak RSS to stderr")(
+      "threads,j", po::value<int>()->default_value(0), "threads for the per-layer pass (0 = one per core); results do not depend on it")(
+      "quiet,q", "print nothing on success");
   po::variables_map vm;
   if (!parse_options("run", args, opts, "experiment", vm)) return 2;
   if (vm.count("help")) {
@@ -36,9 +39,12 @@ int run(const std::vector<std::string>& args) {
   const auto overrides = vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
   auto config = load_experiment(vm["experiment"].as<std::string>(), overrides);
   Simulation sim(std::move(config));
+  const int threads = vm["threads"].as<int>();
+  if (threads < 0) throw input_error("--threads", "", "expected 0 (one per core) or a positive number of threads");
+  sim.set_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   const bool show_progress = !vm.count("quiet") && ::isatty(STDERR_FILENO);
   if (show_progress)
-    sim.set_progress([](int64_t done, int64_t total) { fmt::print(stderr, "\rsimulating layer {}/{}", done + 1, total); });
+    sim.set_progress([](int64_t done, int64_t total) { fmt::print(stderr, "\rsimulated layer {}/{}", done, total); });
   sim.freeze();
   sim.run();
   if (show_progress) fmt::print(stderr, "\r\033[K");

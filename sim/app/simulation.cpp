@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "sim/engine/parallel_for.h"
 #include "sim/moe/dispatch_plan.h"
 
 namespace moesim {
@@ -108,14 +109,14 @@ SimTime Simulation::compute_time(const OpCost& op, bool moe_layer) const {
   return roofline_.estimate(op, fraction).time;
 }
 
-SimTime Simulation::expert_time(const std::vector<int64_t>& slot_tokens) {
+SimTime Simulation::expert_time(const std::vector<int64_t>& slot_tokens, std::map<std::string, int64_t>& sources) const {
   if (expert_model_) {
     const double divisor = static_cast<double>(cfg_.parallel.expert_tensor_parallel);
     try {
       const auto est = expert_model_->expert_block(cfg_.model.hidden_size,
                                                    static_cast<int64_t>(static_cast<double>(cfg_.model.moe.expert_intermediate_size) / divisor),
                                                    cfg_.moe.expert_compute_dtype, slot_tokens);
-      ++expert_sources_[est.extrapolated ? est.source + " (extrapolated)" : est.source];
+      ++sources[est.extrapolated ? est.source + " (extrapolated)" : est.source];
       // Measured blocks ran on the whole GPU; under overlap the communication kernels hold part
       // of the SMs, so the block is stretched by the same share as the roofline's compute part.
       double stretch = 1.0;
@@ -126,7 +127,7 @@ SimTime Simulation::expert_time(const std::vector<int64_t>& slot_tokens) {
       if (expert_model_strict_) throw input_error(cfg_.file, "$.compute.expert_backend", e.what());
     }
   }
-  ++expert_sources_["roofline"];
+  ++sources["roofline"];
   return compute_time(expert_block_cost(cost_, slot_tokens), true);
 }
 
@@ -166,25 +167,33 @@ void Simulation::layer_pass() {
   opt.capacity_factor = cfg_.moe.capacity_factor;
   opt.padded = cfg_.moe.dispatch_mode == DispatchMode::Padded;
   opt.drop_lowest_weight = cfg_.moe.drop_policy == DropPolicy::LowestWeight;
-  DispatchPlanner planner(opt, D);
   const SimTime coll_lat = cfg_.hardware.collective_latency;
   FlowModelOptions flow_options;
   flow_options.completion_tolerance = cfg_.cluster.flow_tolerance;
-  NetworkModel net(topo_, cfg_.cluster.network_model == "flow" ? NetworkModelKind::Flow : NetworkModelKind::Bottleneck, flow_options);
+  const NetworkModelKind net_kind = cfg_.cluster.network_model == "flow" ? NetworkModelKind::Flow : NetworkModelKind::Bottleneck;
   const A2aFactory algorithm = a2a_registry().find(a2a_algorithm_)->factory;
-  auto collective = [&](const DispatchTraffic& traffic, A2aPhase phase, double bytes) {
-    return net.run(algorithm(A2aInput{&topo_, &traffic, phase, bytes}), coll_lat);
-  };
   const double dispatch_bytes = dispatch_token_bytes(cfg_), combine_bytes = combine_token_bytes(cfg_);
   const double grad_bytes = static_cast<double>(m.hidden_size) * 2.0;
 
-  std::vector<RoutingBatch> batches(D);
-  for (auto& b : batches) b.top_k = static_cast<int>(m.moe.top_k);
+  // What one thread needs to plan layers: every layer depends only on the frozen inputs, so
+  // layers run on any thread in any order and give the same results (merged in layer order).
+  struct Worker {
+    DispatchPlanner planner;
+    NetworkModel net;
+    std::vector<RoutingBatch> batches;
+    std::map<std::string, int64_t> sources;
+  };
+  auto make_worker = [&] {
+    Worker w{DispatchPlanner(opt, D), NetworkModel(topo_, net_kind, flow_options), std::vector<RoutingBatch>(D), {}};
+    for (auto& b : w.batches) b.top_k = static_cast<int>(m.moe.top_k);
+    return w;
+  };
   moe_.assign(m.num_layers, {});
   layer_stats_.assign(m.num_layers, {});
-  for (int64_t l = 0; l < m.num_layers; ++l) {
-    if (progress_) progress_(l, m.num_layers);
-    if (!m.layer_is_moe[l]) continue;
+  auto plan_layer = [&](int64_t l, Worker& w) {
+    auto collective = [&](const DispatchTraffic& traffic, A2aPhase phase, double bytes) {
+      return w.net.run(algorithm(A2aInput{&topo_, &traffic, phase, bytes}), coll_lat);
+    };
     const int64_t stage = stages_.stage_of_layer[l];
     const int64_t first = stage * stages_.devices_per_stage, last = first + stages_.devices_per_stage;
     auto& ls = layer_stats_[l];
@@ -195,18 +204,18 @@ void Simulation::layer_pass() {
     for (int64_t mb = 0; mb < M; ++mb) {
       for (int64_t d = 0; d < D; ++d) {
         if (d >= first && d < last) {
-          routing_->fill(l, mb, d, T, batches[d]);
+          routing_->fill(l, mb, d, T, w.batches[d]);
         } else {
-          batches[d].tokens = 0;
-          batches[d].experts.clear();
-          batches[d].weights.clear();
+          w.batches[d].tokens = 0;
+          w.batches[d].experts.clear();
+          w.batches[d].weights.clear();
         }
       }
-      const DispatchResult& r = planner.plan(batches, placements_[l]);
+      const DispatchResult& r = w.planner.plan(w.batches, placements_[l]);
       MoePass& pass = moe_[l][mb];
       pass.experts.assign(D, SimTime());
       for (int64_t d = first; d < last; ++d) {
-        pass.experts[d] = expert_time(r.slot_tokens[d]);
+        pass.experts[d] = expert_time(r.slot_tokens[d], w.sources);
         for (int64_t n : r.slot_tokens[d]) ls.device_tokens[d] += n;
       }
       pass.top_destination.assign(D, -1);
@@ -244,7 +253,13 @@ void Simulation::layer_pass() {
       ls.bytes_received += pass.dispatch_net.bytes_ingress + pass.combine_net.bytes_ingress;
       ls.max_link_utilization = std::max({ls.max_link_utilization, pass.dispatch_net.max_link_utilization, pass.combine_net.max_link_utilization});
     }
-  }
+  };
+  parallel_for_each(
+      m.num_layers, threads_, [&](int64_t l) { return m.layer_is_moe[l] != 0; }, make_worker, plan_layer,
+      [&](Worker& w) {
+        for (const auto& [source, n] : w.sources) expert_sources_[source] += n;
+      },
+      progress_);
   hbm_ = device_memory(cfg_, params_, stages_, placements_);
   if (training) {
     grad_sync_ = grad_sync_time();

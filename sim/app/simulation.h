@@ -3,6 +3,7 @@
 // routes; inputs read-only from here), run (per layer: routing -> dispatch plan -> op costs;
 // then the step's op graph runs on the event engine), report.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -81,12 +82,15 @@ class Simulation {
   const ExperimentConfig& config() const { return cfg_; }
   // Called after each layer of the routing/cost pass with (layers done, layers); for progress.
   void set_progress(std::function<void(int64_t, int64_t)> callback) { progress_ = std::move(callback); }
+  // Threads for the per-layer routing, dispatch planning and all-to-all pass (default 1); the
+  // results do not depend on it.
+  void set_threads(int threads) { threads_ = std::max(1, threads); }
 
  private:
   void layer_pass();
   void build_step_graph();
   SimTime compute_time(const OpCost& op, bool moe_layer) const;
-  SimTime expert_time(const std::vector<int64_t>& slot_tokens);
+  SimTime expert_time(const std::vector<int64_t>& slot_tokens, std::map<std::string, int64_t>& sources) const;
   SimTime grad_sync_time() const;
   int32_t add(const OpInfo& info, const std::vector<int32_t>& streams, SimTime duration, const std::vector<int32_t>& deps);
 
@@ -118,6 +122,7 @@ class Simulation {
   RunStats stats_;
   bool ran_ = false;
   std::function<void(int64_t, int64_t)> progress_;
+  int threads_ = 1;
 };
 
 }  // namespace moesim

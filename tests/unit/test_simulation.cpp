@@ -15,8 +15,9 @@ using namespace moesim;
 
 namespace {
 
-Json run(const std::string& path, const std::vector<std::string>& overrides = {}) {
+Json run(const std::string& path, const std::vector<std::string>& overrides = {}, int threads = 1) {
   Simulation sim(load_experiment(path, overrides));
+  sim.set_threads(threads);
   sim.freeze();
   sim.run();
   return sim.report();
@@ -70,6 +71,19 @@ TEST_CASE("the same inputs and seed give identical reports", "[quick][simulation
   const auto path = test::repo_path("tests/golden/mixtral-ep8-decode.json");
   CHECK(run(path).dump() == run(path).dump());
   CHECK(run(path).dump() != run(path, {"routing.seed=12"}).dump());
+}
+
+TEST_CASE("reports do not depend on the number of threads", "[quick][simulation]") {
+  for (const char* name : kGoldens) {
+    INFO(name);
+    const auto path = test::repo_path("tests/golden/" + std::string(name) + ".json");
+    const std::string one = run(path, {}, 1).dump();
+    CHECK(run(path, {}, 2).dump() == one);
+    CHECK(run(path, {}, 5).dump() == one);
+  }
+  // The flow-level network model keeps per-run state in each thread's copy.
+  const auto path = test::repo_path("tests/golden/deepseek-prefill-padded.json");
+  CHECK(run(path, {"cluster.network_model=flow"}, 1).dump() == run(path, {"cluster.network_model=flow"}, 3).dump());
 }
 
 TEST_CASE("two-microbatch overlap hides communication", "[quick][simulation]") {
