@@ -73,6 +73,8 @@ import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 import torch.nn.functional as Fn  # noqa: E402
 
+from timing_stats import summary  # noqa: E402  (calibration/, the script's folder, is on sys.path)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FORMAT = "moesim-moe-layer-1"
 MODELS = ["mixtral-8x7b", "deepseek-v3"]
@@ -100,19 +102,6 @@ def read_npy(path):
     data = bytearray(raw[start + hlen:])
     t = torch.frombuffer(data, dtype=dtypes[header["descr"]]) if data else torch.empty(0, dtype=dtypes[header["descr"]])
     return t.reshape(header["shape"]).to(torch.int64)
-
-
-def quantile(v, q):
-    v = sorted(v)
-    pos = q * (len(v) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (pos - lo)
-
-
-def summary(us):
-    return {"median_us": round(quantile(us, 0.5), 3), "p10_us": round(quantile(us, 0.1), 3), "p90_us": round(quantile(us, 0.9), 3),
-            "min_us": round(min(us), 3), "max_us": round(max(us), 3)}
 
 
 class Comm:

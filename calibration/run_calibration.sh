@@ -36,18 +36,7 @@ done
 [[ ${#PARTS[@]} -gt 0 ]] || PARTS=(cuda torch)
 [[ -f "$HERE/plans/$GRID.plan" ]] || { echo "run_calibration.sh: no plan calibration/plans/$GRID.plan" >&2; exit 2; }
 case "$DTYPE" in ""|bf16|fp8) ;; *) echo "run_calibration.sh: --dtype must be bf16 or fp8" >&2; exit 2 ;; esac
-mkdir -p "$OUT"
-OUT="$(cd "$OUT" && pwd)"
-START=$(date +%s)
-left() { echo $(( DEADLINE - ($(date +%s) - START) )); }
-log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/log.txt" >&2; }
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-
-if [[ -z "$COMMIT" ]]; then
-  COMMIT="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
-  if [[ "$COMMIT" != unknown ]] && [[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]]; then COMMIT="$COMMIT-dirty"; fi
-fi
-PY=python3
+source "$HERE/common.sh"
 
 smi() {  # one JSON object with the card's state now
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,clocks.max.sm,clocks.max.mem,temperature.gpu,power.draw,power.limit,memory.total,pstate,clocks_event_reasons.active \

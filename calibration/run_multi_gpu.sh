@@ -29,18 +29,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ -n "$OUT" ]] || { echo "run_multi_gpu.sh: --out DIR is required" >&2; exit 2; }
-mkdir -p "$OUT"
-OUT="$(cd "$OUT" && pwd)"
-START=$(date +%s)
-left() { echo $(( DEADLINE - ($(date +%s) - START) )); }
-log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/log.txt" >&2; }
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-PY=python3
-
-if [[ -z "$COMMIT" ]]; then
-  COMMIT="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
-  if [[ "$COMMIT" != unknown ]] && [[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]]; then COMMIT="$COMMIT-dirty"; fi
-fi
+source "$HERE/common.sh"
 [[ -n "$NPROC" ]] || NPROC="$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)"
 [[ "$NPROC" -ge 1 ]] 2>/dev/null || { log "no GPU found (nvidia-smi -L)"; exit 2; }
 log "commit $COMMIT; $NPROC GPU(s); deadline $DEADLINE s"

@@ -21,6 +21,8 @@ import time
 import torch
 import torch.nn.functional as Fn
 
+from timing_stats import summary  # calibration/, the script's folder, is on sys.path
+
 BACKEND = "torch-grouped-mm"
 
 
@@ -78,14 +80,6 @@ def selftest(gen):
     return ok
 
 
-def quantile(v, q):
-    v = sorted(v)
-    pos = q * (len(v) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (pos - lo)
-
-
 def time_graphs(graphs, flush, target_ms=150.0, min_reps=3, max_reps=40, warmup=1):
     s = torch.cuda.current_stream()
     for w in range(warmup):
@@ -107,8 +101,9 @@ def time_graphs(graphs, flush, target_ms=150.0, min_reps=3, max_reps=40, warmup=
         e1.record(s)
     torch.cuda.synchronize()
     us = [e0.elapsed_time(e1) * 1e3 for e0, e1 in ev]
-    return {"median_us": round(quantile(us, 0.5), 3), "p10_us": round(quantile(us, 0.1), 3), "p90_us": round(quantile(us, 0.9), 3),
-            "min_us": round(min(us), 3), "reps": reps}
+    st = summary(us)
+    del st["max_us"]
+    return {**st, "reps": reps}
 
 
 def main():
