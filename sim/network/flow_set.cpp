@@ -1,7 +1,7 @@
 #include "sim/network/flow_set.h"
 
 #include <algorithm>
-#include <numeric>
+#include <bit>
 
 namespace moesim {
 
@@ -24,33 +24,59 @@ double FlowSet::bytes_total() const {
   return b;
 }
 
-void FlowSet::merge_identical() {
-  std::vector<size_t> idx(flows_.size());
-  std::iota(idx.begin(), idx.end(), 0);
-  auto less = [&](size_t a, size_t b) {
-    const Flow &x = flows_[a], &y = flows_[b];
-    if (x.hops != y.hops) return x.hops < y.hops;
-    if (x.bytes != y.bytes) return x.bytes < y.bytes;
-    return std::lexicographical_compare(path(x), path(x) + x.hops, path(y), path(y) + y.hops);
+namespace {
+
+uint64_t mix(uint64_t h, uint64_t x) {  // one step of a 64-bit multiplicative hash
+  h ^= x + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  return h * 0xff51afd7ed558ccdull;
+}
+
+}  // namespace
+
+bool FlowSet::find_identical(std::vector<int64_t>* first_of) const {
+  // Open addressing over a hash of (hops, bytes, path); the table holds the first flow of each
+  // kind, so a later identical flow finds it; flows go in order, so the result does not depend on
+  // the hash.
+  const size_t n = flows_.size();
+  const size_t mask = std::bit_ceil(2 * n + 1) - 1;
+  std::vector<int64_t> table(mask + 1, -1);
+  std::vector<uint64_t> hash(n);
+  auto same = [&](const Flow& x, const Flow& y) {
+    return x.hops == y.hops && x.bytes == y.bytes && std::equal(path(x), path(x) + x.hops, path(y));
   };
-  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return less(a, b) || (!less(b, a) && a < b); });
-  std::vector<int64_t> keep_as(flows_.size(), -1);  // first flow of each identical run absorbs the rest
-  for (size_t i = 0; i < idx.size();) {
-    size_t j = i + 1;
-    while (j < idx.size() && !less(idx[i], idx[j])) ++j;
-    size_t first = idx[i];
-    for (size_t k = i; k < j; ++k) first = std::min(first, idx[k]);
-    for (size_t k = i; k < j; ++k)
-      if (idx[k] != first) {
-        keep_as[idx[k]] = static_cast<int64_t>(first);
-        flows_[first].weight += flows_[idx[k]].weight;
+  if (first_of) first_of->assign(n, -1);
+  bool any = false;
+  for (size_t i = 0; i < n; ++i) {
+    const Flow& f = flows_[i];
+    uint64_t h = mix(static_cast<uint64_t>(f.hops), std::bit_cast<uint64_t>(f.bytes));
+    for (int32_t k = 0; k < f.hops; ++k) h = mix(h, static_cast<uint32_t>(path(f)[k]));
+    hash[i] = h;
+    for (size_t slot = h & mask;; slot = (slot + 1) & mask) {
+      const int64_t j = table[slot];
+      if (j < 0) {
+        table[slot] = static_cast<int64_t>(i);
+        break;
       }
-    i = j;
+      if (hash[static_cast<size_t>(j)] == h && same(flows_[static_cast<size_t>(j)], f)) {
+        if (!first_of) return true;
+        (*first_of)[i] = j;
+        any = true;
+        break;
+      }
+    }
   }
+  return any;
+}
+
+void FlowSet::merge_identical() {
+  std::vector<int64_t> first_of;  // the first flow of each identical kind absorbs the rest
+  if (!find_identical(&first_of)) return;
+  for (size_t i = 0; i < flows_.size(); ++i)
+    if (first_of[i] >= 0) flows_[static_cast<size_t>(first_of[i])].weight += flows_[i].weight;
   std::vector<Flow> out;
   out.reserve(flows_.size());
   for (size_t i = 0; i < flows_.size(); ++i)
-    if (keep_as[i] < 0) out.push_back(flows_[i]);
+    if (first_of[i] < 0) out.push_back(flows_[i]);
   flows_ = std::move(out);
 }
 

@@ -33,8 +33,11 @@ class FlowSet {
   // Merges flows with identical paths and byte counts into one of summed weight. Max-min gives
   // such flows equal rates at every instant, so the answer is unchanged; order is kept.
   void merge_identical();
+  bool has_identical() const { return find_identical(nullptr); }  // would merge_identical() merge any?
 
  private:
+  // Sets first_of[i] to the first flow identical to flow i (-1 if none); true if any is.
+  bool find_identical(std::vector<int64_t>* first_of) const;
   const Topology* topo_;
   std::vector<Flow> flows_;
   std::vector<int32_t> links_;
