@@ -148,7 +148,11 @@ def heldout_lines(dtypes):
     for h, f, local, totals, per in [(7168, 2048, 8, [128, 512, 2048, 8192, 32768], 4),
                                      (7168, 2048, 32, [128, 512, 2048, 8192, 32768], 4),
                                      (2048, 768, 16, [128, 512, 2048, 8192, 32768], 4),
-                                     (4096, 14336, 4, [512, 2048, 8192], 4)]:
+                                     (4096, 14336, 4, [512, 2048, 8192], 4),
+                                     # many experts on one GPU (DeepSeek-V3 at EP2 and EP1); drawn last so
+                                     # that the vectors above stay the same
+                                     (7168, 2048, 128, [4096, 16384, 32768], 3),
+                                     (7168, 2048, 256, [4096, 16384, 32768], 3)]:
         for total in totals:
             for _ in range(per):
                 stem, li, row = layers[rng.randrange(len(layers))]
