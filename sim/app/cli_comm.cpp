@@ -1,6 +1,11 @@
 // `moesim comm a2a`: one MoE dispatch + combine on a topology, the way DeepEP's benchmarks run
 // theirs (tokens per GPU routed top-k, optionally group-limited; E experts contiguous over the
 // EP ranks), printed as JSON with DeepEP's bottleneck bandwidth. See docs/comm-validation.md.
+// GCC 12 reports a false "may be used uninitialized" inside Boost.Graph's adjacency_list copy
+// (instantiated by the Topology assignment below); the pragma must precede the Boost headers.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <sys/resource.h>
 
 #include <cmath>
