@@ -61,6 +61,11 @@ def read_jsonl(path):
     return rows
 
 
+def profile_of(gpu_name):
+    """The hw_profiles name of an nvidia-smi GPU name."""
+    return PROFILE_NAMES.get(gpu_name, gpu_name.replace("NVIDIA ", "").replace(" ", "-"))
+
+
 TILE_CANDIDATES = [0, 16, 32, 64, 128, 256]
 
 
@@ -135,11 +140,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--in", dest="inputs", action="append")
     ap.add_argument("--refit", help="redo the token_tile fit of this table in place, and nothing else")
+    ap.add_argument("--profile-name", help="print the hw_profiles name of this GPU name and exit")
     ap.add_argument("--out")
     ap.add_argument("--base", help="earlier table of the same GPU to add the new measurements to")
     ap.add_argument("--base-heldout", help="with --base: its held-out file; kept for each (backend, dtype) the new run has no "
                                            "held-out points for")
     args = ap.parse_args()
+    if args.profile_name:
+        print(profile_of(args.profile_name))
+        return
     if args.refit:
         with open(args.refit) as fh:
             table = json.load(fh)
@@ -161,7 +170,7 @@ def main():
     if not prov:
         sys.exit("assemble.py: no provenance-*.json in the inputs")
     gpu = prov[0]["gpu_before"]["name"]
-    profile = PROFILE_NAMES.get(gpu, gpu.replace("NVIDIA ", "").replace(" ", "-"))
+    profile = profile_of(gpu)
     uniform, skewed, heldout, other = {}, {}, [], {}
     base = load_base(args.base, profile, uniform, skewed, other) if args.base else None
     new_skewed, new_other = set(), set()
@@ -222,6 +231,8 @@ def main():
     for k in ("dense_gemm", "memcpy", "gating", "elementwise"):
         if k in other:
             table[k] = other[k]
+    if new_other & {"p2p", "alltoall", "alltoallv"}:
+        other.pop("comm_skipped", None)  # measured now: the base table's "skipped" no longer holds
     comm = {k: other[k] for k in ("p2p", "alltoall", "alltoallv", "comm_skipped") if k in other}
     if comm:
         table["communication"] = comm

@@ -1,8 +1,11 @@
 // Communication between the GPUs of one host, one JSON object per line:
 //   p2p        cudaMemcpyPeerAsync bandwidth for every ordered pair, one direction and both
-//   alltoall   NCCL all-to-all (equal blocks) and all-to-all-v (uneven, random blocks) over a size
-//              grid, one process driving all GPUs (ncclCommInitAll), grouped ncclSend/ncclRecv;
-//              built only when NCCL was found (MOESIM_HAVE_NCCL).
+//   alltoall   NCCL all-to-all (equal blocks) and all-to-all-v over a size grid, one process driving
+//              all GPUs (ncclCommInitAll), grouped ncclSend/ncclRecv; built only when NCCL was found
+//              (MOESIM_HAVE_NCCL). all-to-all-v sizes: "random" (uniform in 0.25-1.75x the block) and,
+//              with --skew FILE (calibration/plans/a2a_skew.txt), "trace:MODEL": the per-(src, dst)
+//              token counts of a real MoE dispatch on this many GPUs, scaled to the block as mean.
+// Usage: bench_comm [--skew FILE]
 // On a machine with fewer than 2 GPUs it says so and exits 0. NVLink multicast (NVLS) is kept off.
 #include <cuda_runtime.h>
 
@@ -10,6 +13,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 #ifdef MOESIM_HAVE_NCCL
@@ -115,8 +121,46 @@ void p2p(int ndev) {
   }
 }
 
+// Skewed size matrices for `ndev` GPUs from FILE (lines "MODEL N SRC DST TOKENS", '#' comments):
+// model -> [src][dst] weights with mean 1.
+using Skews = std::map<std::string, std::vector<std::vector<double>>>;
+Skews read_skews(const std::string& path, int ndev) {
+  Skews out;
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "bench_comm: cannot open %s\n", path.c_str());
+    std::exit(2);
+  }
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream ls(line);
+    std::string model;
+    int n = 0, src = -1, dst = -1;
+    double tokens = -1;
+    if (!(ls >> model >> n >> src >> dst >> tokens) || n < 1 || src < 0 || dst < 0 || src >= n || dst >= n || tokens < 0) {
+      std::fprintf(stderr, "bench_comm: %s:%d: expected MODEL N SRC DST TOKENS\n", path.c_str(), lineno);
+      std::exit(2);
+    }
+    if (n != ndev) continue;
+    auto& m = out[model];
+    if (m.empty()) m.assign(ndev, std::vector<double>(ndev, 0.0));
+    m[src][dst] = tokens;
+  }
+  for (auto& [model, m] : out) {
+    double sum = 0;
+    for (const auto& row : m)
+      for (double v : row) sum += v;
+    for (auto& row : m)
+      for (double& v : row) v = sum > 0 ? v * ndev * ndev / sum : 1.0;
+  }
+  return out;
+}
+
 #ifdef MOESIM_HAVE_NCCL
-void alltoall(int ndev) {
+void alltoall(int ndev, const Skews& skews) {
   std::vector<ncclComm_t> comms(ndev);
   CKN(ncclCommInitAll(comms.data(), ndev, nullptr));
   const size_t max_block = size_t(64) << 20;  // bytes per (src, dst) pair
@@ -149,17 +193,40 @@ void alltoall(int ndev) {
         x = x * 6364136223846793005ull + 1442695040888963407ull;
         v = size_t(double(block) * (0.25 + 1.5 * double(x >> 11) / 9007199254740992.0)) / 16 * 16;
       }
-    for (int kind = 0; kind < 2; ++kind) {
-      const auto& sz = kind ? uneven : even;
-      const double us = time_all(ndev, [&] { run(sz); });
-      size_t most = 0;  // bytes the busiest GPU sends to others
+    std::vector<std::pair<std::string, std::vector<std::vector<size_t>>>> cases = {{"even", even}, {"random", uneven}};
+    for (const auto& skew : skews) {
+      const std::string& model = skew.first;
+      const std::vector<std::vector<double>>& w = skew.second;
+      std::vector<std::vector<size_t>> sz(ndev, std::vector<size_t>(ndev));
+      for (int d = 0; d < ndev; ++d)
+        for (int p = 0; p < ndev; ++p) sz[d][p] = size_t(w[d][p] * double(block)) / 16 * 16;
+      bool fits = true;  // every GPU's send and receive totals within its buffers
       for (int d = 0; d < ndev; ++d) {
-        size_t s = 0;
-        for (int p = 0; p < ndev; ++p) s += p == d ? 0 : sz[d][p];
-        most = std::max(most, s);
+        size_t row = 0, col = 0;
+        for (int p = 0; p < ndev; ++p) row += sz[d][p], col += sz[p][d];
+        fits = fits && row <= max_block * ndev * 2 && col <= max_block * ndev * 2;
       }
-      std::printf("{\"kind\":\"%s\",\"gpus\":%d,\"block_bytes\":%zu,\"max_send_bytes\":%zu,\"median_us\":%.2f,\"algbw_gbps\":%.1f}\n",
-                  kind ? "alltoallv" : "alltoall", ndev, block, most, us, most / us * 1e-3);
+      if (fits) cases.push_back({"trace:" + model, sz});
+    }
+    for (const auto& c : cases) {
+      const std::string& sizes = c.first;
+      const std::vector<std::vector<size_t>>& sz = c.second;
+      const double us = time_all(ndev, [&] { run(sz); });
+      size_t most = 0, most_in = 0;  // bytes the busiest GPU sends to / receives from others
+      for (int d = 0; d < ndev; ++d) {
+        size_t s = 0, r = 0;
+        for (int p = 0; p < ndev; ++p) s += p == d ? 0 : sz[d][p], r += p == d ? 0 : sz[p][d];
+        most = std::max(most, s), most_in = std::max(most_in, r);
+      }
+      std::string matrix;  // the sizes, so that a model can be run on exactly this exchange
+      for (int d = 0; d < ndev; ++d) {
+        matrix += d ? ",[" : "[";
+        for (int p = 0; p < ndev; ++p) matrix += (p ? "," : "") + std::to_string(sz[d][p]);
+        matrix += "]";
+      }
+      std::printf("{\"kind\":\"%s\",\"sizes\":\"%s\",\"gpus\":%d,\"block_bytes\":%zu,\"max_send_bytes\":%zu,\"max_recv_bytes\":%zu,"
+                  "\"median_us\":%.2f,\"algbw_gbps\":%.1f,\"bytes\":[%s]}\n",
+                  sizes == "even" ? "alltoall" : "alltoallv", sizes.c_str(), ndev, block, most, most_in, us, most / us * 1e-3, matrix.c_str());
       std::fflush(stdout);
     }
   }
@@ -174,10 +241,22 @@ void alltoall(int ndev) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   setenv("NCCL_NVLS_ENABLE", "0", 1);  // never NVLink multicast (see the device notes)
+  std::string skew_file;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--skew" && i + 1 < argc) {
+      skew_file = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: bench_comm [--skew FILE]\n");
+      return 2;
+    }
+  }
   int ndev = 0;
   if (cudaGetDeviceCount(&ndev) != cudaSuccess) ndev = 0;
+  // Read (and so check) the skew file even where nothing runs.
+  const Skews skews = skew_file.empty() ? Skews{} : read_skews(skew_file, ndev);
   if (ndev < 2) {
     std::printf("{\"kind\":\"comm_skipped\",\"gpus\":%d,\"reason\":\"communication benchmarks need >= 2 GPUs\"}\n", ndev);
     std::fprintf(stderr, "bench_comm: %d GPU(s) visible; the communication benchmarks need >= 2 GPUs, nothing to do\n", ndev);
@@ -185,7 +264,7 @@ int main() {
   }
   p2p(ndev);
 #ifdef MOESIM_HAVE_NCCL
-  alltoall(ndev);
+  alltoall(ndev, skews);
 #else
   std::printf("{\"kind\":\"comm_skipped\",\"gpus\":%d,\"reason\":\"built without NCCL\"}\n", ndev);
 #endif

@@ -38,35 +38,6 @@ done
 case "$DTYPE" in ""|bf16|fp8) ;; *) echo "run_calibration.sh: --dtype must be bf16 or fp8" >&2; exit 2 ;; esac
 source "$HERE/common.sh"
 
-smi() {  # one JSON object with the card's state now
-  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,clocks.max.sm,clocks.max.mem,temperature.gpu,power.draw,power.limit,memory.total,pstate,clocks_event_reasons.active \
-    --format=csv,noheader,nounits | head -1 | $PY -c '
-import sys, json
-keys = ["name","driver","sm_clock_mhz","mem_clock_mhz","max_sm_clock_mhz","max_mem_clock_mhz","temperature_c","power_w","power_limit_w","memory_total_mib","pstate","clock_event_reasons"]
-vals = [v.strip() for v in sys.stdin.read().split(",")]
-print(json.dumps(dict(zip(keys, vals))))'
-}
-
-provenance() {  # $1 = part name, $2 = before-json
-  local after; after="$(smi)"
-  $PY - "$1" "$2" "$after" "$COMMIT" "$CMDLINE" > "$OUT/provenance-$1.json" <<'PYEOF'
-import json, subprocess, sys, datetime, re
-part, before, after, commit, cmd = sys.argv[1:]
-def out(c):
-    try:
-        return subprocess.run(c, shell=True, capture_output=True, text=True, timeout=60).stdout.strip()
-    except Exception as e:
-        return f"unavailable: {e}"
-nvcc = out("nvcc --version | tail -2 | head -1")
-torch_v = out("python3 -c 'import torch; print(torch.__version__, torch.version.cuda)'")
-cublas = out("grep -h -E '#define CUBLAS_VER_(MAJOR|MINOR|PATCH) ' $(dirname $(dirname $(which nvcc)))/include/cublas_api.h | awk '{print $3}' | paste -sd.")
-print(json.dumps({"part": part, "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                  "git_commit": commit, "command": cmd, "nvcc": nvcc, "cublas_headers": cublas, "torch": torch_v,
-                  "gpu_before": json.loads(before), "gpu_after": json.loads(after),
-                  "nvidia_smi_clocks": out("nvidia-smi -q -d CLOCK | grep -v '^$' | head -40")}, indent=1))
-PYEOF
-}
-
 build() {
   local nccl_root
   nccl_root="$($PY -c 'import nvidia.nccl as n, os; print(list(n.__path__)[0])' 2>/dev/null || true)"

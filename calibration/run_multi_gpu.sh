@@ -5,6 +5,8 @@
 #                                          (commit these to calibration/results/moe_layer/)
 #   DIR/comm.jsonl                         bench_comm: p2p copies + NCCL all-to-all(v) (needs >= 2 GPUs;
 #                                          with 1 it prints comm_skipped and exits 0)
+#   DIR/profile/<gpu>.calibration.json    the committed calibration table of this GPU with the measured
+#                                          communication added (copy to hw_profiles/; needs >= 2 GPUs)
 #   DIR/gpu.txt, DIR/log.txt               nvidia-smi state and topology; the log
 # Usage: bash calibration/run_multi_gpu.sh --out DIR [--commit SHA] [--nproc N] [--deadline-s S]
 #            [--skip-comm] [--skip-layer] [--build DIR] [-- ARGS for moe_layer_bench.py]
@@ -13,6 +15,7 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
+CMDLINE="bash calibration/run_multi_gpu.sh $*"
 OUT="" COMMIT="" NPROC="" DEADLINE=540 SKIP_COMM=0 SKIP_LAYER=0 BUILD="${TMPDIR:-/tmp}/moesim-calibration-build" EXTRA=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -66,9 +69,22 @@ if [[ $COMM_OK -eq 1 ]]; then
   t=$(left); [[ $t -gt 10 ]] || t=10
   log "bench_comm ($t s left)"
   rc=0
-  timeout "$t" "$BUILD/bench_comm" > "$OUT/comm.jsonl" 2>> "$OUT/log.txt" || rc=$?
+  BEFORE="$(smi)"
+  timeout "$t" "$BUILD/bench_comm" --skew "$HERE/plans/a2a_skew.txt" > "$OUT/comm.jsonl" 2>> "$OUT/log.txt" || rc=$?
   if [[ $rc -eq 124 ]]; then log "bench_comm stopped at the deadline: comm.jsonl is truncated"; elif [[ $rc -ne 0 ]]; then log "bench_comm exited $rc"; fi
   head -c 2000 "$OUT/comm.jsonl" | grep -q comm_skipped && log "bench_comm: $(grep -o '"reason":"[^"]*"' "$OUT/comm.jsonl" | head -1)"
+  # The measured communication tables into this GPU's profile: added to the committed
+  # calibration table (assemble.py --base) as DIR/profile/<gpu>.calibration.json.
+  if grep -q '"kind":"p2p"' "$OUT/comm.jsonl"; then
+    provenance comm "$BEFORE"
+    gpu="$($PY "$HERE/assemble.py" --profile-name "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)")"
+    base=(); [[ -f "$ROOT/hw_profiles/$gpu.calibration.json" ]] && base=(--base "$ROOT/hw_profiles/$gpu.calibration.json")
+    [[ -f "$ROOT/calibration/results/$gpu.heldout.json" && ${#base[@]} -gt 0 ]] && base+=(--base-heldout "$ROOT/calibration/results/$gpu.heldout.json")
+    mkdir -p "$OUT/comm-only"
+    cp "$OUT/comm.jsonl" "$OUT/provenance-comm.json" "$OUT/comm-only/"
+    $PY "$HERE/assemble.py" --in "$OUT/comm-only" "${base[@]}" --out "$OUT/profile" 2>&1 | tee -a "$OUT/log.txt" >&2 ||
+      log "assemble.py failed: the raw tables are in comm.jsonl"
+  fi
 fi
 ls "$OUT"/moe_layer-*.json >/dev/null 2>&1 && log "layer files: $(cd "$OUT" && ls moe_layer-*.json | tr '\n' ' ')"
 log "done in $(( $(date +%s) - START )) s"
