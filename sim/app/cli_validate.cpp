@@ -6,6 +6,7 @@
 #include "sim/app/cli.h"
 #include "sim/app/experiment_config.h"
 #include "sim/app/simulation.h"
+#include "sim/hardware/calibration_table.h"
 #include "sim/io/expert_counts_file.h"
 #include "sim/io/routing_trace.h"
 
@@ -38,19 +39,23 @@ std::string validate_file(const std::string& path) {
     parse_hardware(doc.root());
     return "hardware profile";
   }
+  if (j.contains("format") && j["format"].is_string() && j["format"].get<std::string>().rfind("moesim-calibration", 0) == 0) {
+    parse_calibration(doc.root());
+    return "calibration table";
+  }
   if (j.contains("logical_count") || j.contains("counts")) {
     load_expert_counts(path);
     return "expert counts";
   }
-  throw input_error(path, "$", "cannot tell what this file is: expected an experiment (\"cluster\"), model (\"hidden_size\"), hardware profile (\"hbm_capacity\") or expert counts (\"logical_count\")");
+  throw input_error(path, "$", "cannot tell what this file is: expected an experiment (\"cluster\"), model (\"hidden_size\"), hardware profile (\"hbm_capacity\"), calibration table (\"format\": \"moesim-calibration-1\") or expert counts (\"logical_count\")");
 }
 
 }  // namespace
 
 int validate(const std::vector<std::string>& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    std::cout << "usage: moesim validate FILE...\n\nChecks experiment, model, hardware, expert-count (.json) and routing-trace (.npz)\n"
-                 "files; prints one line per file; exits non-zero if any is invalid.\n";
+    std::cout << "usage: moesim validate FILE...\n\nChecks experiment, model, hardware, calibration-table, expert-count (.json) and\n"
+                 "routing-trace (.npz) files; prints one line per file; exits non-zero if any is invalid.\n";
     return args.empty() ? 2 : 0;
   }
   int bad = 0;
