@@ -217,6 +217,7 @@ Json Simulation::report() const {
   for (const auto& [source, n] : expert_sources_) expert_sources[source] = n;
   r["cost_sources"] = {{"compute", "roofline"},
                        {"expert_block", expert_sources},
+                       {"shared_expert", shared_source_},
                        {"expert_backend", cfg_.compute.expert_backend},
                        {"calibration", expert_model_ && expert_model_->table() ? Json(expert_model_->table()->provenance.gpu_name + ", " +
                                                                                      expert_model_->table()->provenance.date_utc)

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "sim/engine/parallel_for.h"
+#include "sim/hardware/dense_gemm_table.h"
 #include "sim/moe/dispatch_plan.h"
 
 namespace moesim {
@@ -109,6 +110,32 @@ SimTime Simulation::compute_time(const OpCost& op, bool moe_layer) const {
   return roofline_.estimate(op, fraction).time;
 }
 
+double Simulation::overlap_stretch() const {
+  // Measured kernels ran on the whole GPU; under overlap the communication kernels hold part of
+  // the SMs, so a measured time is stretched by the same share as the roofline's compute part.
+  if (cfg_.schedule.overlap == OverlapSchedule::None) return 1.0;
+  return static_cast<double>(cfg_.hardware.compute_units) / static_cast<double>(cfg_.hardware.compute_units - cfg_.schedule.comm_compute_units);
+}
+
+SimTime Simulation::shared_expert_time(int64_t tokens) {
+  const auto& m = cfg_.model;
+  shared_source_ = "roofline";
+  const SimTime roofline = compute_time(shared_expert_cost(cost_, tokens), true);
+  if (!expert_model_ || !expert_model_->table()) return roofline;
+  // Frameworks run the shared experts as two dense GEMMs (gate/up, down) around SiLU*mul: where
+  // the table measured both shapes (bench_ops), their times, plus the activation's roofline.
+  const DenseGemmTable gemms(expert_model_->table()->kernels.value("dense_gemm", Json()));
+  const int64_t H = m.hidden_size, F = m.moe.shared_expert_intermediate_size * m.moe.num_shared_experts;
+  const auto gate_up = gemms.time_us(tokens, H, 2 * F, cfg_.memory.weight_dtype), down = gemms.time_us(tokens, F, H, cfg_.memory.weight_dtype);
+  if (!gate_up || !down) return roofline;
+  OpCost act;
+  act.flops = 4.0 * static_cast<double>(tokens * F);
+  act.bytes = 3.0 * static_cast<double>(tokens * F) * cost_.act_bytes;
+  act.kernels = 1;
+  shared_source_ = "calibrated:dense-gemm";
+  return SimTime::from_seconds((*gate_up + *down) * 1e-6 * overlap_stretch()) + compute_time(act, true);
+}
+
 SimTime Simulation::expert_time(const std::vector<int64_t>& slot_tokens, std::map<std::string, int64_t>& sources) const {
   if (expert_model_) {
     const double divisor = static_cast<double>(cfg_.parallel.expert_tensor_parallel);
@@ -117,12 +144,7 @@ SimTime Simulation::expert_time(const std::vector<int64_t>& slot_tokens, std::ma
                                                    static_cast<int64_t>(static_cast<double>(cfg_.model.moe.expert_intermediate_size) / divisor),
                                                    cfg_.moe.expert_compute_dtype, slot_tokens);
       ++sources[est.extrapolated ? est.source + " (extrapolated)" : est.source];
-      // Measured blocks ran on the whole GPU; under overlap the communication kernels hold part
-      // of the SMs, so the block is stretched by the same share as the roofline's compute part.
-      double stretch = 1.0;
-      if (cfg_.schedule.overlap != OverlapSchedule::None)
-        stretch = static_cast<double>(cfg_.hardware.compute_units) / static_cast<double>(cfg_.hardware.compute_units - cfg_.schedule.comm_compute_units);
-      return SimTime::from_ps(static_cast<int64_t>(static_cast<double>(est.time.ps()) * stretch));
+      return SimTime::from_ps(static_cast<int64_t>(static_cast<double>(est.time.ps()) * overlap_stretch()));
     } catch (const InputError& e) {
       if (expert_model_strict_) throw input_error(cfg_.file, "$.compute.expert_backend", e.what());
     }
@@ -153,7 +175,8 @@ void Simulation::layer_pass() {
   attention_bwd_ = compute_time(scaled(attn, 2.0), false) + tp_comm;
   router_ = compute_time(router_cost(cost_, T), true);
   dense_ = m.dense_intermediate_size > 0 ? compute_time(dense_ffn_cost(cost_, T), false) : SimTime();
-  shared_ = m.moe.num_shared_experts > 0 ? compute_time(shared_expert_cost(cost_, T), true) : SimTime();
+  shared_source_ = "none";
+  shared_ = m.moe.num_shared_experts > 0 ? shared_expert_time(T) : SimTime();
   int64_t head_tokens = T;
   if (cfg_.workload.phase == WorkloadPhase::Prefill) head_tokens = std::max<int64_t>(1, T / cfg_.workload.sequence_length);
   lm_head_ = compute_time(lm_head_cost(cost_, head_tokens), false);

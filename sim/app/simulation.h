@@ -91,6 +91,8 @@ class Simulation {
   void build_step_graph();
   SimTime compute_time(const OpCost& op, bool moe_layer) const;
   SimTime expert_time(const std::vector<int64_t>& slot_tokens, std::map<std::string, int64_t>& sources) const;
+  SimTime shared_expert_time(int64_t tokens);  // sets shared_source_
+  double overlap_stretch() const;
   SimTime grad_sync_time() const;
   int32_t add(const OpInfo& info, const std::vector<int32_t>& streams, SimTime duration, const std::vector<int32_t>& deps);
 
@@ -103,6 +105,7 @@ class Simulation {
   std::unique_ptr<ExpertCostModel> expert_model_;   // null: roofline only
   bool expert_model_strict_ = false;                // explicit backend: errors are errors
   std::map<std::string, int64_t> expert_sources_;   // source -> blocks costed by it
+  std::string shared_source_;                        // what costed the shared experts
   CostContext cost_;
   std::unique_ptr<RoutingSource> routing_;
   std::vector<LayerPlacement> placements_;   // [model layer]
