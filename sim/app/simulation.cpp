@@ -54,6 +54,7 @@ Simulation::Simulation(ExperimentConfig config)
     // block is compute-bound and scales with tokens: auto mode extrapolates there (and says so in
     // the report) rather than mixing in rooflines.
     auto table = find_calibration(cfg_.hardware);
+    if (table) dense_gemms_ = DenseGemmTable(table->kernels.value("dense_gemm", Json()));
     for (const char* b : {"torch-grouped-mm", "cublas-grouped"}) {
       if (!table || !table->find(b, cfg_.moe.expert_compute_dtype)) continue;
       expert_model_ = std::make_unique<ExpertCostModel>(cfg_.hardware, std::move(table), b, true);
@@ -66,6 +67,7 @@ Simulation::Simulation(ExperimentConfig config)
       throw input_error(cfg_.file, "$.compute.expert_backend", e.what());
     }
     expert_model_strict_ = true;
+    dense_gemms_ = DenseGemmTable(expert_model_->table()->kernels.value("dense_gemm", Json()));
   }
   const auto* policy = placement_registry().find(cfg_.placement.policy);
   if (!policy)
@@ -121,10 +123,9 @@ SimTime Simulation::shared_expert_time(int64_t tokens) {
   const auto& m = cfg_.model;
   shared_source_ = "roofline";
   const SimTime roofline = compute_time(shared_expert_cost(cost_, tokens), true);
-  if (!expert_model_ || !expert_model_->table()) return roofline;
   // Frameworks run the shared experts as two dense GEMMs (gate/up, down) around SiLU*mul: where
   // the table measured both shapes (bench_ops), their times, plus the activation's roofline.
-  const DenseGemmTable gemms(expert_model_->table()->kernels.value("dense_gemm", Json()));
+  const DenseGemmTable& gemms = dense_gemms_;
   const int64_t H = m.hidden_size, F = m.moe.shared_expert_intermediate_size * m.moe.num_shared_experts;
   const auto gate_up = gemms.time_us(tokens, H, 2 * F, cfg_.memory.weight_dtype), down = gemms.time_us(tokens, F, H, cfg_.memory.weight_dtype);
   if (!gate_up || !down) return roofline;

@@ -13,6 +13,7 @@
 #include "sim/app/experiment_config.h"
 #include "sim/engine/engine.h"
 #include "sim/engine/stream_scheduler.h"
+#include "sim/hardware/dense_gemm_table.h"
 #include "sim/hardware/expert_cost_model.h"
 #include "sim/hardware/roofline.h"
 #include "sim/moe/hbm_ledger.h"
@@ -106,6 +107,7 @@ class Simulation {
   bool expert_model_strict_ = false;                // explicit backend: errors are errors
   std::map<std::string, int64_t> expert_sources_;   // source -> blocks costed by it
   std::string shared_source_;                        // what costed the shared experts
+  DenseGemmTable dense_gemms_;                       // the device's measured dense GEMMs (empty: none, or roofline asked)
   CostContext cost_;
   std::unique_ptr<RoutingSource> routing_;
   std::vector<LayerPlacement> placements_;   // [model layer]
