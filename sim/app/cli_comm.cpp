@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "sim/app/cli.h"
+#include "sim/app/cli_options.h"
 #include "sim/app/data_paths.h"
 #include "sim/app/experiment_config.h"
 #include "sim/io/json_reader.h"
@@ -84,18 +85,9 @@ int comm(const std::vector<std::string>& args) {
       ("tolerance", po::value<double>()->default_value(1e-3), "flow model: relative completion batching (0 = exact)")
       ("collective-latency", po::value<std::string>(), "fixed software latency per collective (default: the profile's; \"0 us\" for kernel time only, as DeepEP's profiler measures)");
   po::options_description hidden;
-  hidden.add_options()("what", po::value<std::string>())("stats", "print wall times, flows and peak RSS to stderr");
-  po::options_description all;
-  all.add(opts).add(hidden);
-  po::positional_options_description pos;
-  pos.add("what", 1);
+  hidden.add_options()("stats", "print wall times, flows and peak RSS to stderr");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    return usage_error(e.what());
-  }
+  if (!parse_options("comm", args, opts, "what", vm, &hidden)) return 2;
   if (vm.count("help")) {
     std::cout << opts << "\nPrints JSON: dispatch_us, combine_us, dispatch_GBps, combine_GBps (DeepEP's bottleneck bandwidth:\n"
                          "bytes counted in the bottleneck domain per rank / kernel time) and the domain.\n";

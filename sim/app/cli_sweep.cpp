@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "sim/app/cli.h"
+#include "sim/app/cli_options.h"
 #include "sim/app/sweep_runner.h"
 
 namespace po = boost::program_options;
@@ -40,20 +41,8 @@ bool parse_shard(const std::string& s, int64_t& index, int64_t& count) {
 int merge(const std::vector<std::string>& args) {
   po::options_description opts("moesim sweep merge DIR... --out DIR");
   opts.add_options()("help,h", "show this help")("out,o", po::value<std::string>(), "merged output folder")("quiet,q", "print nothing on success");
-  po::options_description hidden;
-  hidden.add_options()("dirs", po::value<std::vector<std::string>>());
-  po::options_description all;
-  all.add(opts).add(hidden);
-  po::positional_options_description pos;
-  pos.add("dirs", -1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fmt::print(stderr, "moesim sweep merge: error: {}\n", e.what());
-    return 2;
-  }
+  if (!parse_options("sweep merge", args, opts, "dirs", vm, nullptr, -1)) return 2;
   if (vm.count("help")) {
     std::cout << opts << "\nMerges the output folders of a sweep's shards (--shard I/N) into one: checks that they\n"
                          "hold the same sweep and that every point has exactly one row.\n";
@@ -79,19 +68,9 @@ int sweep(const std::vector<std::string>& args) {
       "shard", po::value<std::string>(), "I/N: run only the points whose index % N == I (0-based)")(
       "quiet,q", "no progress bar and no summary");
   po::options_description hidden;
-  hidden.add_options()("sweep", po::value<std::string>())("stop-after", po::value<int64_t>(), "testing: stop after starting K points");
-  po::options_description all;
-  all.add(opts).add(hidden);
-  po::positional_options_description pos;
-  pos.add("sweep", 1);
+  hidden.add_options()("stop-after", po::value<int64_t>(), "testing: stop after starting K points");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fmt::print(stderr, "moesim sweep: error: {}\n", e.what());
-    return 2;
-  }
+  if (!parse_options("sweep", args, opts, "sweep", vm, &hidden)) return 2;
   if (vm.count("help")) {
     std::cout << opts << kSweepNotes;
     return 0;

@@ -10,25 +10,18 @@
 #include "sim/network/network_model.h"
 #include "test_helpers.h"
 
+#include "network_fixtures.h"
+
 using namespace moesim;
 
 namespace {
-
-// A made-up device: 100 GB/s scale-up per direction with 2 us latency, 400 Gb/s (50 GB/s) NICs
-// with 4 us latency, all efficiencies 1.
-HardwareProfile test_hw() {
-  HardwareProfile h;
-  h.intra_node = {"nvswitch", 100e9, SimTime::from_us(2), 1.0};
-  h.inter_node = {"infiniband", 50e9, SimTime::from_us(4), 1.0};
-  return h;
-}
 
 Topology frozen(int64_t nodes, int64_t per_node, std::string generator = "nvswitch-fat-tree") {
   TopologySpec s;
   s.generator = std::move(generator);
   s.nodes = nodes;
   s.devices_per_node = per_node;
-  auto t = Topology::build(s, test_hw());
+  auto t = Topology::build(s, test::made_up_hw());
   t.freeze();
   return t;
 }
@@ -95,7 +88,7 @@ TEST_CASE("comm: an oversubscribed uplink", "[quick][comm]") {
     s.nodes_per_leaf = 2;
     s.spines = 1;
     s.oversubscription = over;
-    auto t = Topology::build(s, test_hw());
+    auto t = Topology::build(s, test::made_up_hw());
     t.freeze();
     auto d = both(t, flows(t, {{0, 2, 1e6}, {1, 3, 1e6}}));
     const double expect = over == 2.0 ? 44 : 24;

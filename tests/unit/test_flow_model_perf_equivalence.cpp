@@ -11,6 +11,8 @@
 
 #include "sim/network/flow_model.h"
 
+#include "network_fixtures.h"
+
 using namespace moesim;
 
 namespace {
@@ -173,9 +175,6 @@ TEST_CASE("flow model: a link with the same flows as a slower one does not bind"
   // rail-fat-tree, one node per leaf, one spine, oversubscription 2: a NIC port's uplink (50 GB/s)
   // carries exactly the flows of its leaf's 25 GB/s uplink to the spine, which binds. gpu0 sends
   // 1 MB to gpu2 and gpu3 (other nodes): 2 MB at 25 GB/s = 80 us, + 4 us route latency.
-  HardwareProfile h;
-  h.intra_node = {"nvswitch", 100e9, SimTime::from_us(2), 1.0};
-  h.inter_node = {"infiniband", 50e9, SimTime::from_us(4), 1.0};
   TopologySpec s;
   s.generator = "rail-fat-tree";
   s.nodes = 4;
@@ -183,7 +182,7 @@ TEST_CASE("flow model: a link with the same flows as a slower one does not bind"
   s.nodes_per_leaf = 1;
   s.spines = 1;
   s.oversubscription = 2;
-  Topology t = Topology::build(s, h);
+  Topology t = Topology::build(s, test::made_up_hw());
   t.freeze();
   FlowSet set(t);
   set.add(t.route(0, 2), 0, 2, 1e6);

@@ -1,7 +1,10 @@
-// Paths shared by the tests: the repository root and ../shared/traces beside it.
+// Shared by the tests: the repository root, ../shared/traces beside it, and the message of an
+// expected input error.
 #pragma once
 #include <filesystem>
 #include <string>
+
+#include "sim/io/errors.h"
 
 namespace moesim::test {
 
@@ -11,6 +14,17 @@ inline std::string repo_path(const std::string& rel) { return std::string(MOESIM
 inline std::string shared_traces_dir() {
   const auto p = std::filesystem::path(MOESIM_SOURCE_DIR).parent_path() / "shared" / "traces";
   return std::filesystem::exists(p) ? p.string() : std::string();
+}
+
+// The message of the InputError that `f` throws, or "" when it throws none.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace moesim::test

@@ -7,18 +7,11 @@
 #include "sim/network/topology.h"
 #include "sim/network/topology_registry.h"
 
+#include "network_fixtures.h"
+
 using namespace moesim;
 
 namespace {
-
-// A made-up device: 100 GB/s scale-up per direction with 2 us latency, 400 Gb/s (50 GB/s) NICs
-// with 4 us latency, all efficiencies 1.
-HardwareProfile test_hw() {
-  HardwareProfile h;
-  h.intra_node = {"nvswitch", 100e9, SimTime::from_us(2), 1.0};
-  h.inter_node = {"infiniband", 50e9, SimTime::from_us(4), 1.0};
-  return h;
-}
 
 TopologySpec cluster(int64_t nodes, int64_t per_node, std::string generator = "nvswitch-fat-tree") {
   TopologySpec c;
@@ -38,7 +31,7 @@ std::vector<std::string> link_names(const Topology& t, const Route& r) {
 }  // namespace
 
 TEST_CASE("routes: two hops inside a node, four across nodes", "[quick][network]") {
-  auto t = Topology::build(cluster(2, 4), test_hw());
+  auto t = Topology::build(cluster(2, 4), test::made_up_hw());
   t.freeze();
   auto [a, b] = t.route(0, 3);
   CHECK(b - a == 2);
@@ -50,7 +43,7 @@ TEST_CASE("routes: two hops inside a node, four across nodes", "[quick][network]
 
 TEST_CASE("one flow on one link", "[quick][network]") {
   // 1 MB from gpu0 to gpu1 in one node: 1e6 / 100e9 = 10 us, + 2 us latency = 12 us.
-  auto t = Topology::build(cluster(1, 2), test_hw());
+  auto t = Topology::build(cluster(1, 2), test::made_up_hw());
   t.freeze();
   BottleneckModel m(t);
   auto r = m.run({{0, 1, 1e6}}, SimTime());
@@ -62,7 +55,7 @@ TEST_CASE("one flow on one link", "[quick][network]") {
 
 TEST_CASE("two flows sharing a link take twice as long", "[quick][network]") {
   // gpu0 sends 1 MB to gpu1 and 1 MB to gpu2: its uplink carries 2 MB -> 20 us + 2 us.
-  auto t = Topology::build(cluster(1, 4), test_hw());
+  auto t = Topology::build(cluster(1, 4), test::made_up_hw());
   t.freeze();
   BottleneckModel m(t);
   auto r = m.run({{0, 1, 1e6}, {0, 2, 1e6}}, SimTime());
@@ -71,7 +64,7 @@ TEST_CASE("two flows sharing a link take twice as long", "[quick][network]") {
 
 TEST_CASE("incast of N senders is limited by the receiver's port", "[quick][network]") {
   // 7 GPUs send 1 MB each to gpu0: its downlink carries 7 MB -> 70 us + 2 us.
-  auto t = Topology::build(cluster(1, 8), test_hw());
+  auto t = Topology::build(cluster(1, 8), test::made_up_hw());
   t.freeze();
   BottleneckModel m(t);
   std::vector<Transfer> v;
@@ -84,7 +77,7 @@ TEST_CASE("incast of N senders is limited by the receiver's port", "[quick][netw
 TEST_CASE("symmetric all-to-all on a full NVSwitch node", "[quick][network]") {
   // 8 GPUs, each sends 1 MB to each of the 7 others: every uplink and downlink carries 7 MB,
   // 70 us + 2 us latency + 5 us collective latency = 77 us.
-  auto t = Topology::build(cluster(1, 8), test_hw());
+  auto t = Topology::build(cluster(1, 8), test::made_up_hw());
   t.freeze();
   BottleneckModel m(t);
   std::vector<Transfer> v;
@@ -99,7 +92,7 @@ TEST_CASE("symmetric all-to-all on a full NVSwitch node", "[quick][network]") {
 
 TEST_CASE("inter-node traffic is limited by the NIC", "[quick][network]") {
   // 2 nodes of 1 GPU: 1 MB at 50 GB/s = 20 us, + 4 us latency.
-  auto t = Topology::build(cluster(2, 1), test_hw());
+  auto t = Topology::build(cluster(2, 1), test::made_up_hw());
   t.freeze();
   BottleneckModel m(t);
   auto r = m.run({{0, 1, 1e6}}, SimTime());
@@ -112,7 +105,7 @@ TEST_CASE("devices sharing a NIC share its bandwidth", "[quick][network]") {
   // peer in node 1: the NIC uplink carries 4 MB -> 80 us + 4 us.
   auto c = cluster(2, 4);
   c.nics_per_node = 1;
-  auto t = Topology::build(c, test_hw());
+  auto t = Topology::build(c, test::made_up_hw());
   t.freeze();
   BottleneckModel m(t);
   std::vector<Transfer> v;
@@ -126,8 +119,8 @@ TEST_CASE("the experiment's cluster builds the same topology", "[quick][network]
   c.nodes = 2;
   c.devices_per_node = 4;
   c.nics_per_node = 4;
-  auto a = Topology::build(c, test_hw());
-  auto b = Topology::build(cluster(2, 4), test_hw());
+  auto a = Topology::build(c, test::made_up_hw());
+  auto b = Topology::build(cluster(2, 4), test::made_up_hw());
   REQUIRE(a.num_links() == b.num_links());
   for (size_t i = 0; i < a.num_links(); ++i) CHECK(a.link(static_cast<int32_t>(i)).name == b.link(static_cast<int32_t>(i)).name);
 }
@@ -137,17 +130,17 @@ TEST_CASE("every registered generator builds, freezes and names a citation", "[q
     INFO(e.name);
     CHECK(!e.description.empty());
     CHECK(!e.citation.empty());
-    auto t = Topology::build(cluster(6, 4, e.name), test_hw());
+    auto t = Topology::build(cluster(6, 4, e.name), test::made_up_hw());
     CHECK_NOTHROW(t.freeze());  // checks every route against breadth-first search on the graph
     CHECK(t.devices() == 24);
   }
-  CHECK_THROWS_AS(Topology::build(cluster(1, 4, "torus"), test_hw()), std::invalid_argument);
+  CHECK_THROWS_AS(Topology::build(cluster(1, 4, "torus"), test::made_up_hw()), std::invalid_argument);
 }
 
 TEST_CASE("rail-fat-tree: same rail crosses one leaf, another rail crosses a spine", "[quick][network]") {
   auto s = cluster(4, 4, "rail-fat-tree");
   s.spines = 2;
-  auto t = Topology::build(s, test_hw());
+  auto t = Topology::build(s, test::made_up_hw());
   t.freeze();
   // gpu1 (node 0, rail 1) -> gpu5 (node 1, rail 1): NIC, rail-1 leaf, NIC.
   CHECK(link_names(t, t.route(1, 5)) == std::vector<std::string>{"gpu1->node0/nic1", "node0/nic1->rail1", "rail1->node1/nic1", "node1/nic1->gpu5"});
@@ -169,7 +162,7 @@ TEST_CASE("fat-tree: nodes under one leaf, oversubscribed uplinks", "[quick][net
   s.nodes_per_leaf = 2;
   s.spines = 1;
   s.oversubscription = 2.0;
-  auto t = Topology::build(s, test_hw());
+  auto t = Topology::build(s, test::made_up_hw());
   t.freeze();
   // Same leaf (nodes 0 and 1): NIC, leaf, NIC.
   CHECK(t.route(0, 2).size() == 4);
@@ -182,7 +175,7 @@ TEST_CASE("fat-tree: nodes under one leaf, oversubscribed uplinks", "[quick][net
 }
 
 TEST_CASE("hccs-mesh-roce: one direct peer link inside a node", "[quick][network]") {
-  auto t = Topology::build(cluster(2, 8, "hccs-mesh-roce"), test_hw());
+  auto t = Topology::build(cluster(2, 8, "hccs-mesh-roce"), test::made_up_hw());
   t.freeze();
   const Route r = t.route(0, 3);
   REQUIRE(r.size() == 1);
@@ -195,14 +188,14 @@ TEST_CASE("hccs-mesh-roce: one direct peer link inside a node", "[quick][network
   CHECK(link_names(t, t.staging_route(5)) == std::vector<std::string>{"gpu5->gpu5"});
   auto s = cluster(1, 8, "hccs-mesh-roce");
   s.peer_bandwidth_Bps = 28e9;
-  auto t2 = Topology::build(s, test_hw());
+  auto t2 = Topology::build(s, test::made_up_hw());
   t2.freeze();
   CHECK(t2.link(t2.route(0, 1)[0]).bandwidth_Bps == Approx(28e9));
 }
 
 TEST_CASE("2048 GPUs: routes are computed, not stored", "[quick][network]") {
   auto s = cluster(256, 8, "rail-fat-tree");
-  auto t = Topology::build(s, test_hw());
+  auto t = Topology::build(s, test::made_up_hw());
   t.freeze();
   CHECK(t.devices() == 2048);
   CHECK(t.num_links() < 40000);

@@ -75,16 +75,7 @@ std::vector<std::string> lines(const std::string& text) {
   return out;
 }
 
-// The one-line message of the InputError that `f` throws.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 }  // namespace
 

@@ -88,16 +88,7 @@ std::string safetensors(const std::vector<std::tuple<std::string, std::string, s
   return out + header + data;
 }
 
-// The InputError message of `f`, or "" when it throws none.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 std::string capture_stdout(const std::vector<std::string>& args) {
   std::stringstream out;
