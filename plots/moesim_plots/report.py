@@ -29,18 +29,25 @@ COMM_COMPONENTS = [("dispatch", "Dispatch (all-to-all)"), ("combine", "Combine (
 OTHER_COMPONENT = ("other_compute", "Other (LM head, ...)")
 
 
-def read_json(path):
+def read_text(path, directory_hint=""):
+    """The file's text; an InputError naming the file when it cannot be read as UTF-8."""
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            return f.read()
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
     except IsADirectoryError:
-        raise InputError(path, "is a directory, not a file") from None
+        raise InputError(path, "is a directory, not a file" + directory_hint) from None
     except OSError as e:
         raise InputError(path, e.strerror or str(e)) from None
     except UnicodeDecodeError:
         raise InputError(path, "not UTF-8 text") from None
+
+
+def read_json(path):
+    text = read_text(path)
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(path, f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
 

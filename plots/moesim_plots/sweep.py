@@ -7,7 +7,7 @@ import json
 import math
 import os
 
-from .report import InputError
+from .report import InputError, read_text
 
 # Metrics every successful row must carry (null is allowed: the report lacked it).
 REQUIRED = ["step_time_us", "tokens_per_s_per_device", "breakdown_us.dispatch", "breakdown_us.combine",
@@ -61,17 +61,7 @@ class Sweep:
 
 
 def load_sweep(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except IsADirectoryError:
-        raise InputError(path, "is a directory, not a file (give DIR/results.jsonl)") from None
-    except OSError as e:
-        raise InputError(path, e.strerror or str(e)) from None
-    except UnicodeDecodeError:
-        raise InputError(path, "not UTF-8 text") from None
+    lines = read_text(path, " (give DIR/results.jsonl)").splitlines()
 
     rows, failed, seen_paths = [], 0, []
     for n, line in enumerate(lines, 1):
