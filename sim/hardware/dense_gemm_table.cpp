@@ -19,7 +19,8 @@ DenseGemmTable::DenseGemmTable(const Json& dense_gemm) {
   }
 }
 
-std::optional<double> DenseGemmTable::time_us(int64_t M, int64_t K, int64_t N, const std::string& dtype) const {
+std::optional<double> DenseGemmTable::time_us(int64_t M, int64_t K, int64_t N, Dtype dtype_kind) const {
+  const std::string dtype = dtype_name(dtype_kind);
   const auto it = curves_.find({K, N, dtype});
   if (it == curves_.end() || M < 1) return std::nullopt;
   const auto& c = it->second;

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "sim/base/dtype.h"
 #include "sim/io/json_reader.h"
 
 namespace moesim {
@@ -20,7 +21,7 @@ class DenseGemmTable {
   DenseGemmTable() = default;
   // `dense_gemm`: the raw list (objects with M, K, N, dtype, median_us); null = no entries.
   explicit DenseGemmTable(const Json& dense_gemm);
-  std::optional<double> time_us(int64_t M, int64_t K, int64_t N, const std::string& dtype) const;
+  std::optional<double> time_us(int64_t M, int64_t K, int64_t N, Dtype dtype) const;
   bool empty() const { return curves_.empty(); }
 
  private:

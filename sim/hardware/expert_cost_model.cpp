@@ -7,10 +7,9 @@
 
 #include <fmt/format.h>
 
-#include "sim/app/data_paths.h"
 #include "sim/hardware/roofline.h"
 #include "sim/io/errors.h"
-#include "sim/moe/layer_costs.h"
+#include "sim/hardware/roofline.h"
 
 namespace moesim {
 namespace {
@@ -60,11 +59,11 @@ std::string join(const std::vector<std::string>& v) {
 
 }  // namespace
 
-std::optional<CalibrationTable> find_calibration(const HardwareProfile& hw) {
+std::optional<CalibrationTable> find_calibration(const HardwareProfile& hw, const std::string& data_dir) {
   // A profile may borrow another device's table ("calibration_from"), e.g. the H800, whose die,
   // SMs and HBM are the H100's.
   const std::string& name = hw.calibration_from.empty() ? hw.name : hw.calibration_from;
-  const auto path = (std::filesystem::path(data_dir()) / "hw_profiles" / (name + ".calibration.json")).string();
+  const auto path = (std::filesystem::path(data_dir) / "hw_profiles" / (name + ".calibration.json")).string();
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return std::nullopt;
   auto t = load_calibration_file(path);
@@ -73,17 +72,15 @@ std::optional<CalibrationTable> find_calibration(const HardwareProfile& hw) {
   return t;
 }
 
-ExpertCostModel::ExpertCostModel(const HardwareProfile& hw, const std::string& backend, bool allow_extrapolation)
-    : ExpertCostModel(hw, backend.empty() ? std::nullopt : find_calibration(hw), backend, allow_extrapolation) {}
 
 ExpertCostModel::ExpertCostModel(const HardwareProfile& hw, std::optional<CalibrationTable> table, const std::string& backend,
                                  bool allow_extrapolation)
     : hw_(hw), table_(std::move(table)), backend_(backend), allow_extrapolation_(allow_extrapolation) {
   if (backend_.empty()) return;
   if (!table_)
-    throw InputError(fmt::format("hardware \"{}\": no calibration table ({}/hw_profiles/{}.calibration.json); run "
+    throw InputError(fmt::format("hardware \"{}\": no calibration table (hw_profiles/{}.calibration.json); run "
                                  "calibration/run_calibration.sh on that GPU, or use the roofline (no kernel backend)",
-                                 hw_.name, data_dir(), hw_.name));
+                                 hw_.name, hw_.name));
   const auto names = table_->backends();
   if (std::find(names.begin(), names.end(), backend_) == names.end())
     throw input_error(table_->file, "$.expert_block", fmt::format("no table for backend \"{}\"; did you mean \"{}\"? (has: {})",
@@ -166,30 +163,23 @@ std::optional<ExpertCostModel::Share> ExpertCostModel::share(const ExpertBlockTa
   return out;
 }
 
-ExpertBlockEstimate ExpertCostModel::roofline(int64_t hidden, int64_t intermediate, const std::string& dtype,
+ExpertBlockEstimate ExpertCostModel::roofline(int64_t hidden, int64_t intermediate, Dtype dtype,
                                               const std::vector<int64_t>& counts) const {
-  ModelConfig m;
-  m.hidden_size = hidden;
-  m.moe.expert_intermediate_size = intermediate;
-  m.moe.num_experts = int64_t(counts.size());
-  CostContext c;
-  c.model = &m;
-  c.expert_dtype = dtype;
-  c.expert_weight_bytes = dtype == "fp8" || dtype == "int8" ? 1 : dtype == "fp32" ? 4 : 2;
   ExpertBlockEstimate e;
   e.source = "roofline";
   bool any = false;
   for (int64_t n : counts) any = any || n > 0;
-  if (any) e.time = RooflineModel(hw_).estimate(expert_block_cost(c, counts)).time;
+  if (any) e.time = RooflineModel(hw_).estimate(grouped_swiglu_cost(hidden, static_cast<double>(intermediate), dtype, dtype_bytes(dtype), 2.0, counts)).time;
   return e;
 }
 
-ExpertBlockEstimate ExpertCostModel::expert_block(int64_t hidden, int64_t intermediate, const std::string& dtype,
+ExpertBlockEstimate ExpertCostModel::expert_block(int64_t hidden, int64_t intermediate, Dtype dtype_kind,
                                                   const std::vector<int64_t>& counts) const {
+  const std::string dtype = dtype_name(dtype_kind);
   if (hidden <= 0 || intermediate <= 0) throw InputError(fmt::format("expert block: hidden ({}) and intermediate ({}) must be positive", hidden, intermediate));
   for (int64_t n : counts)
     if (n < 0) throw InputError(fmt::format("expert block: token counts must be >= 0, got {}", n));
-  if (!calibrated()) return roofline(hidden, intermediate, dtype, counts);
+  if (!calibrated()) return roofline(hidden, intermediate, dtype_kind, counts);
   const ExpertBlockTable* t = table_->find(backend_, dtype);
   if (!t)
     throw input_error(table_->file, "$.expert_block." + backend_,

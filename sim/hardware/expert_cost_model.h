@@ -36,14 +36,13 @@ struct ExpertBlockEstimate {
 
 class ExpertCostModel {
  public:
-  // backend empty = use the roofline; throws InputError if the profile has no table for that backend.
-  ExpertCostModel(const HardwareProfile& hw, const std::string& backend, bool allow_extrapolation);
-  // The same with an explicit table (nullopt = none found).
+  // backend empty = use the roofline; throws InputError if `table` (nullopt = none found) has no
+  // table for that backend.
   ExpertCostModel(const HardwareProfile& hw, std::optional<CalibrationTable> table, const std::string& backend,
                   bool allow_extrapolation);
 
   // Predicted time of ONE grouped SwiGLU expert block (all experts, one per count) on one device.
-  ExpertBlockEstimate expert_block(int64_t hidden, int64_t intermediate, const std::string& dtype,
+  ExpertBlockEstimate expert_block(int64_t hidden, int64_t intermediate, Dtype dtype,
                                    const std::vector<int64_t>& counts) const;
   bool calibrated() const { return !backend_.empty(); }
   // Backends the device's table has (empty without a table).
@@ -62,7 +61,7 @@ class ExpertCostModel {
   };
   std::optional<Share> share(const ExpertBlockTable& t, const Index& ix, int64_t hidden, int64_t intermediate, int64_t experts,
                              int64_t tokens, bool allow, std::string* why) const;
-  ExpertBlockEstimate roofline(int64_t hidden, int64_t intermediate, const std::string& dtype,
+  ExpertBlockEstimate roofline(int64_t hidden, int64_t intermediate, Dtype dtype,
                                const std::vector<int64_t>& counts) const;
 
   HardwareProfile hw_;
@@ -72,7 +71,8 @@ class ExpertCostModel {
   std::map<std::pair<std::string, std::string>, Index> index_;
 };
 
-// Finds data_dir()/hw_profiles/<hw.name>.calibration.json (sim/app/data_paths.h); nullopt if absent.
-std::optional<CalibrationTable> find_calibration(const HardwareProfile& hw);
+// Finds <data_dir>/hw_profiles/<name>.calibration.json for the profile (or the profile it borrows
+// from, calibration_from); nullopt if absent. data_dir: sim/scenario/data_paths.h's data_dir().
+std::optional<CalibrationTable> find_calibration(const HardwareProfile& hw, const std::string& data_dir);
 
 }  // namespace moesim

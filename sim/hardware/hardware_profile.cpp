@@ -4,8 +4,8 @@
 
 namespace moesim {
 
-double HardwareProfile::flops_for(const std::string& dtype) const {
-  auto it = peak_flops.find(dtype);
+double HardwareProfile::flops_for(Dtype dtype) const {
+  auto it = peak_flops.find(dtype_name(dtype));
   if (it != peak_flops.end()) return it->second;
   return peak_flops.at("bf16");
 }
@@ -42,8 +42,7 @@ HardwareProfile parse_hardware(const JsonValue& value) {
     auto pf = o.required("peak_flops");
     auto po = pf.as_object();
     for (auto it = pf.raw().begin(); it != pf.raw().end(); ++it) {
-      if (it.key() != "bf16" && it.key() != "fp8" && it.key() != "fp16" && it.key() != "fp32" && it.key() != "int8")
-        pf.fail(fmt::format("unknown dtype \"{}\" (one of bf16, fp16, fp8, int8, fp32)", it.key()));
+      if (!parse_dtype(it.key())) pf.fail(fmt::format("unknown dtype \"{}\" (one of bf16, fp16, fp8, int8, fp32)", it.key()));
       h.peak_flops[it.key()] = po.required(it.key()).as_flops_rate();
     }
     if (!h.peak_flops.count("bf16")) pf.fail("missing required key \"bf16\"");
@@ -62,7 +61,6 @@ HardwareProfile parse_hardware(const JsonValue& value) {
   h.inter_node = parse_link(o.required("inter_node"), {"infiniband", "roce", "ethernet"});
   h.collective_latency = o.required("collective_latency").as_duration();
   if (auto p = o.optional("price_per_hour")) h.price_per_hour = p->as_number(0, 1e6);
-  o.optional("calibration");
   if (auto c = o.optional("calibration_from")) h.calibration_from = c->as_string();
   o.finish();
   return h;

@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 
+#include "sim/base/dtype.h"
 #include "sim/engine/sim_time.h"
 #include "sim/io/json_reader.h"
 
@@ -38,7 +39,7 @@ struct HardwareProfile {
 
   double usable_hbm_bytes() const { return hbm_capacity_bytes - hbm_reserved_bytes; }
   // Peak dense FLOP/s for a dtype; falls back to bf16 for dtypes the device lacks.
-  double flops_for(const std::string& dtype) const;
+  double flops_for(Dtype dtype) const;
 };
 
 HardwareProfile parse_hardware(const JsonValue& value);

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sim/base/enum_table.h"
 #include "sim/engine/sim_time.h"
 #include "sim/io/errors.h"
 
@@ -52,6 +53,11 @@ class JsonValue {
   SimTime as_duration() const;   // "2 us"
   // A string that must be one of `choices`; the error lists them and suggests the closest.
   std::string as_choice(const std::vector<std::string>& choices) const;
+  // A string naming a value of an enum's name table.
+  template <typename E>
+  E as_enum(std::span<const EnumName<E>> table) const {
+    return *parse_enum(table, as_choice(enum_names(table)));
+  }
 
   ObjectReader as_object() const;
   // An object whose values are all strings (e.g. a "sources" table).

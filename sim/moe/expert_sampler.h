@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "sim/moe/counter_rng.h"
+#include "sim/base/counter_rng.h"
 
 namespace moesim {
 

@@ -5,8 +5,8 @@
 
 namespace moesim {
 
-void HbmLedger::add(const std::string& category, double bytes) {
-  if (!(bytes >= 0) || !std::isfinite(bytes)) throw std::logic_error("HBM ledger: negative or non-finite bytes for " + category);
+void HbmLedger::add(HbmCategory category, double bytes) {
+  if (!(bytes >= 0) || !std::isfinite(bytes)) throw std::logic_error(std::string("HBM ledger: negative or non-finite bytes for ") + hbm_category_name(category));
   for (auto& [name, b] : entries_)
     if (name == category) {
       b += bytes;
@@ -21,7 +21,7 @@ double HbmLedger::total() const {
   return t;
 }
 
-double HbmLedger::get(const std::string& category) const {
+double HbmLedger::get(HbmCategory category) const {
   for (const auto& e : entries_)
     if (e.first == category) return e.second;
   return 0;
@@ -29,7 +29,7 @@ double HbmLedger::get(const std::string& category) const {
 
 Json HbmLedger::to_json(double usable_bytes, double capacity_bytes) const {
   Json by = Json::object();
-  for (const auto& [name, b] : entries_) by[name + "_bytes"] = std::round(b);
+  for (const auto& [name, b] : entries_) by[std::string(hbm_category_name(name)) + "_bytes"] = std::round(b);
   const double t = total();
   return {{"categories", by},
           {"total_bytes", std::round(t)},

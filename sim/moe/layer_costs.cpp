@@ -45,8 +45,8 @@ OpCost attention_cost(const CostContext& c, int64_t tokens, double context, doub
   }
   OpCost op;
   op.flops = (2.0 * params * T + score_flops_per_pos * context * T) / tp;
-  op.bytes = params * c.weight_bytes / tp + 4.0 * T * H * c.act_bytes +
-             read_kv_tokens * kv_bytes_per_token_layer(m, c.kv_bytes) / (a.kind == AttentionKind::Mla ? 1.0 : tp);
+  op.bytes = params * c.weight_bytes_per_elem / tp + 4.0 * T * H * c.act_bytes_per_elem +
+             read_kv_tokens * kv_bytes_per_token_layer(m, c.kv_bytes_per_elem) / (a.kind == AttentionKind::Mla ? 1.0 : tp);
   op.kernels = 6;
   return op;
 }
@@ -56,25 +56,15 @@ OpCost router_cost(const CostContext& c, int64_t tokens) {
   OpCost op;
   const double T = static_cast<double>(tokens), H = static_cast<double>(m.hidden_size), E = static_cast<double>(m.moe.num_experts);
   op.flops = 2.0 * T * H * E;
-  op.bytes = H * E * c.weight_bytes + T * H * c.act_bytes + T * E * 4.0;
+  op.bytes = H * E * c.weight_bytes_per_elem + T * H * c.act_bytes_per_elem + T * E * 4.0;
   op.kernels = 2;
   return op;
 }
 
 OpCost expert_block_cost(const CostContext& c, const std::vector<int64_t>& slot_tokens) {
   const auto& m = *c.model;
-  const double H = static_cast<double>(m.hidden_size);
   const double F = static_cast<double>(m.moe.expert_intermediate_size) / static_cast<double>(c.expert_tensor_parallel);
-  OpCost op;
-  op.dtype = c.expert_dtype;
-  op.kernels = 3;  // grouped gate/up GEMM, activation, grouped down GEMM
-  for (int64_t n : slot_tokens) {
-    if (n <= 0) continue;
-    const double N = static_cast<double>(n);
-    op.flops += 6.0 * N * H * F;
-    op.bytes += 3.0 * H * F * c.expert_weight_bytes + N * (2.0 * H + 6.0 * F) * c.act_bytes;
-  }
-  return op;
+  return grouped_swiglu_cost(m.hidden_size, F, c.expert_dtype, c.expert_weight_bytes_per_elem, c.act_bytes_per_elem, slot_tokens);
 }
 
 OpCost shared_expert_cost(const CostContext& c, int64_t tokens) {
@@ -87,7 +77,7 @@ OpCost shared_expert_cost(const CostContext& c, int64_t tokens) {
   const double T = static_cast<double>(tokens), H = static_cast<double>(m.hidden_size);
   const double F = static_cast<double>(m.moe.shared_expert_intermediate_size * m.moe.num_shared_experts);
   op.flops = 6.0 * T * H * F;
-  op.bytes = 3.0 * H * F * c.weight_bytes + T * (2.0 * H + 6.0 * F) * c.act_bytes;
+  op.bytes = 3.0 * H * F * c.weight_bytes_per_elem + T * (2.0 * H + 6.0 * F) * c.act_bytes_per_elem;
   op.kernels = 3;
   return op;
 }
@@ -98,7 +88,7 @@ OpCost dense_ffn_cost(const CostContext& c, int64_t tokens) {
   const double F = static_cast<double>(m.dense_intermediate_size), tp = static_cast<double>(c.tensor_parallel);
   OpCost op;
   op.flops = 6.0 * T * H * F / tp;
-  op.bytes = 3.0 * H * F * c.weight_bytes / tp + T * (2.0 * H + 6.0 * F / tp) * c.act_bytes;
+  op.bytes = 3.0 * H * F * c.weight_bytes_per_elem / tp + T * (2.0 * H + 6.0 * F / tp) * c.act_bytes_per_elem;
   op.kernels = 3;
   return op;
 }
@@ -109,7 +99,7 @@ OpCost lm_head_cost(const CostContext& c, int64_t tokens) {
   const double tp = static_cast<double>(c.tensor_parallel);
   OpCost op;
   op.flops = 2.0 * T * H * V / tp;
-  op.bytes = H * V * c.weight_bytes / tp + T * (H + V / tp) * c.act_bytes;
+  op.bytes = H * V * c.weight_bytes_per_elem / tp + T * (H + V / tp) * c.act_bytes_per_elem;
   op.kernels = 2;
   return op;
 }

@@ -14,11 +14,11 @@ namespace moesim {
 struct CostContext {
   const ModelConfig* model = nullptr;
   int64_t tensor_parallel = 1;     // attention tensor parallelism
-  double weight_bytes = 2;         // attention / dense / shared weights
-  double expert_weight_bytes = 2;
-  double kv_bytes = 2;
-  double act_bytes = 2;            // activations (bf16)
-  std::string expert_dtype = "bf16";
+  double weight_bytes_per_elem = 2;  // attention / dense / shared weights
+  double expert_weight_bytes_per_elem = 2;
+  double kv_bytes_per_elem = 2;
+  double act_bytes_per_elem = 2;     // activations (bf16)
+  Dtype expert_dtype = Dtype::Bf16;
   int64_t expert_tensor_parallel = 1;  // expert intermediate dimension split over this many devices
 };
 

@@ -5,29 +5,47 @@
 #pragma once
 #include <vector>
 
-#include "sim/app/experiment_config.h"
+#include "sim/base/dtype.h"
 #include "sim/moe/hbm_ledger.h"
+#include "sim/moe/model_config.h"
+#include "sim/moe/moe_run_config.h"
+#include "sim/moe/parallel_layout.h"
 #include "sim/moe/param_count.h"
 #include "sim/moe/placement.h"
+#include "sim/moe/workload.h"
 
 namespace moesim {
 
-struct StageLayout {
-  int64_t stages = 1;
-  int64_t devices_per_stage = 1;
-  std::vector<int64_t> stage_of_layer;  // [model layer]
-  int64_t stage_of_device(int64_t d) const { return d / devices_per_stage; }
+// The experiment's `memory` section.
+struct MemoryConfig {
+  Dtype weight_dtype = Dtype::Bf16;      // attention, dense and shared weights
+  Dtype expert_weight_dtype = Dtype::Bf16;
+  Dtype kv_cache_dtype = Dtype::Bf16;
+  Dtype grad_dtype = Dtype::Fp32;        // training
+  int64_t zero_stage = 1;                // 0 or 1: optimizer state sharded over data parallel
+  double workspace_bytes = 1073741824.0; // framework workspace (cuBLAS, allocator slack)
 };
 
-StageLayout make_stage_layout(const ExperimentConfig& c);
+// Adam keeps fp32 master weights, momentum and variance: 12 bytes per parameter (Rajbhandari et
+// al., "ZeRO", SC'20, Sec. 3.1: 'K = 12' for mixed-precision Adam).
+inline constexpr double kAdamStateBytesPerParam = 12.0;
+
+// What the ledger reads: the sections of the experiment it depends on, and the bytes of one
+// dispatched and one combined unit on the wire (sim/network/a2a_wire.h).
+struct MemoryInputs {
+  const ModelConfig* model = nullptr;
+  const ParallelConfig* parallel = nullptr;
+  const WorkloadConfig* workload = nullptr;
+  const MoeRunConfig* moe = nullptr;
+  const MemoryConfig* memory = nullptr;
+  OverlapSchedule overlap = OverlapSchedule::None;
+  int64_t devices = 1;
+  double dispatch_unit_bytes = 0;
+  double combine_unit_bytes = 0;
+};
 
 // One ledger per device. placements[l] is the placement of model layer l (empty for dense layers).
-std::vector<HbmLedger> device_memory(const ExperimentConfig& c, const ParamCount& params, const StageLayout& stages,
+std::vector<HbmLedger> device_memory(const MemoryInputs& in, const ParamCount& params, const StageLayout& stages,
                                      const std::vector<LayerPlacement>& placements);
-
-// Bytes of one dispatched token (hidden in the dispatch dtype, fp8 scales per 128 values, top-k
-// ids and weights) and of one combined token (hidden in the combine dtype).
-double dispatch_token_bytes(const ExperimentConfig& c);
-double combine_token_bytes(const ExperimentConfig& c);
 
 }  // namespace moesim

@@ -59,27 +59,28 @@ LayerPlacement file_placement(const PlacementRequest& r, int64_t layer);
 
 namespace {
 
-Registry<PlacementFactory> build_registry() {
-  Registry<PlacementFactory> reg;
+PlacementRegistry build_registry() {
+  PlacementRegistry reg;
+  const PlacementTraits fixed{false, false, false}, load_aware{true, false, true}, from_file{false, true, true};
   reg.add({"contiguous", "rank r holds experts [r*E/EP, (r+1)*E/EP) in order; no redundant copies",
-           "default expert-parallel layout of Megatron-Core and vLLM", &contiguous});
+           "default expert-parallel layout of Megatron-Core and vLLM", &contiguous, fixed});
   reg.add({"round-robin", "expert e on rank e mod EP; no redundant copies",
-           "strided expert layout (e.g. SGLang/vLLM 'round_robin' expert placement)", &round_robin});
+           "strided expert layout (e.g. SGLang/vLLM 'round_robin' expert placement)", &round_robin, fixed});
   reg.add({"greedy", "load-aware greedy: extra slots to the experts with the most load per copy, then copies heaviest-first onto the least-loaded rank (the same algorithm as eplb-global)",
-           "longest-processing-time-first bin packing (Graham 1969)", &eplb_global});
+           "longest-processing-time-first bin packing (Graham 1969)", &eplb_global, load_aware});
   reg.add({"eplb-hierarchical", "DeepSeek EPLB, hierarchical: expert groups packed onto nodes, heaviest experts replicated inside each node, copies balanced over its GPUs",
-           "DeepSeek EPLB (github.com/deepseek-ai/EPLB), used for prefill in DeepSeek-V3 inference (arXiv:2412.19437)", &eplb_hierarchical});
+           "DeepSeek EPLB (github.com/deepseek-ai/EPLB), used for prefill in DeepSeek-V3 inference (arXiv:2412.19437)", &eplb_hierarchical, load_aware});
   reg.add({"eplb-global", "DeepSeek EPLB, global: heaviest experts replicated, copies balanced over all GPUs regardless of groups",
-           "DeepSeek EPLB (github.com/deepseek-ai/EPLB), used for decode in DeepSeek-V3 inference", &eplb_global});
+           "DeepSeek EPLB (github.com/deepseek-ai/EPLB), used for decode in DeepSeek-V3 inference", &eplb_global, load_aware});
   reg.add({"file", "read from placement.file: SGLang's physical_to_logical_map (slot -> logical expert per layer)",
-           "SGLang --init-expert-location / ExpertLocationMetadata", &file_placement});
+           "SGLang --init-expert-location / ExpertLocationMetadata", &file_placement, from_file});
   return reg;
 }
 
 }  // namespace
 
-const Registry<PlacementFactory>& placement_registry() {
-  static const Registry<PlacementFactory> registry = build_registry();
+const PlacementRegistry& placement_registry() {
+  static const PlacementRegistry registry = build_registry();
   return registry;
 }
 

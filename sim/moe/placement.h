@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/app/registry.h"
+#include "sim/base/registry.h"
 
 namespace moesim {
 
@@ -29,7 +29,16 @@ struct PlacementRequest {
 };
 
 using PlacementFactory = LayerPlacement (*)(const PlacementRequest&, int64_t layer);
-const Registry<PlacementFactory>& placement_registry();
+
+// What a policy needs and allows, asked by callers instead of its name.
+struct PlacementTraits {
+  bool needs_loads = false;        // reads PlacementRequest::layer_loads (per-layer expert loads)
+  bool needs_file = false;         // reads PlacementRequest::physical_to_logical (placement.file)
+  bool allows_redundancy = false;  // accepts redundant_experts > 0
+};
+
+using PlacementRegistry = Registry<PlacementFactory, PlacementTraits>;
+const PlacementRegistry& placement_registry();
 
 // Checks that every expert has a copy and every rank has the same slot count; throws
 // std::logic_error otherwise. Fills expert_ranks from rank_slots.

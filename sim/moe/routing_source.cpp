@@ -5,10 +5,10 @@
 
 #include <fmt/format.h>
 
-#include "sim/app/experiment_config.h"
 #include "sim/io/expert_counts_file.h"
 #include "sim/io/routing_trace.h"
-#include "sim/moe/counter_rng.h"
+#include "sim/base/counter_rng.h"
+#include "sim/moe/deepep_bench_gate.h"
 #include "sim/moe/expert_sampler.h"
 
 namespace moesim {
@@ -28,13 +28,13 @@ namespace {
 // Draws per-token top-k choices from one expert distribution per MoE layer.
 class SampledRouting : public RoutingSource {
  public:
-  SampledRouting(const ExperimentConfig& c, std::vector<std::vector<double>> weights_by_layer, Json summary)
-      : seed_(c.routing.seed), summary_(std::move(summary)) {
-    const auto& moe = c.model.moe;
-    const bool groups = c.routing.group_limited && moe.topk_groups < moe.num_groups;
-    samplers_.resize(c.model.num_layers);
-    for (int64_t l = 0; l < c.model.num_layers; ++l) {
-      if (!c.model.layer_is_moe[l]) continue;
+  SampledRouting(const RoutingConfig& c, const ModelConfig& model, std::vector<std::vector<double>> weights_by_layer, Json summary)
+      : seed_(c.seed), summary_(std::move(summary)) {
+    const auto& moe = model.moe;
+    const bool groups = c.group_limited && moe.topk_groups < moe.num_groups;
+    samplers_.resize(model.num_layers);
+    for (int64_t l = 0; l < model.num_layers; ++l) {
+      if (!model.layer_is_moe[l]) continue;
       samplers_[l] = std::make_unique<ExpertSampler>(weights_by_layer[l], static_cast<int>(moe.top_k),
                                                      groups ? static_cast<int>(moe.num_groups) : 1,
                                                      groups ? static_cast<int>(moe.topk_groups) : 1);
@@ -57,16 +57,46 @@ class SampledRouting : public RoutingSource {
   std::vector<std::unique_ptr<ExpertSampler>> samplers_;
 };
 
-std::unique_ptr<RoutingSource> make_synthetic(const ExperimentConfig& c) {
-  const double s = c.routing.distribution == "uniform" ? 0.0 : c.routing.zipf_exponent;
-  std::vector<std::vector<double>> w(c.model.num_layers);
-  for (int64_t l = 0; l < c.model.num_layers; ++l)
-    if (c.model.layer_is_moe[l]) w[l] = zipf_weights(c.model.moe.num_experts, s, c.routing.seed, l);
-  Json summary = {{"source", "synthetic"}, {"distribution", c.routing.distribution}, {"zipf_exponent", s}};
-  return std::make_unique<SampledRouting>(c, std::move(w), summary);
+// DeepEP's benchmark gate (deepep_bench_gate.h), one stream per (layer, micro-batch, device).
+class DeepEpBenchRouting : public RoutingSource {
+ public:
+  DeepEpBenchRouting(const RoutingConfig& c, const ModelConfig& model)
+      : seed_(c.seed),
+        experts_(model.moe.num_experts),
+        gate_(model.moe.num_experts, model.moe.top_k, c.group_limited ? model.moe.num_groups : 1, c.group_limited ? model.moe.topk_groups : 1) {}
+  void fill(int64_t layer, int64_t micro_batch, int64_t device, int64_t tokens, RoutingBatch& out) const override {
+    CounterRng rng(seed_, kStream + static_cast<uint64_t>(layer), static_cast<uint64_t>(device), static_cast<uint64_t>(micro_batch));
+    out.tokens = tokens;
+    out.experts.resize(static_cast<size_t>(tokens) * out.top_k);
+    out.weights.clear();
+    gate_.route(rng, tokens, out.experts.data());
+  }
+  Json summary() const override { return {{"source", "synthetic"}, {"distribution", "deepep-bench"}}; }
+  std::vector<double> expected_load(int64_t) const override { return std::vector<double>(static_cast<size_t>(experts_), 1.0); }
+
+ private:
+  static constexpr uint64_t kStream = 0xDEE9;  // layer 0, micro-batch 0: the stream `moesim comm a2a` has always used
+  uint64_t seed_;
+  int64_t experts_;
+  DeepEpBenchGate gate_;
+};
+
+std::unique_ptr<RoutingSource> make_synthetic(const RoutingConfig& c, const RoutingInputs& in) {
+  const ModelConfig& m = *in.model;
+  if (c.distribution == "deepep-bench") return std::make_unique<DeepEpBenchRouting>(c, m);
+  const double s = c.distribution == "uniform" ? 0.0 : c.zipf_exponent;
+  std::vector<std::vector<double>> w(m.num_layers);
+  for (int64_t l = 0; l < m.num_layers; ++l)
+    if (m.layer_is_moe[l]) w[l] = zipf_weights(m.moe.num_experts, s, c.seed, l);
+  Json summary = {{"source", "synthetic"}, {"distribution", c.distribution}, {"zipf_exponent", s}};
+  return std::make_unique<SampledRouting>(c, m, std::move(w), summary);
 }
 
-std::unique_ptr<RoutingSource> make_counts(const ExperimentConfig& c) {
+std::unique_ptr<RoutingSource> make_counts(const RoutingConfig& rc, const RoutingInputs& in) {
+  struct {
+    const RoutingConfig& routing;
+    const ModelConfig& model;
+  } c{rc, *in.model};
   const auto counts = load_expert_counts(c.routing.file);
   if (counts.num_experts != c.model.moe.num_experts)
     throw input_error(c.routing.file, "", fmt::format("has {} experts per layer but model {} has {}", counts.num_experts, c.model.name, c.model.moe.num_experts));
@@ -91,7 +121,7 @@ std::unique_ptr<RoutingSource> make_counts(const ExperimentConfig& c) {
     w[l] = r;
   }
   Json summary = {{"source", "counts"}, {"file", c.routing.file_as_written}, {"format", counts.format}};
-  return std::make_unique<SampledRouting>(c, std::move(w), summary);
+  return std::make_unique<SampledRouting>(rc, c.model, std::move(w), summary);
 }
 
 // Replays a per-token trace. Token i of device d in micro-batch m is trace token
@@ -99,7 +129,11 @@ std::unique_ptr<RoutingSource> make_counts(const ExperimentConfig& c) {
 // and wraps around when the experiment needs more tokens than it holds.
 class TraceRouting : public RoutingSource {
  public:
-  explicit TraceRouting(const ExperimentConfig& c) : trace_(c.routing.file), file_(c.routing.file_as_written), devices_(c.cluster.devices()) {
+  TraceRouting(const RoutingConfig& rc, const RoutingInputs& in) : trace_(rc.file), file_(rc.file_as_written), devices_(in.devices) {
+    struct {
+      const RoutingConfig& routing;
+      const ModelConfig& model;
+    } c{rc, *in.model};
     const auto& h = trace_.header();
     if (h.num_experts != c.model.moe.num_experts)
       throw input_error(c.routing.file, "meta.num_experts", fmt::format("{} experts but model {} has {}", h.num_experts, c.model.name, c.model.moe.num_experts));
@@ -114,7 +148,7 @@ class TraceRouting : public RoutingSource {
     for (int64_t l = 0; l < c.model.num_layers; ++l)
       if (c.model.layer_is_moe[l] && layer_row_[l] < 0)
         throw input_error(c.routing.file, "meta.layers", fmt::format("has no routing for MoE layer {} of model {} ({} layers stored)", l, c.model.name, h.layers.size()));
-    needed_ = c.workload.micro_batches * devices_ * c.workload.tokens_per_device;
+    needed_ = in.micro_batches * devices_ * in.tokens_per_device;
   }
   void fill(int64_t layer, int64_t micro_batch, int64_t device, int64_t tokens, RoutingBatch& out) const override {
     const auto& h = trace_.header();
@@ -149,28 +183,33 @@ class TraceRouting : public RoutingSource {
   std::vector<int64_t> layer_row_;
 };
 
-Registry<RoutingFactory> build_registry() {
-  Registry<RoutingFactory> r;
-  r.add({"synthetic", "per-token top-k draws from a uniform or Zipf(s) expert popularity, seeded, hot experts permuted per layer",
-         "Zipf's law over experts; xoshiro256** (Blackman & Vigna 2018) keyed by (seed, layer, micro-batch, device)", &make_synthetic});
+std::unique_ptr<RoutingSource> make_trace(const RoutingConfig& c, const RoutingInputs& in) { return std::make_unique<TraceRouting>(c, in); }
+
+RoutingRegistry build_registry() {
+  RoutingRegistry r;
+  r.add({"synthetic",
+         "per-token top-k draws from a uniform or Zipf(s) expert popularity, seeded, hot experts permuted per layer; or DeepEP's "
+         "benchmark gate (deepep-bench: i.i.d. scores, groups ranked by their best score)",
+         "Zipf's law over experts; xoshiro256** (Blackman & Vigna 2018) keyed by (seed, layer, micro-batch, device); DeepEP "
+         "tests/test_internode.py", &make_synthetic, {false}});
   r.add({"counts", "per-token top-k draws (without replacement, group-limited where the model is) from real per-layer expert counts",
-         "SGLang expert-distribution recorder (logical_count); DeepSeek-V3 group-limited routing (arXiv:2412.19437)", &make_counts});
+         "SGLang expert-distribution recorder (logical_count); DeepSeek-V3 group-limited routing (arXiv:2412.19437)", &make_counts, {true}});
   r.add({"trace", "replay of a per-token routing trace in moesim's .npz format (see README: Trace format)",
-         "moesim trace format; importers for SGLang, vLLM, Megatron, TensorRT-LLM recorders", [](const ExperimentConfig& c) -> std::unique_ptr<RoutingSource> { return std::make_unique<TraceRouting>(c); }});
+         "moesim trace format; importers for SGLang, vLLM, Megatron, TensorRT-LLM recorders", &make_trace, {true}});
   return r;
 }
 
 }  // namespace
 
-const Registry<RoutingFactory>& routing_registry() {
-  static const Registry<RoutingFactory> registry = build_registry();
+const RoutingRegistry& routing_registry() {
+  static const RoutingRegistry registry = build_registry();
   return registry;
 }
 
-std::unique_ptr<RoutingSource> make_routing_source(const ExperimentConfig& config) {
-  const auto* e = routing_registry().find(config.routing.source);
-  if (!e) throw input_error(config.file, "$.routing.source", "unknown routing source " + config.routing.source);
-  return e->factory(config);
+std::unique_ptr<RoutingSource> make_routing_source(const RoutingConfig& config, const RoutingInputs& inputs) {
+  const auto* e = routing_registry().find(config.source);
+  if (!e) throw std::invalid_argument("unknown routing source " + config.source);
+  return e->factory(config, inputs);
 }
 
 }  // namespace moesim

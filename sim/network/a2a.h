@@ -10,7 +10,7 @@
 #pragma once
 #include <functional>
 
-#include "sim/app/registry.h"
+#include "sim/base/registry.h"
 #include "sim/network/dispatch_traffic.h"
 #include "sim/network/flow_set.h"
 
@@ -26,7 +26,24 @@ struct A2aInput {
 };
 
 using A2aFactory = FlowSet (*)(const A2aInput&);
-const Registry<A2aFactory>& a2a_registry();
+
+// What an algorithm moves and what DeepEP's benchmarks count for it, asked by callers instead of
+// its name (sim/network/a2a_wire.h turns these into bytes per unit).
+enum class A2aUnit { Token, Message };  // a token copy per destination, or one (token, expert) message
+// DeepEP's bandwidth numerator (a2a_bench.h): (token, expert) messages; tokens received per device
+// (NVLink, one-node groups) or per destination node (RDMA); or, for algorithms DeepEP has no figure
+// for, the tokens that cross the counted domain.
+enum class DeepEpCount { Messages, DeviceOrNodeTokens, CrossingTokens };
+
+struct A2aTraits {
+  A2aUnit unit = A2aUnit::Token;
+  double header_bytes = 0;         // per unit on the wire, beyond the hidden vector (low latency: 16)
+  bool carries_topk_meta = false;  // dispatch also carries int32 expert ids + fp32 weights per top-k entry
+  DeepEpCount deepep_count = DeepEpCount::CrossingTokens;
+};
+
+using A2aRegistry = Registry<A2aFactory, A2aTraits>;
+const A2aRegistry& a2a_registry();
 
 // One flow per (source, destination device) pair, `count` tokens or messages each, on `route`
 // (reversed for combine); a device's own share stays put. Shared by pairwise and low latency.

@@ -1,13 +1,16 @@
 #include "sim/network/network_model.h"
 
+#include <array>
+
 namespace moesim {
+namespace {
 
-std::optional<NetworkModelKind> parse_network_model(const std::string& name) {
-  if (name == "bottleneck") return NetworkModelKind::Bottleneck;
-  if (name == "flow") return NetworkModelKind::Flow;
-  return std::nullopt;
-}
+constexpr std::array<EnumName<NetworkModelKind>, 2> kNames = {{{NetworkModelKind::Bottleneck, "bottleneck"}, {NetworkModelKind::Flow, "flow"}}};
 
-const char* network_model_name(NetworkModelKind kind) { return kind == NetworkModelKind::Flow ? "flow" : "bottleneck"; }
+}  // namespace
+
+std::span<const EnumName<NetworkModelKind>> network_model_names() { return kNames; }
+std::optional<NetworkModelKind> parse_network_model(const std::string& name) { return parse_enum(network_model_names(), name); }
+const char* network_model_name(NetworkModelKind kind) { return enum_name(network_model_names(), kind); }
 
 }  // namespace moesim

@@ -3,7 +3,10 @@
 // CollectiveResult.
 #pragma once
 #include <optional>
+#include <span>
 #include <string>
+
+#include "sim/base/enum_table.h"
 
 #include "sim/network/bottleneck_model.h"
 #include "sim/network/flow_model.h"
@@ -12,6 +15,7 @@ namespace moesim {
 
 enum class NetworkModelKind { Bottleneck, Flow };
 
+std::span<const EnumName<NetworkModelKind>> network_model_names();
 std::optional<NetworkModelKind> parse_network_model(const std::string& name);  // "bottleneck" | "flow"
 const char* network_model_name(NetworkModelKind kind);
 

@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include "sim/app/experiment_config.h"
 #include "sim/network/topology_registry.h"
 
 namespace moesim {
@@ -18,19 +17,6 @@ Topology Topology::build(const TopologySpec& spec, const HardwareProfile& hw) {
   if (!(spec.oversubscription >= 1.0)) throw std::invalid_argument("topology: oversubscription must be at least 1");
   if (spec.spines < 0 || spec.nodes_per_leaf < 0) throw std::invalid_argument("topology: spines and nodes_per_leaf must not be negative");
   return entry->factory(spec, hw);
-}
-
-Topology Topology::build(const ClusterConfig& c, const HardwareProfile& hw) {
-  TopologySpec spec;
-  spec.generator = c.topology;
-  spec.nodes = c.nodes;
-  spec.devices_per_node = c.devices_per_node;
-  spec.nics_per_node = c.nics_per_node;
-  spec.oversubscription = c.oversubscription;
-  spec.spines = c.spines;
-  spec.nodes_per_leaf = c.nodes_per_leaf;
-  spec.peer_bandwidth_Bps = c.peer_bandwidth_Bps;
-  return build(spec, hw);
 }
 
 size_t Topology::add_vertex(std::string name, int64_t node, bool is_device) {

@@ -21,7 +21,6 @@
 
 namespace moesim {
 
-struct ClusterConfig;
 
 enum class LinkDomain { ScaleUp, ScaleOut };
 
@@ -90,8 +89,6 @@ class Topology {
   // Runs the generator spec.generator from topology_registry(); throws std::invalid_argument for
   // an unknown name or bad parameters.
   static Topology build(const TopologySpec& spec, const HardwareProfile& hw);
-  // The experiment's cluster (nodes, devices_per_node, nics_per_node, topology) as a spec.
-  static Topology build(const ClusterConfig& cluster, const HardwareProfile& hw);
 
   void freeze();
   bool frozen() const { return frozen_; }

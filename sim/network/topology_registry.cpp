@@ -1,5 +1,7 @@
 #include "sim/network/topology_registry.h"
 
+#include <limits>
+
 #include <fmt/format.h>
 
 #include "sim/network/topology_parts.h"
@@ -80,39 +82,62 @@ Topology hccs_mesh_roce(const TopologySpec& s, const HardwareProfile& hw) {
   return t;
 }
 
-Registry<TopologyFactory> build_registry() {
-  Registry<TopologyFactory> r;
+ParamSpec oversubscription() {
+  return {"oversubscription", "number", "", "1 (non-blocking)", 1.0, 1024.0, "a leaf's downlink : uplink bandwidth ratio"};
+}
+ParamSpec spines() {
+  return {"spines", "integer", "", "0 (one spine per leaf)", 0, 1 << 20, "spine switches joining the leaves"};
+}
+ParamSpec nodes_per_leaf(const char* default_value, const char* description) {
+  return {"nodes_per_leaf", "integer", "", default_value, 0, 1 << 20, description};
+}
+
+TopologyRegistry build_registry() {
+    // DeepSeek-V3 serves decode with DeepEP's low-latency kernels (arXiv:2412.19437 Sec. 3.4); on
+  // Ascend, HCCL's hierarchical all-to-all serves both phases.
+  const TopologyTraits nvswitch{"nvswitch", "deepep-normal", "deepep-low-latency"}, hccs{"hccs", "hccl-hierarchical", "hccl-hierarchical"};
+  TopologyRegistry r;
   r.add({"nvswitch-fat-tree",
          "one NVSwitch per node joins its GPUs (a port each way per GPU); one NIC port per GPU (or per rail group) into one "
          "non-blocking scale-out switch",
          "NVIDIA DGX H100/H800 node (8 GPUs, 4 NVSwitch chips acting as one switch, one ConnectX-7 per GPU); DeepSeek-V3 "
          "report arXiv:2412.19437 Sec. 3.2.2",
-         &nvswitch_fat_tree});
+         &nvswitch_fat_tree, nvswitch, {}});
   r.add({"rail-fat-tree",
          "NVSwitch nodes; NIC r of every node on rail leaf r (nodes_per_leaf nodes per leaf), leaves joined by `spines` "
          "spines with leaf uplinks = downlinks / `oversubscription`; destination-mod-k spine choice",
          "NVIDIA DGX SuperPOD reference architecture (rail-optimised); Wang et al., 'Rail-only', arXiv:2307.12169; "
          "D-mod-k routing: Zahavi et al., 'Optimized InfiniBand fat-tree routing for shift all-to-all', 2010",
-         &rail_fat_tree});
+         &rail_fat_tree, nvswitch,
+         {oversubscription(), spines(), nodes_per_leaf("0 (all nodes on one leaf per rail)", "nodes whose rail-r NICs share one leaf")}});
   r.add({"fat-tree",
          "NVSwitch nodes; all NICs of `nodes_per_leaf` (default 4) consecutive nodes on one top-of-rack leaf, leaves "
          "joined by `spines` spines with leaf uplinks = downlinks / `oversubscription`; destination-mod-k spine choice",
          "Leiserson, 'Fat-trees', IEEE ToC 1985; Al-Fares et al., SIGCOMM 2008; D-mod-k routing: Zahavi et al. 2010",
-         &fat_tree});
+         &fat_tree, nvswitch,
+         {oversubscription(), spines(), nodes_per_leaf("0 (4 nodes per leaf)", "consecutive nodes whose NICs share one top-of-rack leaf")}});
   r.add({"hccs-mesh-roce",
          "Ascend-class NPU node: full mesh of HCCS peer links (per peer: the profile's scale-up bandwidth / (devices-1) "
          "unless `peer_bandwidth` is given), no switch; one RoCE NIC port per NPU into one non-blocking fabric",
          "Huawei Atlas 800T A2 (8x Ascend 910B, HCCS 7 x 56 GB/s full mesh, 8 x 200GE RoCE); figures and sources in "
          "hw_profiles/Ascend-910B.json",
-         &hccs_mesh_roce});
+         &hccs_mesh_roce, hccs,
+         {{"peer_bandwidth", "bandwidth", "B/s", "0 (the profile's scale-up bandwidth / (devices_per_node - 1))", 0,
+           std::numeric_limits<double>::infinity(), "one HCCS peer link, per direction"}}});
   return r;
 }
 
 }  // namespace
 
-const Registry<TopologyFactory>& topology_registry() {
-  static const Registry<TopologyFactory> registry = build_registry();
+const TopologyRegistry& topology_registry() {
+  static const TopologyRegistry registry = build_registry();
   return registry;
+}
+
+const std::string& default_topology(const std::string& fabric) {
+  for (const auto& e : topology_registry().entries())
+    if (e.traits.scale_up_fabric == fabric) return e.name;
+  return topology_registry().entries().front().name;
 }
 
 }  // namespace moesim

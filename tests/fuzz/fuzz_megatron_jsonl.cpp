@@ -1,6 +1,6 @@
-// Fuzzes the megatron-jsonl importer (sim/io/import/import_megatron_jsonl.cpp): one
+// Fuzzes the megatron-jsonl importer (sim/import/import_megatron_jsonl.cpp): one
 // router_trace_rank{r}.jsonl file with 16 experts.
-#include "sim/io/import/importers.h"
+#include "sim/import/importers.h"
 #include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,6 +1,6 @@
-// Fuzzes the mixtral-jsonl importer (sim/io/import/import_mixtral_jsonl.cpp): per-(token, layer)
+// Fuzzes the mixtral-jsonl importer (sim/import/import_mixtral_jsonl.cpp): per-(token, layer)
 // JSONL; an odd-sized input is imported with --missing sample, an even-sized one with drop.
-#include "sim/io/import/importers.h"
+#include "sim/import/importers.h"
 #include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

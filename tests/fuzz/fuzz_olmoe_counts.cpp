@@ -1,5 +1,5 @@
-// Fuzzes the olmoe_counts importer (sim/io/import/import_olmoe_counts.cpp): OLMoE routing-count JSON.
-#include "sim/io/import/importers.h"
+// Fuzzes the olmoe_counts importer (sim/import/import_olmoe_counts.cpp): OLMoE routing-count JSON.
+#include "sim/import/importers.h"
 #include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

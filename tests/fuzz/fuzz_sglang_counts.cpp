@@ -1,5 +1,5 @@
-// Fuzzes the sglang_counts importer (sim/io/import/import_sglang_counts.cpp): SGLang logical_count JSON (2-D or per step 3-D).
-#include "sim/io/import/importers.h"
+// Fuzzes the sglang_counts importer (sim/import/import_sglang_counts.cpp): SGLang logical_count JSON (2-D or per step 3-D).
+#include "sim/import/importers.h"
 #include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,5 +1,5 @@
-// Fuzzes the switch_counts importer (sim/io/import/import_switch_counts.cpp): Switch per-layer expert usage JSON.
-#include "sim/io/import/importers.h"
+// Fuzzes the switch_counts importer (sim/import/import_switch_counts.cpp): Switch per-layer expert usage JSON.
+#include "sim/import/importers.h"
 #include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

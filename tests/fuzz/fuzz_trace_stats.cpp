@@ -1,6 +1,7 @@
-// Fuzzes `moesim trace stats` (sim/io/import/trace_stats.h) on a trace (.npz, told by its zip
+// Fuzzes `moesim trace stats` (sim/import/trace_stats.h) on a trace (.npz, told by its zip
 // magic) or a counts JSON: statistics, affinity, then a greedy placement on 2 devices.
-#include "sim/io/import/trace_stats.h"
+#include "sim/import/trace_stats.h"
+#include "sim/moe/placement_stats.h"
 #include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

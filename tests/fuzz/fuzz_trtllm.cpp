@@ -1,8 +1,8 @@
-// Fuzzes the trtllm importer (sim/io/import/import_trtllm.cpp, safetensors_file.cpp): the input
+// Fuzzes the trtllm importer (sim/import/import_trtllm.cpp, safetensors_file.cpp): the input
 // is rank0.safetensors of a folder whose meta_info.json says 8 experts, top-2.
 #include <sys/stat.h>
 
-#include "sim/io/import/importers.h"
+#include "sim/import/importers.h"
 #include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,6 +1,6 @@
-// Fuzzes the vllm importer (sim/io/import/import_vllm.cpp, npy_file.cpp): routed experts as a
+// Fuzzes the vllm importer (sim/import/import_vllm.cpp, npy_file.cpp): routed experts as a
 // .npy array or as JSON {"routed_experts": ...}, told apart by the .npy magic, 16 experts.
-#include "sim/io/import/importers.h"
+#include "sim/import/importers.h"
 #include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "sim/app/simulation.h"
+#include "sim/scenario/simulation.h"
 #include "sim/hardware/dense_gemm_table.h"
 #include "test_helpers.h"
 

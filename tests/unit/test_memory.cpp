@@ -1,7 +1,7 @@
 // The HBM ledger of a hand-computable layout.
 #include <catch2/catch.hpp>
 
-#include "sim/app/experiment_config.h"
+#include "sim/scenario/experiment_config.h"
 #include "sim/moe/memory_model.h"
 
 using namespace moesim;

@@ -2,7 +2,7 @@
 // (flow-model and all-to-all cases are in test_comm.cpp).
 #include <catch2/catch.hpp>
 
-#include "sim/app/experiment_config.h"
+#include "sim/scenario/experiment_config.h"
 #include "sim/network/bottleneck_model.h"
 #include "sim/network/topology.h"
 #include "sim/network/topology_registry.h"

@@ -4,11 +4,11 @@
 #include <cmath>
 #include <numeric>
 
-#include "sim/app/simulation.h"
+#include "sim/scenario/simulation.h"
 #include "sim/io/expert_counts_file.h"
 #include "sim/moe/routing_source.h"
-#include "sim/app/cli.h"
-#include "sim/io/import/trace_stats.h"
+#include "sim/cli/cli.h"
+#include "sim/import/trace_stats.h"
 #include <filesystem>
 #include "test_helpers.h"
 

@@ -8,7 +8,7 @@
 #include <map>
 #include <sstream>
 
-#include "sim/app/simulation.h"
+#include "sim/scenario/simulation.h"
 #include "test_helpers.h"
 
 using namespace moesim;

@@ -12,10 +12,10 @@
 
 #include <fmt/format.h>
 
-#include "sim/app/progress_bar.h"
-#include "sim/app/sweep_output.h"
-#include "sim/app/sweep_runner.h"
-#include "sim/app/sweep_spec.h"
+#include "sim/base/progress_bar.h"
+#include "sim/sweep/sweep_output.h"
+#include "sim/sweep/sweep_runner.h"
+#include "sim/sweep/sweep_spec.h"
 #include "test_helpers.h"
 
 namespace moesim::cli {

@@ -1,4 +1,4 @@
-// Routing-data importers (sim/io/import/) and `moesim trace stats`: the real recordings in
+// Routing-data importers (sim/import/) and `moesim trace stats`: the real recordings in
 // ../shared/traces (skipped when absent) import with the right shapes and totals; small
 // synthetic files written here cover Megatron-Core, vLLM and TensorRT-LLM; each kind of bad
 // input gives one InputError naming the line or byte offset and leaves no output behind.
@@ -17,7 +17,7 @@
 #include <fmt/format.h>
 
 #include "sim/io/errors.h"
-#include "sim/io/import/importers.h"
+#include "sim/import/importers.h"
 #include "sim/io/json_reader.h"
 #include "test_helpers.h"
 

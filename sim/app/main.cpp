@@ -1,3 +1,0 @@
-#include "sim/app/cli.h"
-
-int main(int argc, char** argv) { return moesim::cli::main(argc, argv); }

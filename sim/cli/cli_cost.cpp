@@ -1,0 +1,177 @@
+// `moesim cost experts`: the predicted time of one grouped SwiGLU expert block on one device, from
+// the same device cost model `moesim run` uses (sim/hardware/device_cost.h: the backend "auto" by
+// default, a named measured backend, or the roofline), printed as JSON.
+// With --batch, one query per line ("HIDDEN INTERMEDIATE DTYPE c1,c2,...") and one JSON line out
+// per query, so that scripts (calibration/accuracy.py) need not start a process per point.
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+
+#include <fmt/ranges.h>
+
+#include "sim/hardware/device_cost.h"
+#include "sim/hardware/expert_backends.h"
+#include "sim/io/errors.h"
+#include "sim/io/json_reader.h"
+#include "sim/scenario/data_paths.h"
+
+namespace po = boost::program_options;
+
+namespace moesim::cli {
+namespace {
+
+std::vector<int64_t> parse_counts(const std::string& text, const std::string& where) {
+  std::vector<int64_t> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t used = 0;
+    long long v = -1;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || used == 0 || v < 0)
+      throw InputError(fmt::format("{}: expected comma-separated token counts >= 0, got \"{}\"", where, item));
+    out.push_back(v);
+  }
+  if (out.empty()) throw InputError(fmt::format("{}: expected at least one token count", where));
+  return out;
+}
+
+// The cost model `moesim run` uses for one backend and dtype, built on first use.
+class Models {
+ public:
+  Models(HardwareProfile hw, std::string backend, bool allow) : hw_(std::move(hw)), backend_(std::move(backend)), allow_(allow) {}
+  const DeviceCostModel& get(Dtype dtype) {
+    auto& m = models_[dtype];
+    if (!m) {
+      DeviceCostOptions o;
+      o.expert_backend = backend_;
+      o.allow_extrapolation = allow_;
+      o.expert_dtype = dtype;
+      o.data_dir = data_dir();
+      m = std::make_unique<DeviceCostModel>(hw_, o);
+    }
+    return *m;
+  }
+  const std::string& backend() const { return backend_; }
+  const std::string& hardware() const { return hw_.name; }
+
+ private:
+  HardwareProfile hw_;
+  std::string backend_;
+  bool allow_;
+  std::map<Dtype, std::unique_ptr<DeviceCostModel>> models_;
+};
+
+Dtype parse_expert_dtype(const std::string& name, const std::string& where) {
+  const auto d = parse_dtype(name);
+  if (!d || (*d != Dtype::Bf16 && *d != Dtype::Fp8)) throw InputError(fmt::format("{}: expected an expert dtype (bf16, fp8), got \"{}\"", where, name));
+  return *d;
+}
+
+Json answer(Models& models, int64_t hidden, int64_t inter, const std::string& dtype_name, const std::vector<int64_t>& counts, const std::string& where) {
+  if (hidden <= 0 || inter <= 0) throw InputError(fmt::format("expert block: hidden ({}) and intermediate ({}) must be positive", hidden, inter));
+  const Dtype dtype = parse_expert_dtype(dtype_name, where);
+  const auto e = models.get(dtype).expert_block(hidden, static_cast<double>(inter), dtype, dtype_bytes(dtype), 2.0, counts);
+  int64_t total = 0, active = 0;
+  for (int64_t c : counts) total += c, active += c > 0;
+  return Json{{"hardware", models.hardware()}, {"backend", models.backend()},
+              {"source", e.source},     {"time_us", e.time.us()},
+              {"extrapolated", e.extrapolated}, {"hidden", hidden},
+              {"intermediate", inter},  {"dtype", dtype_name},
+              {"experts", int64_t(counts.size())}, {"active_experts", active},
+              {"total_tokens", total}};
+}
+
+int run_batch(Models& models, const std::string& path) {
+  std::ifstream file;
+  if (path != "-") {
+    file.open(path);
+    if (!file) throw InputError(fmt::format("{}: cannot read", path));
+  }
+  std::istream& in = path == "-" ? std::cin : file;
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream ls(line);
+    int64_t h = 0, f = 0;
+    std::string dtype, counts;
+    const std::string where = fmt::format("{}:{}", path, lineno);
+    if (!(ls >> h >> f >> dtype >> counts)) throw InputError(where + ": expected HIDDEN INTERMEDIATE DTYPE COUNTS");
+    Json out;
+    try {
+      out = answer(models, h, f, dtype, parse_counts(counts, where), where);
+    } catch (const InputError& e) {  // one refused query does not end the batch
+      out = Json{{"error", e.what()}, {"hidden", h}, {"intermediate", f}, {"dtype", dtype}};
+    }
+    fmt::print("{}\n", out.dump());
+  }
+  return 0;
+}
+
+int cost_experts(const std::vector<std::string>& args) {
+  po::options_description opts("moesim cost experts --hardware NAME [--kernel BACKEND] --hidden H --intermediate F --counts c1,c2,...");
+  opts.add_options()("help,h", "show this help")("hardware", po::value<std::string>(), "hardware profile name or path (hw_profiles/)")(
+      "kernel", po::value<std::string>()->default_value("auto"),
+      "expert-block backend (moesim list backends): auto (what `moesim run` uses), roofline, cublas-grouped, torch-grouped-mm; "
+      "empty = roofline")(
+      "hidden", po::value<int64_t>(), "hidden size")("intermediate", po::value<int64_t>(), "expert intermediate size")(
+      "dtype", po::value<std::string>()->default_value("bf16"), "expert dtype (bf16, fp8)")(
+      "counts", po::value<std::string>(), "tokens per local expert, comma-separated")(
+      "batch", po::value<std::string>(), "file of queries, one per line: HIDDEN INTERMEDIATE DTYPE c1,c2,... (- = stdin)")(
+      "allow-extrapolation", "a named measured backend extrapolates outside its grid instead of refusing (auto always does)");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(opts).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fmt::print(stderr, "moesim cost experts: error: {}\n", e.what());
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << opts << "\nPrints {\"time_us\", \"source\", \"backend\", \"extrapolated\", ...} as JSON.\n";
+    return 0;
+  }
+  const bool batch = vm.count("batch") > 0;
+  if (!vm.count("hardware") || (!batch && (!vm.count("hidden") || !vm.count("intermediate") || !vm.count("counts")))) {
+    fmt::print(stderr, "moesim cost experts: error: needs --hardware and either --hidden, --intermediate, --counts or --batch\n");
+    return 2;
+  }
+  std::string backend = vm["kernel"].as<std::string>();
+  if (backend.empty()) backend = "roofline";
+  if (!expert_backend_registry().find(backend))
+    throw InputError(fmt::format("--kernel: unknown backend \"{}\"; did you mean \"{}\"? ({})", backend, closest(backend, expert_backend_registry().names()),
+                                 fmt::join(expert_backend_registry().names(), ", ")));
+  Models models(load_hardware_file(resolve_data_file(vm["hardware"].as<std::string>(), "hw_profiles", "")), backend, vm.count("allow-extrapolation") > 0);
+  models.get(parse_expert_dtype(vm["dtype"].as<std::string>(), "--dtype"));  // a named backend without a table fails here
+  if (batch) return run_batch(models, vm["batch"].as<std::string>());
+  const auto counts = parse_counts(vm["counts"].as<std::string>(), "--counts");
+  fmt::print("{}\n", answer(models, vm["hidden"].as<int64_t>(), vm["intermediate"].as<int64_t>(), vm["dtype"].as<std::string>(), counts, "--dtype").dump());
+  return 0;
+}
+
+}  // namespace
+
+int cost(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    fmt::print(args.empty() ? stderr : stdout,
+               "usage: moesim cost experts --hardware NAME [--kernel BACKEND] --hidden H --intermediate F [--dtype bf16]\n"
+               "                           --counts c1,c2,... [--allow-extrapolation]   (or --batch FILE)\n");
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "experts") return cost_experts(std::vector<std::string>(args.begin() + 1, args.end()));
+  fmt::print(stderr, "moesim cost: error: unknown target \"{}\" (experts)\n", args[0]);
+  return 2;
+}
+
+}  // namespace moesim::cli

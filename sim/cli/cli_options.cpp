@@ -1,0 +1,31 @@
+#include "sim/cli/cli_options.h"
+
+#include <fmt/format.h>
+
+namespace po = boost::program_options;
+
+namespace moesim::cli {
+
+bool parse_options(const std::string& command, const std::vector<std::string>& args, const po::options_description& visible,
+                   const char* positional, po::variables_map& vm, const po::options_description* hidden, int positional_count) {
+  po::options_description positional_option;
+  if (positional_count == 1)
+    positional_option.add_options()(positional, po::value<std::string>());
+  else
+    positional_option.add_options()(positional, po::value<std::vector<std::string>>());
+  po::options_description all;
+  all.add(visible).add(positional_option);
+  if (hidden) all.add(*hidden);
+  po::positional_options_description pos;
+  pos.add(positional, positional_count);
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fmt::print(stderr, "moesim {}: error: {}\n", command, e.what());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace moesim::cli

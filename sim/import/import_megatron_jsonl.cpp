@@ -1,0 +1,145 @@
+// Imports Megatron-Core's MoE router trace (--moe-routing-trace-path): one JSONL file per rank,
+// router_trace_rank{r}.jsonl, one line per (step, layer):
+//   {"step", "stage": "pre_dispatch", "block": "decoder"|"mtp", "layer", "rank", "num_tokens",
+//    "topk", "top_indices": [[k ids] x num_tokens]} (+ optional mtp_idx, hs_*/logit_* fields).
+// IN is one such file or a folder of them. Writes a trace without gate weights (the tracer does
+// not record them). Tokens are those of each (step, rank) in ascending order; every (step,
+// rank) must record every decoder layer once with the same num_tokens (pipeline-parallel ranks
+// that hold different layers cannot be joined into tokens). MTP records are skipped. The trace
+// records neither the model nor the expert count: --model and --experts are required.
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <regex>
+
+#include <fmt/format.h>
+
+#include "sim/import/import_util.h"
+
+namespace moesim {
+namespace {
+
+struct LayerRecord {
+  std::vector<int32_t> ids;  // [num_tokens][k]
+  int64_t line = 0;
+  std::string file;
+};
+
+std::vector<std::string> rank_files(const std::string& in) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(in, ec)) return {in};
+  static const std::regex name(R"(router_trace_rank(\d+)\.jsonl)");
+  std::vector<std::pair<int64_t, std::string>> found;
+  for (const auto& entry : fs::directory_iterator(in, ec)) {
+    std::smatch m;
+    const std::string file = entry.path().filename().string();
+    if (std::regex_match(file, m, name) && m[1].length() < 9) found.emplace_back(std::stoll(m[1]), entry.path().string());
+  }
+  if (ec) throw input_error(in, "", "cannot list folder: " + ec.message());
+  if (found.empty()) throw input_error(in, "", "folder holds no router_trace_rank{r}.jsonl file");
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(f.second);
+  return out;
+}
+
+}  // namespace
+
+Imported import_megatron_jsonl(const std::string& in, const ImportOptions& opt) {
+  const std::string model = import::model_name(opt, "", "megatron-jsonl");
+  const int64_t E = import::expert_count(in, opt, 0, "megatron-jsonl");
+  int64_t K = 0;
+  int64_t skipped_mtp = 0;
+  std::map<std::pair<int64_t, int64_t>, std::map<int64_t, LayerRecord>> groups;  // (step, rank) -> layer -> record
+  const auto files = rank_files(in);
+  for (const auto& file : files) {
+    import::for_each_jsonl(file, [&](int64_t line, const JsonValue& v) {
+      auto o = v.as_object();
+      const std::string block = o.has("block") ? o.required("block").as_string() : std::string("decoder");
+      if (o.has("stage")) o.required("stage").as_string();
+      if (block != "decoder") {
+        ++skipped_mtp;
+        return;
+      }
+      const int64_t step = o.required("step").as_int(0, INT64_C(1) << 40);
+      const int64_t rank = o.required("rank").as_int(0, 1 << 24);
+      const int64_t layer = o.required("layer").as_int(0, 1 << 20);
+      const int64_t n = o.required("num_tokens").as_int(0, INT64_C(1) << 31);
+      const JsonValue topk_v = o.required("topk");
+      const int64_t k = topk_v.as_int(1, 1 << 16);
+      if (K == 0) K = k;
+      if (k != K) topk_v.fail(fmt::format("top-k mismatch: topk {} but earlier records have {}", k, K));
+      import::check_top_k(file, fmt::format("line {}: $.topk", line), opt, k);
+      if (k > E) topk_v.fail(fmt::format("topk {} exceeds the {} experts (--experts)", k, E));
+      const JsonValue rows_v = o.required("top_indices");
+      const auto rows = rows_v.as_array();
+      if (static_cast<int64_t>(rows.size()) != n) rows_v.fail(fmt::format("has {} rows but num_tokens is {}", rows.size(), n));
+      LayerRecord rec;
+      rec.line = line;
+      rec.file = file;
+      rec.ids.reserve(static_cast<size_t>(n * k));
+      for (const auto& row : rows) {
+        const auto cells = row.as_array();
+        if (static_cast<int64_t>(cells.size()) != k) row.fail(fmt::format("top-k mismatch: {} experts but topk is {}", cells.size(), k));
+        const size_t first = rec.ids.size();
+        for (const auto& cell : cells) {
+          const int32_t id = import::expert_id(cell, E);
+          if (std::find(rec.ids.begin() + static_cast<std::ptrdiff_t>(first), rec.ids.end(), id) != rec.ids.end())
+            cell.fail(fmt::format("expert {} appears twice in one token's top-k", id));
+          rec.ids.push_back(id);
+        }
+      }
+      auto& group = groups[{step, rank}];
+      if (auto dup = group.find(layer); dup != group.end())
+        v.fail(fmt::format("duplicate record: step {} rank {} layer {} already came at {} line {}", step, rank, layer,
+                           import::base_name(dup->second.file), dup->second.line));
+      group.emplace(layer, std::move(rec));
+    });
+  }
+  if (groups.empty()) throw input_error(in, "", "no decoder-layer records");
+  std::vector<int64_t> layers;
+  for (const auto& [key, group] : groups)
+    for (const auto& [layer, rec] : group)
+      if (std::find(layers.begin(), layers.end(), layer) == layers.end()) layers.push_back(layer);
+  std::sort(layers.begin(), layers.end());
+  import::check_layer_set(in, opt, layers);
+  int64_t tokens = 0;
+  for (const auto& [key, group] : groups) {
+    if (group.size() != layers.size()) {
+      for (int64_t l : layers)
+        if (!group.count(l))
+          throw input_error(group.begin()->second.file, fmt::format("step {} rank {}", key.first, key.second),
+                            fmt::format("wrong layer count: layer {} is missing ({} of {} layers recorded); every step of every rank must "
+                                        "record every MoE layer", l, group.size(), layers.size()));
+    }
+    const auto& first = group.begin()->second;
+    for (const auto& [layer, rec] : group)
+      if (rec.ids.size() != first.ids.size())
+        throw input_error(rec.file, fmt::format("line {}", rec.line),
+                          fmt::format("num_tokens {} but layer {} of the same step and rank (line {}) has {}", rec.ids.size() / K,
+                                      group.begin()->first, first.line, first.ids.size() / K));
+    tokens += static_cast<int64_t>(first.ids.size()) / K;
+  }
+  if (tokens == 0) throw input_error(in, "", "the trace holds no tokens");
+  Imported out;
+  out.is_trace = true;
+  TraceHeader& h = out.trace.header;
+  h.model = model;
+  h.num_experts = E;
+  h.top_k = K;
+  h.layers = layers;
+  h.tokens = tokens;
+  out.trace.ids.reserve(static_cast<size_t>(tokens * K) * layers.size());
+  for (int64_t l : layers)
+    for (const auto& [key, group] : groups) {
+      const auto& ids = group.at(l).ids;
+      out.trace.ids.insert(out.trace.ids.end(), ids.begin(), ids.end());
+    }
+  h.source = fmt::format("megatron-jsonl: {} (Megatron-Core --moe-routing-trace-path), {} rank file(s), {} (step, rank) groups",
+                         import::base_name(in), files.size(), groups.size());
+  if (skipped_mtp) out.notes.push_back(fmt::format("skipped {} MTP records", skipped_mtp));
+  return out;
+}
+
+}  // namespace moesim

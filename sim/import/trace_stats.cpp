@@ -1,0 +1,194 @@
+// Routing statistics for `moesim trace stats` (definitions in trace_stats.h).
+#include "sim/import/trace_stats.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "sim/io/errors.h"
+#include "sim/io/expert_counts_file.h"
+#include "sim/io/json_reader.h"
+#include "sim/io/routing_trace.h"
+
+namespace moesim {
+namespace {
+
+LayerAffinity affinity(const std::vector<std::vector<double>>& joint, int64_t from, const std::string& basis) {
+  const size_t A = joint.size(), B = A ? joint[0].size() : 0;
+  std::vector<double> row(A, 0.0), col(B, 0.0);
+  double n = 0, best_successors = 0;
+  for (size_t a = 0; a < A; ++a) {
+    double best = 0;
+    for (size_t b = 0; b < B; ++b) {
+      row[a] += joint[a][b];
+      col[b] += joint[a][b];
+      best = std::max(best, joint[a][b]);
+    }
+    n += row[a];
+    best_successors += best;
+  }
+  LayerAffinity out;
+  out.from_layer = from;
+  out.basis = basis;
+  if (n <= 0) return out;
+  double mi = 0, cells = 0, rows = 0, cols = 0;
+  for (size_t a = 0; a < A; ++a) {
+    rows += row[a] > 0;
+    for (size_t b = 0; b < B; ++b)
+      if (joint[a][b] > 0) {
+        mi += joint[a][b] / n * std::log2(joint[a][b] * n / (row[a] * col[b]));
+        cells += 1;
+      }
+  }
+  for (double c : col) cols += c > 0;
+  out.mi_bits = std::max(0.0, mi - (cells - rows - cols + 1) / (2 * n * std::log(2.0)));
+  out.hit = best_successors / n;
+  out.hit_independent = *std::max_element(col.begin(), col.end()) / n;
+  return out;
+}
+
+RoutingStats trace_stats(const std::string& path) {
+  const RoutingTrace trace(path);
+  const auto& h = trace.header();
+  RoutingStats s;
+  s.file = path;
+  s.kind = "trace";
+  s.model = h.model;
+  s.source = h.source;
+  s.num_experts = h.num_experts;
+  s.top_k = h.top_k;
+  s.tokens = h.tokens;
+  const size_t E = static_cast<size_t>(h.num_experts);
+  std::vector<int32_t> ids(static_cast<size_t>(h.top_k));
+  std::vector<float> w(static_cast<size_t>(h.top_k));
+  std::vector<int32_t> prev_top1, top1(static_cast<size_t>(h.tokens));
+  for (size_t l = 0; l < h.layers.size(); ++l) {
+    LayerStats ls;
+    ls.layer = h.layers[l];
+    ls.tokens = h.tokens;
+    ls.assignments = static_cast<double>(h.tokens * h.top_k);
+    ls.loads.assign(E, 0.0);
+    for (int64_t t = 0; t < h.tokens; ++t) {
+      trace.read_token(l, t, ids.data(), trace.has_weights() ? w.data() : nullptr);
+      size_t best = 0;
+      for (size_t i = 0; i < ids.size(); ++i) {
+        ls.loads[static_cast<size_t>(ids[i])] += 1;
+        if (trace.has_weights() && w[i] > w[best]) best = i;
+      }
+      top1[static_cast<size_t>(t)] = ids[best];
+    }
+    if (l > 0) {
+      std::vector<std::vector<double>> joint(E, std::vector<double>(E, 0.0));
+      for (size_t t = 0; t < top1.size(); ++t) joint[static_cast<size_t>(prev_top1[t])][static_cast<size_t>(top1[t])] += 1;
+      ls.affinity = affinity(joint, h.layers[l - 1], "top-1");
+    }
+    std::swap(prev_top1, top1);
+    top1.resize(prev_top1.size());
+    s.layers.push_back(std::move(ls));
+  }
+  return s;
+}
+
+RoutingStats counts_stats(const std::string& path) {
+  const ExpertCounts c = load_expert_counts(path);
+  RoutingStats s;
+  s.file = path;
+  s.kind = "counts";
+  s.model = c.model;
+  s.source = c.source.empty() ? c.format : c.source;
+  s.num_experts = c.num_experts;
+  s.top_k = c.top_k;
+  for (size_t l = 0; l < c.layers.size(); ++l) {
+    LayerStats ls;
+    ls.layer = c.layers[l];
+    ls.loads = c.counts[l];
+    for (double x : ls.loads) ls.assignments += x;
+    if (c.top_k > 0) ls.tokens = static_cast<int64_t>(std::llround(ls.assignments / static_cast<double>(c.top_k)));
+    if (l > 0) {
+      const auto it = c.pair_counts.find(fmt::format("{}->{}", c.layers[l - 1], c.layers[l]));
+      if (it != c.pair_counts.end()) ls.affinity = affinity(it->second, c.layers[l - 1], "pair_counts");
+    }
+    if (ls.tokens >= 0 && ls.moe()) s.tokens = std::max(s.tokens, ls.tokens);
+    s.layers.push_back(std::move(ls));
+  }
+  return s;
+}
+
+Json number_or_null(std::optional<double> v) { return v && std::isfinite(*v) ? Json(*v) : Json(nullptr); }
+
+}  // namespace
+
+double LayerStats::load_max_over_mean() const {
+  if (!moe() || loads.empty()) return std::numeric_limits<double>::quiet_NaN();
+  return *std::max_element(loads.begin(), loads.end()) / (assignments / static_cast<double>(loads.size()));
+}
+
+RoutingStats routing_stats(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw input_error(path, "", "cannot open file");
+  char magic[2] = {};
+  in.read(magic, 2);
+  return in.gcount() == 2 && magic[0] == 'P' && magic[1] == 'K' ? trace_stats(path) : counts_stats(path);
+}
+
+Json stats_to_json(const RoutingStats& s, const StatsPlacement* p) {
+  Json j = {{"file", s.file}, {"kind", s.kind}, {"model", s.model}, {"source", s.source}, {"num_experts", s.num_experts},
+            {"top_k", s.top_k ? Json(s.top_k) : Json(nullptr)}, {"tokens", s.tokens >= 0 ? Json(s.tokens) : Json(nullptr)}};
+  Json layers = Json::array();
+  double lmm = 0, dmm = 0, mi = 0;
+  int64_t moe = 0, with_affinity = 0;
+  for (const auto& l : s.layers) {
+    Json o = {{"layer", l.layer}, {"tokens", l.tokens >= 0 ? Json(l.tokens) : Json(nullptr)}, {"assignments", l.assignments},
+              {"load_max_over_mean", number_or_null(l.moe() ? std::optional<double>(l.load_max_over_mean()) : std::nullopt)}};
+    if (l.affinity)
+      o["affinity"] = {{"from_layer", l.affinity->from_layer}, {"basis", l.affinity->basis}, {"mi_bits", l.affinity->mi_bits},
+                       {"top1_successor_hit", l.affinity->hit}, {"top1_successor_hit_independent", l.affinity->hit_independent}};
+    if (p) o["device_load_max_over_mean"] = number_or_null(l.device_load_max_over_mean);
+    layers.push_back(std::move(o));
+    if (l.moe()) {
+      ++moe;
+      lmm += l.load_max_over_mean();
+      if (l.device_load_max_over_mean) dmm += *l.device_load_max_over_mean;
+    }
+    if (l.affinity) ++with_affinity, mi += l.affinity->mi_bits;
+  }
+  j["moe_layers"] = moe;
+  j["load_max_over_mean"] = moe ? Json(lmm / static_cast<double>(moe)) : Json(nullptr);
+  if (with_affinity) j["affinity_mi_bits"] = mi / static_cast<double>(with_affinity);
+  if (p) {
+    j["placement"] = {{"policy", p->policy}, {"devices", p->devices}, {"redundant", p->redundant}, {"devices_per_node", p->devices_per_node},
+                      {"groups", p->groups}};
+    j["device_load_max_over_mean"] = moe ? Json(dmm / static_cast<double>(moe)) : Json(nullptr);
+  }
+  j["layers"] = std::move(layers);
+  return j;
+}
+
+std::string stats_to_text(const RoutingStats& s, const StatsPlacement* p) {
+  std::string out = fmt::format("{}: {} of {}, {} experts, top-{}, {} tokens\n  source: {}\n", s.file, s.kind, s.model.empty() ? "?" : s.model,
+                                s.num_experts, s.top_k ? std::to_string(s.top_k) : "?", s.tokens >= 0 ? std::to_string(s.tokens) : "?", s.source);
+  out += fmt::format("{:>6} {:>10} {:>12} {:>9}", "layer", "tokens", "assignments", "max/mean");
+  if (p) out += fmt::format(" {:>11}", "dev max/mean");
+  out += fmt::format(" {:>8} {:>8} {:>8}\n", "MI bits", "succ hit", "indep");
+  const Json j = stats_to_json(s, p);
+  for (const auto& l : s.layers) {
+    out += fmt::format("{:>6} {:>10} {:>12.0f} {:>9}", l.layer, l.tokens >= 0 ? std::to_string(l.tokens) : "?", l.assignments,
+                       l.moe() ? fmt::format("{:.3f}", l.load_max_over_mean()) : "-");
+    if (p) out += fmt::format(" {:>11}", l.device_load_max_over_mean ? fmt::format("{:.3f}", *l.device_load_max_over_mean) : "-");
+    if (l.affinity) out += fmt::format(" {:>8.3f} {:>8.3f} {:>8.3f}", l.affinity->mi_bits, l.affinity->hit, l.affinity->hit_independent);
+    out += "\n";
+  }
+  out += fmt::format("mean over {} MoE layers: max/mean expert load {}", j["moe_layers"].get<int64_t>(),
+                     j["load_max_over_mean"].is_null() ? "-" : fmt::format("{:.3f}", j["load_max_over_mean"].get<double>()));
+  if (p && !j["device_load_max_over_mean"].is_null())
+    out += fmt::format(", max/mean device load {:.3f} ({} on {} devices, {} redundant)", j["device_load_max_over_mean"].get<double>(), p->policy,
+                       p->devices, p->redundant);
+  if (j.contains("affinity_mi_bits")) out += fmt::format(", affinity {:.3f} bits", j["affinity_mi_bits"].get<double>());
+  return out + "\n";
+}
+
+}  // namespace moesim

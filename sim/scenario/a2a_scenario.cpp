@@ -1,0 +1,108 @@
+#include "sim/scenario/a2a_scenario.h"
+
+#include <chrono>
+
+#include "sim/io/units.h"
+#include "sim/network/a2a_bench.h"
+#include "sim/scenario/layer_pass.h"
+#include "sim/scenario/scenario.h"
+
+namespace moesim {
+namespace {
+
+constexpr const char* kFile = "moesim comm a2a";
+
+Json cluster_json(const CommA2aRequest& r) {
+  const int64_t nodes = r.nodes > 0 ? r.nodes : std::max<int64_t>(1, (r.expert_parallel + r.devices_per_node - 1) / r.devices_per_node);
+  Json c = {{"nodes", nodes}, {"devices_per_node", r.devices_per_node}, {"network_model", r.network_model}, {"flow_tolerance", r.flow_tolerance}};
+  if (r.topology) c["topology"] = *r.topology;
+  if (r.nics_per_node) c["nics_per_node"] = *r.nics_per_node;
+  if (r.oversubscription) c["oversubscription"] = *r.oversubscription;
+  if (r.spines) c["spines"] = *r.spines;
+  if (r.nodes_per_leaf) c["nodes_per_leaf"] = *r.nodes_per_leaf;
+  return c;
+}
+
+Json link_json(const Topology& topo, const CollectiveResult& r) {
+  Json j = {{"us", r.duration.us()},
+            {"bytes_intra_node", r.bytes_intra_node},
+            {"bytes_inter_node", r.bytes_inter_node},
+            {"bytes_staged", r.bytes_staged},
+            {"max_link_utilization", r.max_link_utilization},
+            {"flows", r.flows},
+            {"rate_updates", r.rate_updates}};
+  if (r.bottleneck_link >= 0) {
+    const auto& l = topo.link(r.bottleneck_link);
+    j["bottleneck_link"] = l.name;
+    j["bottleneck_domain"] = l.domain == LinkDomain::ScaleUp ? "nvlink" : "rdma";
+  }
+  return j;
+}
+
+}  // namespace
+
+Json comm_a2a_experiment(const CommA2aRequest& r) {
+  // Attention, vocabulary and expert width do not enter one all-to-all: the smallest valid ones.
+  const Json model = {{"name", "comm-a2a"}, {"hidden_size", r.hidden}, {"num_layers", 1}, {"vocab_size", 1},
+                      {"attention", {{"type", "mha"}, {"num_heads", 1}, {"head_dim", 1}}},
+                      {"moe", {{"num_experts", r.experts}, {"top_k", r.top_k}, {"expert_intermediate_size", 1}, {"num_groups", r.groups},
+                               {"topk_groups", r.topk_groups > 0 ? r.topk_groups : r.groups}}}};
+  Json routing = {{"source", "synthetic"}, {"distribution", r.distribution}, {"seed", r.seed}, {"group_limited", true}};
+  if (r.distribution == "zipf") routing["zipf_exponent"] = r.zipf_exponent;
+  return {{"name", "comm-a2a"},
+          {"model", model},
+          {"hardware", r.hardware},
+          {"cluster", cluster_json(r)},
+          {"parallel", {{"expert_parallel", r.expert_parallel}}},
+          {"workload", {{"phase", "prefill"}, {"tokens_per_device", r.tokens_per_device}, {"sequence_length", r.tokens_per_device}}},
+          {"routing", routing},
+          {"moe", {{"dispatch_dtype", r.dispatch_dtype}, {"combine_dtype", r.combine_dtype}, {"all_to_all", r.algorithm}}},
+          {"compute", {{"expert_backend", "roofline"}}}};
+}
+
+CommA2aResult run_comm_a2a(const CommA2aRequest& r) {
+  ExperimentConfig cfg = parse_experiment(JsonDocument::from_json(comm_a2a_experiment(r), kFile));
+  if (r.collective_latency) {
+    try {
+      cfg.hardware.collective_latency = SimTime::from_seconds(units::parse_duration_seconds(*r.collective_latency));
+    } catch (const std::exception& e) {
+      throw input_error(kFile, "--collective-latency", e.what());
+    }
+  }
+  Scenario sc(std::move(cfg));
+  sc.freeze();
+  const auto t0 = std::chrono::steady_clock::now();
+  MoeLayerPlanner planner(sc);
+  std::vector<MoePass> passes;
+  MoeLayerStats stats;
+  planner.plan(0, passes, stats);
+  CommA2aResult out;
+  out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const MoePass& p = passes[0];
+  const auto& c = sc.config();
+  const auto counted = deepep_counted_units(planner.last_dispatch().traffic, sc.a2a().traits.deepep_count, r.expert_parallel, r.tokens_per_device);
+  out.flows = p.dispatch_net.flows + p.combine_net.flows;
+  out.rate_updates = p.dispatch_net.rate_updates + p.combine_net.rate_updates;
+  out.report = {{"hardware", c.hardware.name},
+                {"topology", c.cluster.topology.generator},
+                {"nodes", c.cluster.topology.nodes},
+                {"devices", c.cluster.devices()},
+                {"ep", r.expert_parallel},
+                {"algorithm", sc.a2a().name},
+                {"network_model", network_model_name(c.cluster.network_model)},
+                {"tokens_per_device", r.tokens_per_device},
+                {"dispatch_bytes_per_token", sc.a2a_bytes().dispatch},
+                {"combine_bytes_per_token", sc.a2a_bytes().combine},
+                {"nodes_per_token", counted.nodes_per_token},
+                {"devices_per_token", counted.devices_per_token},
+                {"dispatch_us", p.dispatch.us()},
+                {"combine_us", p.combine.us()},
+                {"dispatch_GBps", deepep_GBps(counted, sc.a2a_bytes().dispatch_counted, p.dispatch.seconds())},
+                {"combine_GBps", deepep_GBps(counted, sc.a2a_bytes().combine_counted, p.combine.seconds())},
+                {"GBps_domain", counted.domain},
+                {"dispatch", link_json(sc.topology(), p.dispatch_net)},
+                {"combine", link_json(sc.topology(), p.combine_net)}};
+  return out;
+}
+
+}  // namespace moesim

@@ -1,0 +1,41 @@
+#include "sim/scenario/data_paths.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace moesim {
+
+std::string data_dir() {
+  if (const char* env = std::getenv("MOESIM_DATA_DIR"); env && *env) return env;
+  return MOESIM_SOURCE_DIR;
+}
+
+std::string resolve_relative(const std::string& path, const std::string& relative_to) {
+  const fs::path p(path);
+  if (p.is_absolute() || relative_to.empty()) return path;
+  return (fs::path(relative_to).parent_path() / p).lexically_normal().string();
+}
+
+std::string resolve_data_file(const std::string& value, const std::string& folder, const std::string& relative_to) {
+  const bool looks_like_path = value.find('/') != std::string::npos || fs::path(value).has_extension();
+  if (looks_like_path) return resolve_relative(value, relative_to);
+  return (fs::path(data_dir()) / folder / (value + ".json")).string();
+}
+
+std::vector<std::string> bundled_names(const std::string& folder) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(fs::path(data_dir()) / folder, ec)) {
+    const auto name = entry.path().filename().string();
+    if (entry.path().extension() != ".json") continue;
+    if (name.size() > 17 && name.ends_with(".calibration.json")) continue;
+    out.push_back(entry.path().stem().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace moesim

@@ -1,0 +1,182 @@
+#include "sim/scenario/layer_pass.h"
+
+#include <algorithm>
+
+#include "sim/engine/parallel_for.h"
+#include "sim/scenario/collectives.h"
+
+namespace moesim {
+namespace {
+
+DispatchOptions dispatch_options(const ExperimentConfig& c) {
+  DispatchOptions o;
+  o.num_experts = c.model.moe.num_experts;
+  o.top_k = c.model.moe.top_k;
+  o.expert_parallel = c.parallel.expert_parallel;
+  o.expert_tensor_parallel = c.parallel.expert_tensor_parallel;
+  o.devices_per_node = c.cluster.topology.devices_per_node;
+  o.capacity_factor = c.moe.capacity_factor;
+  o.padded = c.moe.dispatch_mode == DispatchMode::Padded;
+  o.drop_lowest_weight = c.moe.drop_policy == DropPolicy::LowestWeight;
+  return o;
+}
+
+// Ring all-reduce of the attention output over the tensor-parallel group, inside a node.
+SimTime attention_tp_allreduce(const ExperimentConfig& c) {
+  const int64_t tp = c.parallel.attention_tensor_parallel, T = c.workload.tokens_per_device;
+  const double bytes = static_cast<double>(T * tp) * static_cast<double>(c.model.hidden_size) * 2.0;
+  const auto& up = c.hardware.intra_node;
+  return ring_allreduce_time(bytes, tp, up.bandwidth_Bps * up.efficiency, up.latency);
+}
+
+void accumulate(MoeLayerStats& ls, const DispatchResult& r, const MoePass& pass) {
+  ls.assignments += r.assignments;
+  ls.dropped += r.dropped;
+  ls.local_tokens += r.local_tokens;
+  ls.routed_tokens += r.routed_tokens;
+  ls.token_nodes += r.token_nodes;
+  ls.max_token_nodes = std::max(ls.max_token_nodes, r.max_token_nodes);
+  ls.capacity = r.capacity;
+  for (size_t e = 0; e < ls.expert_load.size(); ++e) {
+    ls.expert_load[e] += r.expert_load[e];
+    ls.expert_dropped[e] += r.expert_dropped[e];
+  }
+  // Bytes sent and received are summed independently (the invariant compares them).
+  ls.dispatch_bytes_intra += pass.dispatch_net.bytes_intra_node;
+  ls.dispatch_bytes_inter += pass.dispatch_net.bytes_inter_node;
+  ls.combine_bytes_intra += pass.combine_net.bytes_intra_node;
+  ls.combine_bytes_inter += pass.combine_net.bytes_inter_node;
+  ls.bytes_sent += pass.dispatch_net.bytes_egress + pass.combine_net.bytes_egress;
+  ls.bytes_received += pass.dispatch_net.bytes_ingress + pass.combine_net.bytes_ingress;
+  ls.max_link_utilization = std::max({ls.max_link_utilization, pass.dispatch_net.max_link_utilization, pass.combine_net.max_link_utilization});
+}
+
+std::vector<int32_t> top_destinations(const DispatchTraffic& traffic, int64_t devices) {
+  std::vector<int32_t> top(static_cast<size_t>(devices), -1);
+  for (int64_t s = 0; s < devices; ++s) {
+    int64_t best = 0;
+    for (const auto* e = traffic.device_begin(s); e != traffic.device_end(s); ++e)
+      if (e->dst != s && e->tokens > best) best = e->tokens, top[static_cast<size_t>(s)] = e->dst;
+  }
+  return top;
+}
+
+}  // namespace
+
+DenseCosts dense_costs(const Scenario& sc) {
+  const auto& c = sc.config();
+  const auto& m = c.model;
+  const auto& ctx = sc.cost_context();
+  const auto& cost = sc.cost();
+  const int64_t T = c.workload.tokens_per_device;
+  const bool decode = c.workload.phase == WorkloadPhase::Decode;
+  const double context = decode ? static_cast<double>(c.workload.context_length) : (static_cast<double>(c.workload.sequence_length) + 1.0) / 2.0;
+  const OpCost attn = attention_cost(ctx, T, context, decode ? static_cast<double>(T) * context : 0.0);
+  const SimTime tp_comm = attention_tp_allreduce(c);
+  DenseCosts d;
+  d.attention = cost.roofline(attn, false) + tp_comm;
+  d.attention_bwd = cost.roofline(scaled(attn, 2.0), false) + tp_comm;
+  d.router = cost.roofline(router_cost(ctx, T), true);
+  if (m.dense_intermediate_size > 0) d.dense_ffn = cost.roofline(dense_ffn_cost(ctx, T), false);
+  if (m.moe.num_shared_experts > 0) {
+    const OpTime shared = cost.dense_mlp(T, m.hidden_size, m.moe.shared_expert_intermediate_size * m.moe.num_shared_experts,
+                                         c.memory.weight_dtype, ctx.act_bytes_per_elem, shared_expert_cost(ctx, T));
+    d.shared_expert = shared.time;
+    d.shared_expert_source = shared.source;
+  }
+  const int64_t head_tokens = c.workload.phase == WorkloadPhase::Prefill ? std::max<int64_t>(1, T / c.workload.sequence_length) : T;
+  d.lm_head = cost.roofline(lm_head_cost(ctx, head_tokens), false);
+  return d;
+}
+
+MoeLayerPlanner::MoeLayerPlanner(const Scenario& sc)
+    : sc_(sc),
+      planner_(dispatch_options(sc.config()), sc.config().cluster.devices()),
+      net_(sc.topology(), sc.config().cluster.network_model, FlowModelOptions{sc.config().cluster.flow_tolerance}),
+      batches_(static_cast<size_t>(sc.config().cluster.devices())) {
+  for (auto& b : batches_) b.top_k = static_cast<int>(sc.config().model.moe.top_k);
+}
+
+void MoeLayerPlanner::fill_batches(int64_t layer, int64_t mb, int64_t first, int64_t last) {
+  const int64_t T = sc_.config().workload.tokens_per_device;
+  for (int64_t d = 0; d < static_cast<int64_t>(batches_.size()); ++d) {
+    auto& b = batches_[static_cast<size_t>(d)];
+    if (d >= first && d < last) {
+      sc_.routing().fill(layer, mb, d, T, b);
+    } else {
+      b.tokens = 0;
+      b.experts.clear();
+      b.weights.clear();
+    }
+  }
+}
+
+CollectiveResult MoeLayerPlanner::collective(const DispatchTraffic& traffic, A2aPhase phase, double bytes) {
+  return net_.run(sc_.a2a().factory(A2aInput{&sc_.topology(), &traffic, phase, bytes}), sc_.config().hardware.collective_latency);
+}
+
+void MoeLayerPlanner::cost_collectives(const DispatchTraffic& traffic, MoePass& pass) {
+  const auto& c = sc_.config();
+  pass.dispatch_net = collective(traffic, A2aPhase::Dispatch, sc_.a2a_bytes().dispatch);
+  pass.combine_net = collective(traffic, A2aPhase::Combine, sc_.a2a_bytes().combine);
+  pass.dispatch = pass.dispatch_net.duration;
+  pass.combine = pass.combine_net.duration;
+  if (c.workload.phase == WorkloadPhase::Training) {
+    // Gradients: the combine's runs like a dispatch, the dispatch's like a combine (bf16).
+    const double grad_bytes = static_cast<double>(c.model.hidden_size) * 2.0;
+    pass.combine_bwd = collective(traffic, A2aPhase::Dispatch, grad_bytes).duration;
+    pass.dispatch_bwd = collective(traffic, A2aPhase::Combine, grad_bytes).duration;
+  }
+}
+
+void MoeLayerPlanner::plan(int64_t l, std::vector<MoePass>& passes, MoeLayerStats& ls) {
+  const auto& c = sc_.config();
+  const auto& m = c.model;
+  const auto& ctx = sc_.cost_context();
+  const int64_t D = c.cluster.devices(), M = c.workload.micro_batches;
+  const int64_t first = sc_.stages().stage_of_layer[l] * sc_.stages().devices_per_stage, last = first + sc_.stages().devices_per_stage;
+  const double intermediate = static_cast<double>(m.moe.expert_intermediate_size) / static_cast<double>(c.parallel.expert_tensor_parallel);
+  ls.expert_load.assign(m.moe.num_experts, 0);
+  ls.expert_dropped.assign(m.moe.num_experts, 0);
+  ls.device_tokens.assign(D, 0);
+  passes.resize(M);
+  for (int64_t mb = 0; mb < M; ++mb) {
+    fill_batches(l, mb, first, last);
+    const DispatchResult& r = planner_.plan(batches_, sc_.placement(l));
+    last_ = &r;
+    MoePass& pass = passes[mb];
+    pass.experts.assign(D, SimTime());
+    for (int64_t d = first; d < last; ++d) {
+      try {
+        const OpTime t = sc_.cost().expert_block(m.hidden_size, intermediate, c.moe.expert_compute_dtype, ctx.expert_weight_bytes_per_elem,
+                                                 ctx.act_bytes_per_elem, r.slot_tokens[d]);
+        pass.experts[d] = t.time;
+        ++sources_[t.extrapolated ? t.source + " (extrapolated)" : t.source];
+      } catch (const CostSourceError& e) {
+        throw input_error(c.file, "$.compute.expert_backend", e.what());
+      }
+      for (int64_t n : r.slot_tokens[d]) ls.device_tokens[d] += n;
+    }
+    pass.top_destination = top_destinations(r.traffic, D);
+    cost_collectives(r.traffic, pass);
+    accumulate(ls, r, pass);
+  }
+}
+
+LayerPassResult run_layer_pass(const Scenario& sc, int threads, const std::function<void(int64_t, int64_t)>& progress) {
+  const auto& m = sc.config().model;
+  LayerPassResult out;
+  out.dense = dense_costs(sc);
+  out.moe.assign(m.num_layers, {});
+  out.layer_stats.assign(m.num_layers, {});
+  parallel_for_each(
+      m.num_layers, threads, [&](int64_t l) { return m.layer_is_moe[l] != 0; }, [&] { return MoeLayerPlanner(sc); },
+      [&](int64_t l, MoeLayerPlanner& p) { p.plan(l, out.moe[l], out.layer_stats[l]); },
+      [&](MoeLayerPlanner& p) {
+        for (const auto& [source, n] : p.expert_sources()) out.expert_sources[source] += n;
+      },
+      progress);
+  return out;
+}
+
+}  // namespace moesim

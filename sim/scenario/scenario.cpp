@@ -1,0 +1,86 @@
+#include "sim/scenario/scenario.h"
+
+#include <algorithm>
+
+#include "sim/network/topology_registry.h"
+#include "sim/scenario/data_paths.h"
+
+namespace moesim {
+
+Scenario::Scenario(ExperimentConfig config)
+    : cfg_(std::move(config)),
+      params_(count_params(cfg_.model)),
+      stages_(make_stage_layout(cfg_.parallel.pipeline_stages, cfg_.cluster.devices(), cfg_.model.num_layers)),
+      topology_(Topology::build(cfg_.cluster.topology, cfg_.hardware)) {
+  const auto& topo_entry = *topology_registry().find(cfg_.cluster.topology.generator);
+  a2a_ = &resolve_a2a(cfg_.moe.all_to_all, topo_entry.traits, cfg_.workload.phase == WorkloadPhase::Decode, cfg_.cluster.topology.nodes);
+  a2a_bytes_ = a2a_unit_bytes(a2a_->traits, {cfg_.model.hidden_size, cfg_.model.moe.top_k, cfg_.moe.dispatch_dtype, cfg_.moe.combine_dtype});
+  cost_ctx_.model = &cfg_.model;
+  cost_ctx_.tensor_parallel = cfg_.parallel.attention_tensor_parallel;
+  cost_ctx_.weight_bytes_per_elem = dtype_bytes(cfg_.memory.weight_dtype);
+  cost_ctx_.expert_weight_bytes_per_elem = dtype_bytes(cfg_.memory.expert_weight_dtype);
+  cost_ctx_.kv_bytes_per_elem = dtype_bytes(cfg_.memory.kv_cache_dtype);
+  cost_ctx_.expert_dtype = cfg_.moe.expert_compute_dtype;
+  cost_ctx_.expert_tensor_parallel = cfg_.parallel.expert_tensor_parallel;
+  build_cost_model();
+  routing_ = make_routing_source(cfg_.routing, {&cfg_.model, cfg_.cluster.devices(), cfg_.workload.micro_batches, cfg_.workload.tokens_per_device});
+  build_placements();
+}
+
+void Scenario::build_cost_model() {
+  DeviceCostOptions o;
+  o.expert_backend = cfg_.compute.expert_backend;
+  o.allow_extrapolation = cfg_.compute.allow_extrapolation;
+  o.expert_dtype = cfg_.moe.expert_compute_dtype;
+  o.comm_overlapped = cfg_.schedule.overlap != OverlapSchedule::None;
+  o.comm_compute_units = cfg_.schedule.comm_compute_units;
+  o.data_dir = data_dir();
+  try {
+    cost_ = std::make_unique<DeviceCostModel>(cfg_.hardware, o);
+  } catch (const CostSourceError& e) {
+    throw input_error(cfg_.file, "$.compute.expert_backend", e.what());
+  }
+}
+
+void Scenario::build_placements() {
+  const auto& policy = *placement_registry().find(cfg_.placement.policy);
+  const auto& m = cfg_.model;
+  PlacementRequest req;
+  req.num_experts = m.moe.num_experts;
+  req.expert_parallel = cfg_.parallel.expert_parallel;
+  req.redundant_experts = cfg_.placement.redundant_experts;
+  req.ranks_per_node = std::min(cfg_.parallel.expert_parallel, cfg_.cluster.topology.devices_per_node);
+  req.num_groups = m.moe.num_groups;
+  if (policy.traits.needs_loads) {
+    req.layer_loads.resize(m.num_layers);
+    for (int64_t l = 0; l < m.num_layers; ++l)
+      if (m.layer_is_moe[l]) req.layer_loads[l] = routing_->expected_load(l);
+  }
+  if (policy.traits.needs_file)
+    req.physical_to_logical = load_placement_file(cfg_.placement.file, m.layer_is_moe, m.moe.num_experts, m.moe.num_experts + cfg_.placement.redundant_experts);
+  placements_.resize(m.num_layers);
+  for (int64_t l = 0; l < m.num_layers; ++l) {
+    if (!m.layer_is_moe[l]) continue;
+    try {
+      placements_[l] = policy.factory(req, l);
+    } catch (const std::invalid_argument& e) {
+      throw input_error(cfg_.file, "$.placement", e.what());
+    }
+  }
+}
+
+MemoryInputs Scenario::memory_inputs() const {
+  MemoryInputs in;
+  in.model = &cfg_.model;
+  in.parallel = &cfg_.parallel;
+  in.workload = &cfg_.workload;
+  in.moe = &cfg_.moe;
+  in.memory = &cfg_.memory;
+  in.overlap = cfg_.schedule.overlap;
+  in.devices = cfg_.cluster.devices();
+  in.dispatch_unit_bytes = a2a_bytes_.dispatch;
+  in.combine_unit_bytes = a2a_bytes_.combine;
+  return in;
+}
+
+}  // namespace moesim
