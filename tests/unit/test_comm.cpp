@@ -26,11 +26,7 @@ Topology frozen(int64_t nodes, int64_t per_node, std::string generator = "nvswit
   return t;
 }
 
-FlowSet flows(const Topology& t, const std::vector<Transfer>& v) {
-  FlowSet f(t);
-  for (const auto& x : v) f.add(t.route(x.src, x.dst), x.src, x.dst, x.bytes);
-  return f;
-}
+FlowSet flows(const Topology& t, const std::vector<test::Send>& v) { return test::fewest_hop_flows(t, v); }
 
 // Runs both models; returns {bottleneck, flow (exact), flow (default tolerance)} durations in us.
 std::array<double, 3> both(const Topology& t, const FlowSet& f, SimTime fixed = SimTime()) {
@@ -64,7 +60,7 @@ TEST_CASE("comm: incast of N senders", "[quick][comm]") {
   // 7 GPUs send 1 MB each to gpu0: its downlink carries 7 MB -> 70 us + 2 us; max-min gives each
   // sender 100/7 GB/s.
   auto t = frozen(1, 8);
-  std::vector<Transfer> v;
+  std::vector<test::Send> v;
   for (int s = 1; s < 8; ++s) v.push_back({s, 0, 1e6});
   auto d = both(t, flows(t, v));
   CHECK(d[0] == Approx(72));
@@ -101,7 +97,7 @@ TEST_CASE("comm: symmetric all-to-all on a full NVSwitch node", "[quick][comm]")
   // 8 GPUs, each sends 1 MB to each of the 7 others: every uplink and downlink carries 7 MB,
   // 70 us + 2 us latency + 5 us collective latency = 77 us; max-min gives every flow 100/7 GB/s.
   auto t = frozen(1, 8);
-  std::vector<Transfer> v;
+  std::vector<test::Send> v;
   for (int s = 0; s < 8; ++s)
     for (int d = 0; d < 8; ++d)
       if (s != d) v.push_back({s, d, 1e6});
@@ -118,8 +114,8 @@ TEST_CASE("comm: max-min leaves a port idle that the bottleneck bound counts as 
   // gpu1's downlink runs at half rate. The small flows end at 10 us (a flow that finishes early
   // frees its share); A and B have 0.75 MB left and get 50 GB/s each: 15 us more. 25 + 2 = 27 us.
   auto t = frozen(1, 8);
-  std::vector<Transfer> v = {{0, 1, 1e6}, {2, 1, 1e6}, {0, 3, 0.25e6}, {0, 4, 0.25e6}, {0, 5, 0.25e6},
-                             {2, 6, 0.25e6}, {2, 7, 0.25e6}, {2, 5, 0.25e6}};
+  std::vector<test::Send> v = {{0, 1, 1e6}, {2, 1, 1e6}, {0, 3, 0.25e6}, {0, 4, 0.25e6}, {0, 5, 0.25e6},
+                               {2, 6, 0.25e6}, {2, 7, 0.25e6}, {2, 5, 0.25e6}};
   auto d = both(t, flows(t, v));
   CHECK(d[0] == Approx(22));
   CHECK(d[1] == Approx(27));
