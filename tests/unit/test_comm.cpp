@@ -179,7 +179,7 @@ TEST_CASE("comm: dispatch traffic deduplicates per device and per node", "[quick
   CHECK(tr.device_end(3) - tr.device_begin(3) == 1);
 }
 
-TEST_CASE("comm: hierarchical dispatch crosses RDMA once per node, pairwise once per device", "[quick][comm]") {
+TEST_CASE("comm: hierarchical dispatch crosses RDMA once per node, pairwise once per device", "[quick][comm][entry:deepep-normal][entry:pairwise]") {
   // 2 nodes of 2 GPUs. gpu0 has 1000 tokens, each with experts on gpu2 and gpu3 (node 1), 1 kB per
   // token copy or message.
   auto t = frozen(2, 2);
@@ -216,7 +216,7 @@ TEST_CASE("comm: hierarchical dispatch crosses RDMA once per node, pairwise once
   CHECK(f.run(h, SimTime()).duration.us() == Approx(24));
 }
 
-TEST_CASE("comm: low-latency mode goes NIC to NIC even inside a node", "[quick][comm]") {
+TEST_CASE("comm: low-latency mode goes NIC to NIC even inside a node", "[quick][comm][entry:deepep-low-latency]") {
   // One node of 2: gpu0 sends 1000 messages of 1 kB to gpu1. Low latency: NIC 50 GB/s, 20 us +
   // 4 us; pairwise: NVSwitch 100 GB/s, 10 us + 2 us.
   auto t = frozen(1, 2);
@@ -238,7 +238,7 @@ TEST_CASE("comm: every all-to-all algorithm is registered with a source", "[quic
   }
 }
 
-TEST_CASE("comm: hierarchical dispatch on an HCCS mesh uses the peer links", "[quick][comm]") {
+TEST_CASE("comm: hierarchical dispatch on an HCCS mesh uses the peer links", "[quick][comm][entry:hccl-hierarchical]") {
   // 2 nodes of 4 NPUs in hccs-mesh-roce; peer links 100/3 GB/s. gpu0: 1000 tokens of 1 kB, each to
   // gpu5, gpu6, gpu7: RDMA 1 MB to gpu4 (20 us), gpu4 forwards 1 MB to each of gpu5..7 over its own
   // peer links (1 MB at 33.3 GB/s = 30 us) and stages 0 for itself. 30 us + 4 us latency.

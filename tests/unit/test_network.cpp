@@ -37,7 +37,7 @@ std::vector<std::string> link_names(const Topology& t, const Route& r) {
 
 }  // namespace
 
-TEST_CASE("routes: two hops inside a node, four across nodes", "[quick][network]") {
+TEST_CASE("routes: two hops inside a node, four across nodes", "[quick][network][entry:nvswitch-fat-tree]") {
   auto t = Topology::build(cluster(2, 4), test::made_up_hw());
   t.freeze();
   auto [a, b] = t.route(0, 3);
@@ -138,7 +138,7 @@ TEST_CASE("every registered generator builds, freezes and names a citation", "[q
   CHECK_THROWS_AS(Topology::build(cluster(1, 4, "torus"), test::made_up_hw()), std::invalid_argument);
 }
 
-TEST_CASE("rail-fat-tree: same rail crosses one leaf, another rail crosses a spine", "[quick][network]") {
+TEST_CASE("rail-fat-tree: same rail crosses one leaf, another rail crosses a spine", "[quick][network][entry:rail-fat-tree]") {
   auto s = cluster(4, 4, "rail-fat-tree");
   s.spines = 2;
   auto t = Topology::build(s, test::made_up_hw());
@@ -158,7 +158,7 @@ TEST_CASE("rail-fat-tree: same rail crosses one leaf, another rail crosses a spi
   CHECK(t.link(r[2]).bandwidth_Bps == Approx(100e9));
 }
 
-TEST_CASE("fat-tree: nodes under one leaf, oversubscribed uplinks", "[quick][network]") {
+TEST_CASE("fat-tree: nodes under one leaf, oversubscribed uplinks", "[quick][network][entry:fat-tree]") {
   auto s = cluster(4, 2, "fat-tree");
   s.nodes_per_leaf = 2;
   s.spines = 1;
@@ -175,7 +175,7 @@ TEST_CASE("fat-tree: nodes under one leaf, oversubscribed uplinks", "[quick][net
   CHECK(t.route_latency(0, 4) == SimTime::from_us(4));
 }
 
-TEST_CASE("hccs-mesh-roce: one direct peer link inside a node", "[quick][network]") {
+TEST_CASE("hccs-mesh-roce: one direct peer link inside a node", "[quick][network][entry:hccs-mesh-roce]") {
   auto t = Topology::build(cluster(2, 8, "hccs-mesh-roce"), test::made_up_hw());
   t.freeze();
   const Route r = t.route(0, 3);
