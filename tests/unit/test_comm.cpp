@@ -302,7 +302,7 @@ A2aBenchResult deepep_low_latency(int64_t ep) {
 
 }  // namespace
 
-TEST_CASE("comm validation: DeepEP normal kernels on H800, within 10% of the published table", "[comm][validation]") {
+TEST_CASE("comm validation: DeepEP normal kernels on H800, within 10% of the published table", "[slow][comm][validation]") {
   // Source: github.com/deepseek-ai/DeepEP README (commit 3b1045d, 2025-04-22; kept in
   // docs/legacy.md): "Normal kernels with NVLink and RDMA forwarding", bottleneck bandwidth.
   struct Row {
@@ -321,7 +321,7 @@ TEST_CASE("comm validation: DeepEP normal kernels on H800, within 10% of the pub
     }
 }
 
-TEST_CASE("comm validation: DeepEP low-latency kernels (pure RDMA) on H800, within 10%", "[comm][validation]") {
+TEST_CASE("comm validation: DeepEP low-latency kernels (pure RDMA) on H800, within 10%", "[quick][comm][validation]") {
   // Source: DeepEP README at commit 3b1045d (2025-04-22), "Low-latency kernels with pure RDMA":
   // dispatch / combine latency (us) per EP size.
   struct Row {
@@ -337,7 +337,7 @@ TEST_CASE("comm validation: DeepEP low-latency kernels (pure RDMA) on H800, with
   }
 }
 
-TEST_CASE("comm: completion batching moves the flow model's answer by about its tolerance", "[comm]") {
+TEST_CASE("comm: completion batching moves the flow model's answer by about its tolerance", "[quick][comm]") {
   // EP64 pairwise all-to-all with per-token routing: exact vs the default 1e-3 tolerance.
   const auto hw = load_hardware_file(test::repo_path("hw_profiles/H800.json"));
   TopologySpec s;

@@ -88,7 +88,7 @@ void compare_or_update(const std::string& rel, const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("golden reports are reproduced byte for byte", "[golden]") {
+TEST_CASE("golden reports are reproduced byte for byte", "[quick][golden]") {
   for (const char* name : kGoldens) {
     INFO(name);
     const std::string exp = "tests/golden/" + std::string(name) + ".json";
@@ -107,7 +107,7 @@ TEST_CASE("the same inputs and seed give identical reports", "[quick][simulation
   CHECK(run(path).dump() != run(path, {"routing.seed=12"}).dump());
 }
 
-TEST_CASE("reports do not depend on the number of threads", "[quick][simulation]") {
+TEST_CASE("reports do not depend on the number of threads", "[slow][simulation]") {
   for (const char* name : kGoldens) {
     INFO(name);
     const auto path = test::repo_path("tests/golden/" + std::string(name) + ".json");

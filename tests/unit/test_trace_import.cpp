@@ -107,7 +107,7 @@ const char* kMixtralLine = R"({"dataset": "d", "problem_id": 0, "layer": 0, "exp
 
 }  // namespace
 
-TEST_CASE("real SGLang, OLMoE and Switch counts import with their totals", "[quick][trace]") {
+TEST_CASE("real SGLang, OLMoE and Switch counts import with their totals", "[slow][trace]") {
   const std::string dir = test::shared_traces_dir();
   if (dir.empty()) {
     WARN("skipped: ../shared/traces not found beside the checkout");
@@ -154,7 +154,7 @@ TEST_CASE("real SGLang, OLMoE and Switch counts import with their totals", "[qui
   for (const auto& row : sw.counts) CHECK(sum(row) == 206866.0);
 }
 
-TEST_CASE("real Mixtral JSONL imports 32 layers of top-2 with weights; trace stats reads it", "[quick][trace]") {
+TEST_CASE("real Mixtral JSONL imports 32 layers of top-2 with weights; trace stats reads it", "[slow][trace]") {
   const std::string dir = test::shared_traces_dir();
   if (dir.empty()) {
     WARN("skipped: ../shared/traces not found beside the checkout");
