@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Fails when a Catch2 test case of the given test binary carries neither [quick] nor [slow], or
-both. Parses `--list-tests` (Catch2 v2 prints each name indented by 2, its wrapped continuation
+both, or has a name with ';', '[' or ']' (catch_discover_tests splits such a name into ctest
+tests that match no case, so the case never runs under ctest). Parses `--list-tests` (Catch2 v2 prints each name indented by 2, its wrapped continuation
 lines by 4 and its tags by 6) and checks the count against `--list-test-names-only`.
 
 Usage: check_speed_tags.py MOESIM_TESTS
@@ -44,10 +45,15 @@ def main():
         speed = {t for t in ("[quick]", "[slow]") if t in tags.lower()}
         if len(speed) != 1:
             bad.append(f"  {name}  {tags or '(no tags)'}")
+    split = [f"  {n}" for n in names if any(c in n for c in ";[]")]
     if bad:
         print(f"{len(bad)} of {len(listed)} test cases need exactly one of [quick] (well under a second, no "
               "../shared/traces) or [slow]:")
         print("\n".join(bad))
+    if split:
+        print(f"{len(split)} test case names hold ';', '[' or ']', which catch_discover_tests cannot register:")
+        print("\n".join(split))
+    if bad or split:
         sys.exit(1)
     print(f"all {len(listed)} test cases carry [quick] or [slow]")
 

@@ -35,7 +35,7 @@ const std::vector<double> kLoads = {8, 4, 2, 1, 1, 1, 1, 1};
 
 }  // namespace
 
-TEST_CASE("placement contiguous: rank r holds experts [r*E/EP, (r+1)*E/EP)", "[quick][placement][entry:contiguous]") {
+TEST_CASE("placement contiguous: rank r holds experts r*E/EP to (r+1)*E/EP - 1", "[quick][placement][entry:contiguous]") {
   // 8 experts over EP4: 8 / 4 = 2 per rank, in order.
   const auto p = place("contiguous", request(8, 4, 0));
   CHECK(p.rank_slots == Slots{{0, 1}, {2, 3}, {4, 5}, {6, 7}});

@@ -154,7 +154,7 @@ TEST_CASE("real SGLang, OLMoE and Switch counts import with their totals", "[slo
   for (const auto& row : sw.counts) CHECK(sum(row) == 206866.0);
 }
 
-TEST_CASE("real Mixtral JSONL imports 32 layers of top-2 with weights; trace stats reads it", "[slow][trace]") {
+TEST_CASE("real Mixtral JSONL imports 32 layers of top-2 with weights, and trace stats reads it", "[slow][trace]") {
   const std::string dir = test::shared_traces_dir();
   if (dir.empty()) {
     WARN("skipped: ../shared/traces not found beside the checkout");
