@@ -26,11 +26,7 @@ Topology frozen(int64_t nodes, int64_t per_node, std::string generator = "nvswit
   return t;
 }
 
-FlowSet flows(const Topology& t, const std::vector<Transfer>& v) {
-  FlowSet f(t);
-  for (const auto& x : v) f.add(t.route(x.src, x.dst), x.src, x.dst, x.bytes);
-  return f;
-}
+FlowSet flows(const Topology& t, const std::vector<test::Send>& v) { return test::fewest_hop_flows(t, v); }
 
 // Runs both models; returns {bottleneck, flow (exact), flow (default tolerance)} durations in us.
 std::array<double, 3> both(const Topology& t, const FlowSet& f, SimTime fixed = SimTime()) {
@@ -64,7 +60,7 @@ TEST_CASE("comm: incast of N senders", "[quick][comm]") {
   // 7 GPUs send 1 MB each to gpu0: its downlink carries 7 MB -> 70 us + 2 us; max-min gives each
   // sender 100/7 GB/s.
   auto t = frozen(1, 8);
-  std::vector<Transfer> v;
+  std::vector<test::Send> v;
   for (int s = 1; s < 8; ++s) v.push_back({s, 0, 1e6});
   auto d = both(t, flows(t, v));
   CHECK(d[0] == Approx(72));
@@ -101,7 +97,7 @@ TEST_CASE("comm: symmetric all-to-all on a full NVSwitch node", "[quick][comm]")
   // 8 GPUs, each sends 1 MB to each of the 7 others: every uplink and downlink carries 7 MB,
   // 70 us + 2 us latency + 5 us collective latency = 77 us; max-min gives every flow 100/7 GB/s.
   auto t = frozen(1, 8);
-  std::vector<Transfer> v;
+  std::vector<test::Send> v;
   for (int s = 0; s < 8; ++s)
     for (int d = 0; d < 8; ++d)
       if (s != d) v.push_back({s, d, 1e6});
@@ -118,8 +114,8 @@ TEST_CASE("comm: max-min leaves a port idle that the bottleneck bound counts as 
   // gpu1's downlink runs at half rate. The small flows end at 10 us (a flow that finishes early
   // frees its share); A and B have 0.75 MB left and get 50 GB/s each: 15 us more. 25 + 2 = 27 us.
   auto t = frozen(1, 8);
-  std::vector<Transfer> v = {{0, 1, 1e6}, {2, 1, 1e6}, {0, 3, 0.25e6}, {0, 4, 0.25e6}, {0, 5, 0.25e6},
-                             {2, 6, 0.25e6}, {2, 7, 0.25e6}, {2, 5, 0.25e6}};
+  std::vector<test::Send> v = {{0, 1, 1e6}, {2, 1, 1e6}, {0, 3, 0.25e6}, {0, 4, 0.25e6}, {0, 5, 0.25e6},
+                               {2, 6, 0.25e6}, {2, 7, 0.25e6}, {2, 5, 0.25e6}};
   auto d = both(t, flows(t, v));
   CHECK(d[0] == Approx(22));
   CHECK(d[1] == Approx(27));
@@ -183,7 +179,7 @@ TEST_CASE("comm: dispatch traffic deduplicates per device and per node", "[quick
   CHECK(tr.device_end(3) - tr.device_begin(3) == 1);
 }
 
-TEST_CASE("comm: hierarchical dispatch crosses RDMA once per node, pairwise once per device", "[quick][comm]") {
+TEST_CASE("comm: hierarchical dispatch crosses RDMA once per node, pairwise once per device", "[quick][comm][entry:deepep-normal][entry:pairwise]") {
   // 2 nodes of 2 GPUs. gpu0 has 1000 tokens, each with experts on gpu2 and gpu3 (node 1), 1 kB per
   // token copy or message.
   auto t = frozen(2, 2);
@@ -220,7 +216,7 @@ TEST_CASE("comm: hierarchical dispatch crosses RDMA once per node, pairwise once
   CHECK(f.run(h, SimTime()).duration.us() == Approx(24));
 }
 
-TEST_CASE("comm: low-latency mode goes NIC to NIC even inside a node", "[quick][comm]") {
+TEST_CASE("comm: low-latency mode goes NIC to NIC even inside a node", "[quick][comm][entry:deepep-low-latency]") {
   // One node of 2: gpu0 sends 1000 messages of 1 kB to gpu1. Low latency: NIC 50 GB/s, 20 us +
   // 4 us; pairwise: NVSwitch 100 GB/s, 10 us + 2 us.
   auto t = frozen(1, 2);
@@ -242,7 +238,7 @@ TEST_CASE("comm: every all-to-all algorithm is registered with a source", "[quic
   }
 }
 
-TEST_CASE("comm: hierarchical dispatch on an HCCS mesh uses the peer links", "[quick][comm]") {
+TEST_CASE("comm: hierarchical dispatch on an HCCS mesh uses the peer links", "[quick][comm][entry:hccl-hierarchical]") {
   // 2 nodes of 4 NPUs in hccs-mesh-roce; peer links 100/3 GB/s. gpu0: 1000 tokens of 1 kB, each to
   // gpu5, gpu6, gpu7: RDMA 1 MB to gpu4 (20 us), gpu4 forwards 1 MB to each of gpu5..7 over its own
   // peer links (1 MB at 33.3 GB/s = 30 us) and stages 0 for itself. 30 us + 4 us latency.
@@ -306,7 +302,7 @@ A2aBenchResult deepep_low_latency(int64_t ep) {
 
 }  // namespace
 
-TEST_CASE("comm validation: DeepEP normal kernels on H800, within 10% of the published table", "[comm][validation]") {
+TEST_CASE("comm validation: DeepEP normal kernels on H800, within 10% of the published table", "[slow][comm][validation]") {
   // Source: github.com/deepseek-ai/DeepEP README (commit 3b1045d, 2025-04-22; kept in
   // docs/legacy.md): "Normal kernels with NVLink and RDMA forwarding", bottleneck bandwidth.
   struct Row {
@@ -325,7 +321,7 @@ TEST_CASE("comm validation: DeepEP normal kernels on H800, within 10% of the pub
     }
 }
 
-TEST_CASE("comm validation: DeepEP low-latency kernels (pure RDMA) on H800, within 10%", "[comm][validation]") {
+TEST_CASE("comm validation: DeepEP low-latency kernels (pure RDMA) on H800, within 10%", "[quick][comm][validation]") {
   // Source: DeepEP README at commit 3b1045d (2025-04-22), "Low-latency kernels with pure RDMA":
   // dispatch / combine latency (us) per EP size.
   struct Row {
@@ -341,7 +337,7 @@ TEST_CASE("comm validation: DeepEP low-latency kernels (pure RDMA) on H800, with
   }
 }
 
-TEST_CASE("comm: completion batching moves the flow model's answer by about its tolerance", "[comm]") {
+TEST_CASE("comm: completion batching moves the flow model's answer by about its tolerance", "[quick][comm]") {
   // EP64 pairwise all-to-all with per-token routing: exact vs the default 1e-3 tolerance.
   const auto hw = load_hardware_file(test::repo_path("hw_profiles/H800.json"));
   TopologySpec s;

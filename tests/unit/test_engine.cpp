@@ -62,7 +62,7 @@ TEST_CASE("SimTime is integer picoseconds with checked overflow", "[quick][engin
   CHECK_THROWS_AS(SimTime::from_seconds(1e9), std::overflow_error);  // 1e21 ps > int64
 }
 
-TEST_CASE("two streams overlap; a collective waits for every participant", "[quick][engine]") {
+TEST_CASE("two streams overlap, and a collective waits for every participant", "[quick][engine]") {
   // compute0: A(10) ; compute1: B(30) ; comm0+comm1: C(5) after A and B ; compute0: D(7) after C.
   // C starts at 30 (B's end), ends at 35; D starts at 35, ends at 42. E(4) on compute0 after A
   // needs nothing else and runs at 10..14 while comm is idle.

@@ -1,7 +1,10 @@
-// Shared by the tests: the repository root, ../shared/traces beside it, and the message of an
-// expected input error.
+// Shared by the tests: the repository root, ../shared/traces beside it, a scratch folder, and the
+// message of an expected input error.
 #pragma once
+#include <unistd.h>
+
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "sim/io/errors.h"
@@ -15,6 +18,27 @@ inline std::string shared_traces_dir() {
   const auto p = std::filesystem::path(MOESIM_SOURCE_DIR).parent_path() / "shared" / "traces";
   return std::filesystem::exists(p) ? p.string() : std::string();
 }
+
+// A fresh folder under the system's temporary folder, removed again when the test ends.
+struct TempDir {
+  std::string path;
+  explicit TempDir(const std::string& name)
+      : path((std::filesystem::temp_directory_path() / ("moesim-test-" + name + "-" + std::to_string(::getpid()))).string()) {
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name, const std::string& text) const {
+    const std::string p = path + "/" + name;
+    std::ofstream(p, std::ios::binary) << text;
+    return p;
+  }
+};
 
 // The message of the InputError that `f` throws, or "" when it throws none.
 template <typename F>

@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "sim/scenario/experiment_config.h"
-#include "sim/network/bottleneck_model.h"
+#include "sim/network/network_model.h"
 #include "sim/network/topology.h"
 #include "sim/network/topology_registry.h"
 
@@ -22,6 +22,13 @@ TopologySpec cluster(int64_t nodes, int64_t per_node, std::string generator = "n
   return c;
 }
 
+// The per-port bottleneck model on the path the simulation takes: flows on fewest-hop routes,
+// run through NetworkModel.
+CollectiveResult bottleneck(const Topology& t, const std::vector<test::Send>& sends, SimTime fixed = SimTime()) {
+  NetworkModel m(t, NetworkModelKind::Bottleneck);
+  return m.run(test::fewest_hop_flows(t, sends), fixed);
+}
+
 std::vector<std::string> link_names(const Topology& t, const Route& r) {
   std::vector<std::string> out;
   for (int32_t l : r) out.push_back(t.link(l).name);
@@ -30,7 +37,7 @@ std::vector<std::string> link_names(const Topology& t, const Route& r) {
 
 }  // namespace
 
-TEST_CASE("routes: two hops inside a node, four across nodes", "[quick][network]") {
+TEST_CASE("routes: two hops inside a node, four across nodes", "[quick][network][entry:nvswitch-fat-tree]") {
   auto t = Topology::build(cluster(2, 4), test::made_up_hw());
   t.freeze();
   auto [a, b] = t.route(0, 3);
@@ -45,8 +52,7 @@ TEST_CASE("one flow on one link", "[quick][network]") {
   // 1 MB from gpu0 to gpu1 in one node: 1e6 / 100e9 = 10 us, + 2 us latency = 12 us.
   auto t = Topology::build(cluster(1, 2), test::made_up_hw());
   t.freeze();
-  BottleneckModel m(t);
-  auto r = m.run({{0, 1, 1e6}}, SimTime());
+  auto r = bottleneck(t, {{0, 1, 1e6}});
   CHECK(r.duration == SimTime::from_us(12));
   CHECK(r.bytes_intra_node == 1e6);
   CHECK(r.bytes_egress == 1e6);
@@ -57,8 +63,7 @@ TEST_CASE("two flows sharing a link take twice as long", "[quick][network]") {
   // gpu0 sends 1 MB to gpu1 and 1 MB to gpu2: its uplink carries 2 MB -> 20 us + 2 us.
   auto t = Topology::build(cluster(1, 4), test::made_up_hw());
   t.freeze();
-  BottleneckModel m(t);
-  auto r = m.run({{0, 1, 1e6}, {0, 2, 1e6}}, SimTime());
+  auto r = bottleneck(t, {{0, 1, 1e6}, {0, 2, 1e6}});
   CHECK(r.duration == SimTime::from_us(22));
 }
 
@@ -66,10 +71,9 @@ TEST_CASE("incast of N senders is limited by the receiver's port", "[quick][netw
   // 7 GPUs send 1 MB each to gpu0: its downlink carries 7 MB -> 70 us + 2 us.
   auto t = Topology::build(cluster(1, 8), test::made_up_hw());
   t.freeze();
-  BottleneckModel m(t);
-  std::vector<Transfer> v;
+  std::vector<test::Send> v;
   for (int s = 1; s < 8; ++s) v.push_back({s, 0, 1e6});
-  auto r = m.run(v, SimTime());
+  auto r = bottleneck(t, v);
   CHECK(r.duration == SimTime::from_us(72));
   CHECK(r.max_link_utilization == Approx(70.0 / 72.0));
 }
@@ -79,12 +83,11 @@ TEST_CASE("symmetric all-to-all on a full NVSwitch node", "[quick][network]") {
   // 70 us + 2 us latency + 5 us collective latency = 77 us.
   auto t = Topology::build(cluster(1, 8), test::made_up_hw());
   t.freeze();
-  BottleneckModel m(t);
-  std::vector<Transfer> v;
+  std::vector<test::Send> v;
   for (int s = 0; s < 8; ++s)
     for (int d = 0; d < 8; ++d)
       if (s != d) v.push_back({s, d, 1e6});
-  auto r = m.run(v, SimTime::from_us(5));
+  auto r = bottleneck(t, v, SimTime::from_us(5));
   CHECK(r.duration == SimTime::from_us(77));
   CHECK(r.bytes_total == 56e6);
   CHECK(r.bytes_egress == r.bytes_ingress);
@@ -94,8 +97,7 @@ TEST_CASE("inter-node traffic is limited by the NIC", "[quick][network]") {
   // 2 nodes of 1 GPU: 1 MB at 50 GB/s = 20 us, + 4 us latency.
   auto t = Topology::build(cluster(2, 1), test::made_up_hw());
   t.freeze();
-  BottleneckModel m(t);
-  auto r = m.run({{0, 1, 1e6}}, SimTime());
+  auto r = bottleneck(t, {{0, 1, 1e6}});
   CHECK(r.duration == SimTime::from_us(24));
   CHECK(r.bytes_inter_node == 1e6);
 }
@@ -107,10 +109,9 @@ TEST_CASE("devices sharing a NIC share its bandwidth", "[quick][network]") {
   c.nics_per_node = 1;
   auto t = Topology::build(c, test::made_up_hw());
   t.freeze();
-  BottleneckModel m(t);
-  std::vector<Transfer> v;
+  std::vector<test::Send> v;
   for (int s = 0; s < 4; ++s) v.push_back({s, s + 4, 1e6});
-  auto r = m.run(v, SimTime());
+  auto r = bottleneck(t, v);
   CHECK(r.duration == SimTime::from_us(84));
 }
 
@@ -137,7 +138,7 @@ TEST_CASE("every registered generator builds, freezes and names a citation", "[q
   CHECK_THROWS_AS(Topology::build(cluster(1, 4, "torus"), test::made_up_hw()), std::invalid_argument);
 }
 
-TEST_CASE("rail-fat-tree: same rail crosses one leaf, another rail crosses a spine", "[quick][network]") {
+TEST_CASE("rail-fat-tree: same rail crosses one leaf, another rail crosses a spine", "[quick][network][entry:rail-fat-tree]") {
   auto s = cluster(4, 4, "rail-fat-tree");
   s.spines = 2;
   auto t = Topology::build(s, test::made_up_hw());
@@ -157,7 +158,7 @@ TEST_CASE("rail-fat-tree: same rail crosses one leaf, another rail crosses a spi
   CHECK(t.link(r[2]).bandwidth_Bps == Approx(100e9));
 }
 
-TEST_CASE("fat-tree: nodes under one leaf, oversubscribed uplinks", "[quick][network]") {
+TEST_CASE("fat-tree: nodes under one leaf, oversubscribed uplinks", "[quick][network][entry:fat-tree]") {
   auto s = cluster(4, 2, "fat-tree");
   s.nodes_per_leaf = 2;
   s.spines = 1;
@@ -174,7 +175,7 @@ TEST_CASE("fat-tree: nodes under one leaf, oversubscribed uplinks", "[quick][net
   CHECK(t.route_latency(0, 4) == SimTime::from_us(4));
 }
 
-TEST_CASE("hccs-mesh-roce: one direct peer link inside a node", "[quick][network]") {
+TEST_CASE("hccs-mesh-roce: one direct peer link inside a node", "[quick][network][entry:hccs-mesh-roce]") {
   auto t = Topology::build(cluster(2, 8, "hccs-mesh-roce"), test::made_up_hw());
   t.freeze();
   const Route r = t.route(0, 3);

@@ -14,7 +14,7 @@
 
 using namespace moesim;
 
-TEST_CASE("SGLang DeepSeek-V3 counts load with tokens x 8 per layer", "[quick][traces]") {
+TEST_CASE("SGLang DeepSeek-V3 counts load with tokens x 8 per layer", "[slow][traces]") {
   const std::string dir = test::shared_traces_dir();
   if (dir.empty()) {
     WARN("skipped: ../shared/traces not found beside the checkout");
@@ -30,7 +30,7 @@ TEST_CASE("SGLang DeepSeek-V3 counts load with tokens x 8 per layer", "[quick][t
   for (size_t l = 3; l < 61; ++l) CHECK(std::accumulate(c.counts[l].begin(), c.counts[l].end(), 0.0) == first);
 }
 
-TEST_CASE("the real-counts example runs, and load-aware placement balances it", "[traces]") {
+TEST_CASE("the real-counts example runs, and load-aware placement balances it", "[slow][traces]") {
   const std::string dir = test::shared_traces_dir();
   if (dir.empty()) {
     WARN("skipped: ../shared/traces not found beside the checkout");
@@ -55,7 +55,7 @@ TEST_CASE("the real-counts example runs, and load-aware placement balances it", 
   CHECK(greedy["step_time_us"].get<double>() < contiguous["step_time_us"].get<double>());
 }
 
-TEST_CASE("EPLB with 32 redundant experts lowers per-GPU load on prefill_in1024 over 32 GPUs", "[traces]") {
+TEST_CASE("EPLB with 32 redundant experts lowers per-GPU load on prefill_in1024 over 32 GPUs", "[slow][traces]") {
   const std::string dir = test::shared_traces_dir();
   if (dir.empty()) {
     WARN("skipped: ../shared/traces not found beside the checkout");
@@ -77,7 +77,7 @@ TEST_CASE("EPLB with 32 redundant experts lowers per-GPU load on prefill_in1024 
   }
 }
 
-TEST_CASE("drop fraction falls as the capacity factor grows on the real counts", "[traces]") {
+TEST_CASE("drop fraction falls as the capacity factor grows on the real counts", "[slow][traces]") {
   const std::string dir = test::shared_traces_dir();
   if (dir.empty()) {
     WARN("skipped: ../shared/traces not found beside the checkout");
@@ -96,7 +96,7 @@ TEST_CASE("drop fraction falls as the capacity factor grows on the real counts",
   }
 }
 
-TEST_CASE("per-token draws from real counts reproduce their per-expert shares", "[traces]") {
+TEST_CASE("per-token draws from real counts reproduce their per-expert shares", "[slow][traces]") {
   const std::string dir = test::shared_traces_dir();
   if (dir.empty()) {
     WARN("skipped: ../shared/traces not found beside the checkout");
@@ -126,7 +126,7 @@ TEST_CASE("per-token draws from real counts reproduce their per-expert shares", 
   CHECK(outside == 0);
 }
 
-TEST_CASE("trace stats on a synthetic trace drawn from real counts reproduces their load shape", "[traces]") {
+TEST_CASE("trace stats on a synthetic trace drawn from real counts reproduces their load shape", "[slow][traces]") {
   const std::string dir = test::shared_traces_dir();
   if (dir.empty()) {
     WARN("skipped: ../shared/traces not found beside the checkout");

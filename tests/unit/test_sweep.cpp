@@ -79,7 +79,7 @@ using test::error_of;
 
 }  // namespace
 
-TEST_CASE("grid points expand axes in file order, last axis fastest, with stable ids", "[sweep]") {
+TEST_CASE("grid points expand axes in file order, last axis fastest, with stable ids", "[quick][sweep]") {
   TempDir dir("grid");
   write_text(dir / "s.json", sweep_text());
   const SweepSpec spec = load_sweep(dir / "s.json");
@@ -100,7 +100,7 @@ TEST_CASE("grid points expand axes in file order, last axis fastest, with stable
   CHECK(ids.size() == 12);
 }
 
-TEST_CASE("a sweep gives the same files with --jobs 1 and --jobs 2", "[sweep]") {
+TEST_CASE("a sweep gives the same files with --jobs 1 and --jobs 2", "[slow][sweep]") {
   TempDir dir("jobs");
   write_text(dir / "s.json", sweep_text());
   REQUIRE(run_cli({dir / "s.json", "--out", dir / "j1", "--jobs", "1"}) == 0);
@@ -126,7 +126,7 @@ TEST_CASE("a sweep gives the same files with --jobs 1 and --jobs 2", "[sweep]") 
   CHECK(csv[1].rfind("0," + spec.points[0].id + ",ok,1,none,", 0) == 0);
 }
 
-TEST_CASE("an interrupted sweep resumes and runs every point exactly once", "[sweep]") {
+TEST_CASE("an interrupted sweep resumes and runs every point exactly once", "[slow][sweep]") {
   TempDir dir("resume");
   write_text(dir / "s.json", sweep_text());
   REQUIRE(run_cli({dir / "s.json", "--out", dir / "full"}) == 0);
@@ -167,7 +167,7 @@ TEST_CASE("an interrupted sweep resumes and runs every point exactly once", "[sw
   CHECK(read_text(dir / "k/results.jsonl") == full);
 }
 
-TEST_CASE("resume refuses a folder of another sweep or a corrupt row", "[sweep]") {
+TEST_CASE("resume refuses a folder of another sweep or a corrupt row", "[slow][sweep]") {
   TempDir dir("refuse");
   write_text(dir / "s.json", sweep_text());
   REQUIRE(run_cli({dir / "s.json", "--out", dir / "o", "--stop-after", "3"}) == 0);
@@ -185,7 +185,7 @@ TEST_CASE("resume refuses a folder of another sweep or a corrupt row", "[sweep]"
   CHECK(error_of([&] { run_cli({dir / "s.json", "--out", dir / "o"}); }).find("results.jsonl: line 2: not a sweep result row") != std::string::npos);
 }
 
-TEST_CASE("sharded runs merged equal the unsharded run", "[sweep]") {
+TEST_CASE("sharded runs merged equal the unsharded run", "[slow][sweep]") {
   TempDir dir("shards");
   write_text(dir / "s.json", sweep_text());
   REQUIRE(run_cli({dir / "s.json", "--out", dir / "all", "--jobs", "2"}) == 0);
@@ -207,7 +207,7 @@ TEST_CASE("sharded runs merged equal the unsharded run", "[sweep]") {
   CHECK(!fs::exists(dir / "m2"));
 }
 
-TEST_CASE("a point that fails at run time becomes an error row", "[sweep]") {
+TEST_CASE("a point that fails at run time becomes an error row", "[quick][sweep]") {
   TempDir dir("errors");
   Json hw = Json::parse(read_text(test::repo_path("hw_profiles/H100-SXM.json")));
   hw.erase("sources");
@@ -228,7 +228,7 @@ TEST_CASE("a point that fails at run time becomes an error row", "[sweep]") {
   CHECK(csv[2].find("simulated time overflow") != std::string::npos);
 }
 
-TEST_CASE("bad sweep files and bad points give one-line errors before anything runs", "[sweep]") {
+TEST_CASE("bad sweep files and bad points give one-line errors before anything runs", "[quick][sweep]") {
   TempDir dir("bad");
   const std::string b = base_path();
   const std::vector<std::pair<std::string, std::string>> cases = {
@@ -268,7 +268,7 @@ TEST_CASE("bad sweep files and bad points give one-line errors before anything r
   CHECK(run_cli({dir / "bad.json", "--out", dir / "o", "--jobs", "0"}) == 2);
 }
 
-TEST_CASE("metrics: JSON pointers, dotted keys and wildcards", "[sweep]") {
+TEST_CASE("metrics: JSON pointers, dotted keys and wildcards", "[quick][sweep]") {
   const Json report = {{"a", 1}, {"b", {{"x", 2}, {"y", {{"z", 3}}}, {"w", "s"}}}, {"l", {10, 20}}};
   const Json m = extract_metrics(report, {"a", "/b/x", "b.*", "/l/1", "missing.key", "/b/*"});
   CHECK(m["a"] == 1);
@@ -281,7 +281,7 @@ TEST_CASE("metrics: JSON pointers, dotted keys and wildcards", "[sweep]") {
   CHECK(m["/b/w"] == "s");
 }
 
-TEST_CASE("the progress bar renders counts, rate and ETA in the width given", "[sweep]") {
+TEST_CASE("the progress bar renders counts, rate and ETA in the width given", "[quick][sweep]") {
   const std::string s = ProgressBar::render(25, 100, 2, 5.0, 15.0, 80, "demo");
   CHECK(s.rfind("demo [", 0) == 0);
   CHECK(s.find("25/100  25%") != std::string::npos);

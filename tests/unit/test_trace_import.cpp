@@ -107,7 +107,7 @@ const char* kMixtralLine = R"({"dataset": "d", "problem_id": 0, "layer": 0, "exp
 
 }  // namespace
 
-TEST_CASE("real SGLang, OLMoE and Switch counts import with their totals", "[quick][trace]") {
+TEST_CASE("real SGLang, OLMoE and Switch counts import with their totals", "[slow][trace]") {
   const std::string dir = test::shared_traces_dir();
   if (dir.empty()) {
     WARN("skipped: ../shared/traces not found beside the checkout");
@@ -154,7 +154,7 @@ TEST_CASE("real SGLang, OLMoE and Switch counts import with their totals", "[qui
   for (const auto& row : sw.counts) CHECK(sum(row) == 206866.0);
 }
 
-TEST_CASE("real Mixtral JSONL imports 32 layers of top-2 with weights; trace stats reads it", "[quick][trace]") {
+TEST_CASE("real Mixtral JSONL imports 32 layers of top-2 with weights, and trace stats reads it", "[slow][trace]") {
   const std::string dir = test::shared_traces_dir();
   if (dir.empty()) {
     WARN("skipped: ../shared/traces not found beside the checkout");
@@ -198,7 +198,94 @@ TEST_CASE("real Mixtral JSONL imports 32 layers of top-2 with weights; trace sta
   CHECK(j["device_load_max_over_mean"].get<double>() >= 1.0);
 }
 
-TEST_CASE("Megatron-Core router traces: a rank file or a folder of them", "[quick][trace]") {
+TEST_CASE("SGLang logical_count: one row per model layer, counts kept as they are", "[quick][trace][entry:sglang-counts]") {
+  // 3 model layers of 4 experts, layer 0 dense (all zero); top-2, so each row sums to tokens x 2:
+  // 0, 8 (4 tokens), 4 (2 tokens).
+  const TempDir scratch("sglang");
+  const std::string& dir = scratch;
+  write(dir + "/c.json", R"({"logical_count": [[0, 0, 0, 0], [3, 1, 2, 2], [1, 1, 1, 1]]})");
+  ImportOptions o;
+  o.model = "m";
+  o.top_k = 2;
+  const auto r = run_import("sglang-counts", dir + "/c.json", o);
+  CHECK_FALSE(r.is_trace);
+  const auto& c = r.counts;
+  CHECK(c.format == "moesim-counts");
+  CHECK(c.model == "m");
+  CHECK(c.num_experts == 4);
+  CHECK(c.top_k == 2);
+  CHECK(c.layers == std::vector<int64_t>{0, 1, 2});
+  CHECK(c.counts == std::vector<std::vector<double>>{{0, 0, 0, 0}, {3, 1, 2, 2}, {1, 1, 1, 1}});
+  o.model.clear();
+  CHECK(error_of([&] { run_import("sglang-counts", dir + "/c.json", o); }).find("--model") != std::string::npos);
+}
+
+TEST_CASE("Mixtral JSONL: tokens in first-seen order, a token missing a layer dropped", "[quick][trace][entry:mixtral-jsonl]") {
+  // Layers 0 and 1, top-2 of 8. Tokens 0 and 1 have both layers; token 2 only layer 0, so
+  // --missing drop keeps 2 of 3 tokens. The trace is [layer][token][k].
+  const TempDir scratch("mixtral-small");
+  const std::string& dir = scratch;
+  auto rec = [](int token, int layer, const char* experts, const char* probs) {
+    return fmt::format(R"({{"dataset": "d", "problem_id": 0, "layer": {}, "experts": {}, "gating_probs": {}, "token_idx": {}}})", layer,
+                       experts, probs, token) + "\n";
+  };
+  write(dir + "/r.jsonl", rec(0, 0, "[1, 2]", "[0.75, 0.25]") + rec(0, 1, "[3, 4]", "[0.5, 0.5]") + rec(1, 0, "[5, 6]", "[0.625, 0.375]") +
+                              rec(2, 0, "[1, 3]", "[0.5, 0.5]") + rec(1, 1, "[7, 0]", "[0.875, 0.125]"));
+  ImportOptions o;
+  o.layers = {0, 1};
+  const auto r = run_import("mixtral-jsonl", dir + "/r.jsonl", o);
+  REQUIRE(r.is_trace);
+  const auto& h = r.trace.header;
+  CHECK(h.model == "mixtral-8x7b");
+  CHECK(h.num_experts == 8);
+  CHECK(h.top_k == 2);
+  CHECK(h.layers == std::vector<int64_t>{0, 1});
+  CHECK(h.tokens == 2);
+  CHECK(r.trace.ids == std::vector<int32_t>{1, 2, 5, 6, /**/ 3, 4, 7, 0});
+  CHECK(r.trace.weights == std::vector<float>{0.75f, 0.25f, 0.625f, 0.375f, /**/ 0.5f, 0.5f, 0.875f, 0.125f});
+  CHECK(h.source.find("1 of 3 tokens dropped") != std::string::npos);
+}
+
+TEST_CASE("OLMoE routing counts: real layer ids, sums checked, pair counts kept", "[quick][trace][entry:olmoe-counts]") {
+  // 3 tokens, top-2, 4 experts, layers 0 and 7: every count row sums to 3 x 2 = 6, every top-1
+  // row to 3, the 0->7 pair matrix to 6.
+  const TempDir scratch("olmoe");
+  const std::string& dir = scratch;
+  const std::string doc = R"({"model": "olmoe-1b-7b", "num_experts": 4, "top_k": 2, "layers": [0, 7], "tokens": 3,
+    "expert_counts": [[2, 2, 1, 1], [3, 0, 3, 0]], "expert_counts_top1": [[1, 1, 1, 0], [2, 0, 1, 0]],
+    "crosslayer_pair_counts": {"0->7": [[1, 0, 1, 0], [1, 0, 1, 0], [0, 0, 1, 0], [1, 0, 0, 0]]}})";
+  write(dir + "/o.json", doc);
+  const auto c = run_import("olmoe-counts", dir + "/o.json").counts;
+  CHECK(c.model == "olmoe-1b-7b");
+  CHECK(c.num_experts == 4);
+  CHECK(c.top_k == 2);
+  CHECK(c.layers == std::vector<int64_t>{0, 7});
+  CHECK(c.counts == std::vector<std::vector<double>>{{2, 2, 1, 1}, {3, 0, 3, 0}});
+  REQUIRE(c.pair_counts.count("0->7") == 1);
+  CHECK(c.pair_counts.at("0->7") == std::vector<std::vector<double>>{{1, 0, 1, 0}, {1, 0, 1, 0}, {0, 0, 1, 0}, {1, 0, 0, 0}});
+  std::string bad = doc;
+  bad.replace(bad.find("[3, 0, 3, 0]"), 12, "[3, 0, 2, 0]");
+  write(dir + "/bad.json", bad);
+  CHECK(error_of([&] { run_import("olmoe-counts", dir + "/bad.json"); }).find("counts sum to 5 but tokens x top_k is 6") != std::string::npos);
+}
+
+TEST_CASE("Switch expert usage: absent experts count 0, top-1", "[quick][trace][entry:switch-counts]") {
+  // 4 experts, layers 1 and 3, 8 tokens each: layer 1 {0: 5, 2: 3}, layer 3 {1: 4, 3: 4}.
+  const TempDir scratch("switch");
+  const std::string& dir = scratch;
+  write(dir + "/s.json", R"({"num_experts": 4, "layers": [1, 3], "expert_usage_by_layer": {"1": {"0": 5, "2": 3}, "3": {"1": 4, "3": 4}},
+    "layer_analysis": {"1": {"total_usage": 8}}})");
+  const auto c = run_import("switch-counts", dir + "/s.json").counts;
+  CHECK(c.model == "switch-base-4");
+  CHECK(c.top_k == 1);
+  CHECK(c.layers == std::vector<int64_t>{1, 3});
+  CHECK(c.counts == std::vector<std::vector<double>>{{5, 0, 3, 0}, {0, 4, 0, 4}});
+  CHECK(c.source.find("8 tokens") != std::string::npos);
+  write(dir + "/t.json", R"({"num_experts": 4, "layers": [1, 3], "expert_usage_by_layer": {"1": {"0": 5, "2": 3}, "3": {"1": 4, "3": 3}}})");
+  CHECK(error_of([&] { run_import("switch-counts", dir + "/t.json"); }).find("not counts of the same tokens") != std::string::npos);
+}
+
+TEST_CASE("Megatron-Core router traces: a rank file or a folder of them", "[quick][trace][entry:megatron-jsonl]") {
   const TempDir scratch("megatron");
   const std::string& dir = scratch;
   auto rec = [](int step, int rank, int layer, const std::string& rows, int n, const std::string& block = "decoder") {
@@ -223,7 +310,7 @@ TEST_CASE("Megatron-Core router traces: a rank file or a folder of them", "[quic
   CHECK(error_of([&] { run_import("megatron-jsonl", dir, o); }).find("--experts") != std::string::npos);
 }
 
-TEST_CASE("vLLM routed experts from .npy and JSON", "[quick][trace]") {
+TEST_CASE("vLLM routed experts from .npy and JSON", "[quick][trace][entry:vllm]") {
   const TempDir scratch("vllm");
   const std::string& dir = scratch;
   // [tokens 3, moe_layers 2, top_k 2]
@@ -242,7 +329,7 @@ TEST_CASE("vLLM routed experts from .npy and JSON", "[quick][trace]") {
   }
 }
 
-TEST_CASE("TensorRT-LLM expert statistics sum over iterations and ranks", "[quick][trace]") {
+TEST_CASE("TensorRT-LLM expert statistics sum over iterations and ranks", "[quick][trace][entry:trtllm]") {
   const TempDir scratch("trtllm");
   const std::string& dir = scratch;
   write(dir + "/meta_info.json", R"({"num_experts": 4, "num_experts_per_token": 2})");
