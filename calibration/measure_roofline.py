@@ -85,7 +85,7 @@ def gemm(dtype, n, warmup, reps, label):
     r = {"dtype": label, "m": n, "n": n, "k": n, "flop": flop, **t,
          "tflops_median": flop / (t["median_ms"] * 1e-3) / 1e12,
          "tflops_best": flop / (t["min_ms"] * 1e-3) / 1e12, "rel_err_vs_fp64": err}
-    del sets, c
+    sets = c = None  # frees the buffers (the closure above holds the names)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.cuda.empty_cache()
     return r
@@ -120,7 +120,7 @@ def gemm_fp8(n, warmup, reps):
         r = {"dtype": "fp8_e4m3 (torch._scaled_mm, bf16 out, per-tensor scale 1)", "ok": True, "m": n, "n": n,
              "k": n, "flop": flop, **t, "tflops_median": flop / (t["median_ms"] * 1e-3) / 1e12,
              "tflops_best": flop / (t["min_ms"] * 1e-3) / 1e12, "rel_err_vs_fp64": err}
-        del sets
+        sets = None  # frees the buffers (the closure above holds the name)
         torch.cuda.empty_cache()
         return r
     except Exception as e:
@@ -143,7 +143,7 @@ def hbm_copy(nbytes, warmup, reps):
     r = {"what": "device-to-device copy (Tensor.copy_), bytes read + written", "buffer_bytes": n * 2,
          "bytes_moved": moved, **t, "TBps_median": moved / (t["median_ms"] * 1e-3) / 1e12,
          "TBps_best": moved / (t["min_ms"] * 1e-3) / 1e12, "copy_exact": ok}
-    del src, dst
+    src = dst = None  # frees the buffers (the closure above holds the names)
     torch.cuda.empty_cache()
     return r
 
@@ -161,7 +161,7 @@ def hbm_read(nbytes, warmup, reps):
     t = time_events(run, warmup, reps)
     r = {"what": "read-only reduction (torch.sum over fp32), bytes read", "bytes_moved": float(n * 4), **t,
          "TBps_median": n * 4 / (t["median_ms"] * 1e-3) / 1e12, "TBps_best": n * 4 / (t["min_ms"] * 1e-3) / 1e12}
-    del x
+    x = None  # frees the buffer (the closure above holds the name)
     torch.cuda.empty_cache()
     return r
 
@@ -235,7 +235,7 @@ def moe_shape_gemm(reps):
         r = {"dtype": "bf16", "m": 4096, "k": 7168, "n": 2048, **t,
              "tflops_median": flop / (t["median_ms"] * 1e-3) / 1e12}
         print(f"gemm bf16 4096x7168x2048: {r['tflops_median']:.1f} TFLOP/s", flush=True)
-        del a, b
+        a = b = None  # frees the inputs (the closure above holds the names)
         return r
     except Exception as e:
         return {"error": str(e)}

@@ -352,7 +352,7 @@ def selftest(comm):
 def smi(query):
     try:
         return subprocess.run(["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"], capture_output=True, text=True,
-                               timeout=30).stdout.strip().splitlines()
+                              timeout=30).stdout.strip().splitlines()
     except Exception as e:  # noqa: BLE001
         return [f"unavailable: {e}"]
 
@@ -575,8 +575,9 @@ class Run:
         msg = []
         for mode, res in rec["modes"].items():
             s = res["stages"]
-            msg.append(f"{mode}: layer {s['layer']['max_over_ranks']['median_us']:.0f} us, dispatch {s['dispatch_isolated']['max_over_ranks']['median_us']:.0f}, "
-                       f"experts {s['experts_isolated']['max_over_ranks']['median_us']:.0f}, combine {s['combine_isolated']['max_over_ranks']['median_us']:.0f}")
+            med = {st: s[st]["max_over_ranks"]["median_us"] for st in ("layer", "dispatch_isolated", "experts_isolated", "combine_isolated")}
+            msg.append(f"{mode}: layer {med['layer']:.0f} us, dispatch {med['dispatch_isolated']:.0f}, "
+                       f"experts {med['experts_isolated']:.0f}, combine {med['combine_isolated']:.0f}")
         log(f"{name} T={T} N={self.comm.world} ({time.monotonic() - tc:.1f} s): " + "; ".join(msg))
 
 
@@ -647,8 +648,8 @@ def main():
     for name in [m for m in args.models.split(",") if m]:
         run_model(run, name, index, prov, scratch.zero_)
     if run.lead:
-        (run.out / "moe_layer_bench.summary.json").write_text(json.dumps({"written": run.written, "skipped": run.skipped,
-                                                                             "seconds": round(time.monotonic() - t0, 1)}, indent=1) + "\n")
+        summary_doc = {"written": run.written, "skipped": run.skipped, "seconds": round(time.monotonic() - t0, 1)}
+        (run.out / "moe_layer_bench.summary.json").write_text(json.dumps(summary_doc, indent=1) + "\n")
         log(f"done in {time.monotonic() - t0:.1f} s: {len(run.written)} files, {len(run.skipped)} skipped")
     comm.close()
     return 0

@@ -290,7 +290,8 @@ def compare(files, args):
             rec = {"file": path.name, "case": case, "mode": mode, "hardware": info["hardware"], "expert_cost_source": info["expert_cost_source"]}
             # a2a
             if N == 1:
-                rows.append((case, mode, "a2a (dispatch+combine)", m_a2a, pred_a2a, None, "n/a: world size 1, no network all-to-all (measured: local copy)"))
+                rows.append((case, mode, "a2a (dispatch+combine)", m_a2a, pred_a2a, None,
+                             "n/a: world size 1, no network all-to-all (measured: local copy)"))
             else:
                 e = err(pred_a2a, m_a2a)
                 ratio = info["bytes"][mode] / info["moesim_dispatch_bytes"] if info["moesim_dispatch_bytes"] else float("nan")
@@ -315,7 +316,8 @@ def compare(files, args):
             e = err(pred_layer, m_layer)
             ok = abs(e) <= args.max_layer_error
             gated_l = gated and N > 1
-            note = f"{'gated' if gated_l else 'info'}; not modelled (counts + permutes) measured {m_unmod:.0f} us = {m_unmod / m_layer:.0%} of the layer"
+            note = (f"{'gated' if gated_l else 'info'}; not modelled (counts + permutes) measured {m_unmod:.0f} us = "
+                    f"{m_unmod / m_layer:.0%} of the layer")
             if N == 1:
                 note += "; at N=1 the local a2a copies are in the measured layer, moesim has none"
             if gated_l and not ok:

@@ -101,7 +101,8 @@ def main():
     save_raw("trace_shape_overflow.npz", members)
 
     # A topk_ids dimension with more digits than an int64 holds.
-    members = {"topk_ids": npy_bytes("<i4", "(32, 99999999999999999999999, 2)", ids.tobytes()), "meta": npy_bytes("|u1", "(%d,)" % meta.size, meta.tobytes())}
+    members = {"topk_ids": npy_bytes("<i4", "(32, 99999999999999999999999, 2)", ids.tobytes()),
+               "meta": npy_bytes("|u1", "(%d,)" % meta.size, meta.tobytes())}
     save_raw("trace_shape_too_many_digits.npz", members)
 
     # An empty file named .npz.

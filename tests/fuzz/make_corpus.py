@@ -107,7 +107,7 @@ def main():
     put("vllm", "truncated.npy", npy("<i2", [3, 2, 2], struct.pack(f"<{len(flat)}h", *flat))[:-5])
     put("vllm", "ragged.json", json.dumps({"routed_experts": [[[0, 1]], [[0, 1], [2, 3]]]}))
     put("trtllm", "good.safetensors", safetensors([("0_1", "I32", [1, 2, 3, 0, 0, 0, 0, 0]), ("1_1", "I32", [0] * 7 + [2]),
-                                                    ("0_3", "I64", [1, 1, 0, 0, 0, 0, 0, 0])]))
+                                                   ("0_3", "I64", [1, 1, 0, 0, 0, 0, 0, 0])]))
     put("trtllm", "float.safetensors", safetensors([("0_1", "F32", [1.0, 1.0, 0, 0, 0, 0, 0, 0])]))
     put("trtllm", "truncated.safetensors", safetensors([("0_1", "I32", [1, 1, 0, 0, 0, 0, 0, 0])], cut=60))
     put("trtllm", "bad_key.safetensors", safetensors([("layer1", "I32", [1, 1, 0, 0, 0, 0, 0, 0])]))
