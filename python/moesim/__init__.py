@@ -1,4 +1,4 @@
-"""moesim's Python helpers, shared by plots/, scripts/, calibration/ and tests/.
+"""moesim's shared Python code, used by plots/, scripts/, calibration/ and tests/.
 
   moesim.io        .npy arrays, moesim-trace .npz files and moesim-counts JSON
   moesim.profiles  GPU names (as nvidia-smi and torch report them) -> hw_profiles names

@@ -1,7 +1,7 @@
 """Reading and writing the files moesim exchanges with Python: .npy arrays, moesim-trace .npz
 routing traces and moesim-counts JSON (README.md, "Routing data formats").
 
-The .npy and .npz helpers that do not say otherwise need only the standard library: the
+The .npy and .npz functions that do not say otherwise need only the standard library: the
 calibration scripts run where numpy may be absent, and the bad-input corpus writes headers numpy
 itself would refuse to write (npy_bytes takes the shape as raw text for that).
 """
