@@ -169,7 +169,8 @@ def main():
         pv = table["provenance"]
         lines += [f"## {gpu} ({pv['gpu_name']}, driver {pv['driver']}, {pv['date_utc'][:10]}, commit {pv['git_commit']})", ""]
         for label, keep in [(">= 64 tokens on the device", lambda r: r["tokens"] >= 64), ("all sizes", lambda r: True)]:
-            lines += [f"### {label}", "", "| backend | dtype | points | n | median abs err | p90 abs err | bias | refused | roofline median abs err |",
+            lines += [f"### {label}", "",
+                      "| backend | dtype | points | n | median abs err | p90 abs err | bias | refused | roofline median abs err |",
                       "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
             for backend in sorted({r["backend"] for r in rows}):
                 for dtype in sorted({r["dtype"] for r in rows if r["backend"] == backend}):
@@ -197,7 +198,8 @@ def main():
             lines.append("")
         worst = sorted((r for r in rows if r["tokens"] >= 64 and r["pred"] and r["cat"] != "skew"),
                        key=lambda r: -abs(r["pred"] / r["measured"] - 1))[:8]
-        lines += ["### Largest held-out errors (>= 64 tokens)", "", "| backend | dtype | points | hidden | intermediate | counts | measured us | predicted us | err |",
+        lines += ["### Largest held-out errors (>= 64 tokens)", "",
+                  "| backend | dtype | points | hidden | intermediate | counts | measured us | predicted us | err |",
                   "| --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: |"]
         for r in worst:
             c = r["counts"]

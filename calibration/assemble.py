@@ -31,7 +31,10 @@ import os
 import re
 import sys
 
-PROFILE_NAMES = {"NVIDIA H100 80GB HBM3": "H100-SXM", "NVIDIA H200": "H200", "NVIDIA H800": "H800"}
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
+
+from moesim.profiles import profile_name as profile_of  # noqa: E402
+
 IMPLEMENTATIONS = {
     "cublas-grouped": "moesim calibration/swiglu_block.cuh: bf16 = two cublasGemmGroupedBatchedEx calls (gate/up, down; "
                       "one group per active expert, fp32 compute) around a SiLU*mul kernel; fp8 = a loop of cublasLtMatmul "
@@ -60,11 +63,6 @@ def read_jsonl(path):
             if ln.startswith("{"):
                 rows.append(json.loads(ln))
     return rows
-
-
-def profile_of(gpu_name):
-    """The hw_profiles name of an nvidia-smi GPU name."""
-    return PROFILE_NAMES.get(gpu_name, gpu_name.replace("NVIDIA ", "").replace(" ", "-"))
 
 
 TILE_CANDIDATES = [0, 16, 32, 64, 128, 256]
@@ -137,7 +135,7 @@ def load_base(path, profile, uniform, skewed, other):
     return base
 
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--in", dest="inputs", action="append")
     ap.add_argument("--refit", help="redo the token_tile fit of this table in place, and nothing else")
@@ -147,20 +145,23 @@ def main():
     ap.add_argument("--base-heldout", help="with --base: its held-out file; kept for each (backend, dtype) the new run has no "
                                            "held-out points for")
     args = ap.parse_args()
-    if args.profile_name:
-        print(profile_of(args.profile_name))
-        return
-    if args.refit:
-        with open(args.refit) as fh:
-            table = json.load(fh)
-        set_token_tiles(table["expert_block"])
-        with open(args.refit, "w") as fh:
-            fh.write(dumps(table) + "\n")
-        return
-    if not args.inputs or not args.out:
+    if not args.profile_name and not args.refit and (not args.inputs or not args.out):
         ap.error("--in and --out are required (or --refit TABLE)")
+    return args
+
+
+def refit(path):
+    with open(path) as fh:
+        table = json.load(fh)
+    set_token_tiles(table["expert_block"])
+    with open(path, "w") as fh:
+        fh.write(dumps(table) + "\n")
+
+
+def read_inputs(inputs):
+    """(measurement rows, provenance parts) of the run folders, smoke runs left out."""
     rows, prov = [], []
-    for d in args.inputs:
+    for d in inputs:
         for p in sorted(glob.glob(os.path.join(d, "*.jsonl"))):
             if not os.path.basename(p).startswith("smoke"):
                 rows += read_jsonl(p)
@@ -170,12 +171,13 @@ def main():
                     prov.append(json.load(fh))
     if not prov:
         sys.exit("assemble.py: no provenance-*.json in the inputs")
-    gpu = prov[0]["gpu_before"]["name"]
-    profile = profile_of(gpu)
-    uniform, skewed, heldout, other = {}, {}, [], {}
-    base = load_base(args.base, profile, uniform, skewed, other) if args.base else None
-    new_skewed, new_other = set(), set()
-    selftests = list({json.dumps(r, sort_keys=True): r for r in rows if r.get("kind") == "selftest"}.values())
+    return rows, prov
+
+
+def sort_rows(rows, uniform, skewed, other):
+    """Files the new rows into uniform / skewed / other (replacing the base table's skewed sets and
+    kernel sets that the new run has); returns (held-out points, kernel kinds measured now)."""
+    heldout, new_skewed, new_other = [], set(), set()
     for r in rows:
         k = r.get("kind")
         if k == "expert_block" and "skipped" not in r:
@@ -198,6 +200,11 @@ def main():
                 new_other.add(k)
                 other[k] = []
             other[k].append({x: v for x, v in r.items() if x != "kind"})
+    return heldout, new_other
+
+
+def expert_blocks(uniform, skewed):
+    """The table's expert_block section: per backend and dtype, the uniform curves and skewed vectors."""
     blocks = {}
     for (backend, dtype), cells in sorted(uniform.items()):
         entries = []
@@ -209,6 +216,10 @@ def main():
         b = blocks.setdefault(backend, {"implementation": IMPLEMENTATIONS.get(backend, backend)})
         b[dtype] = {"uniform": entries, "skewed": skewed.get((backend, dtype), [])}
     set_token_tiles(blocks)
+    return blocks
+
+
+def make_table(profile, gpu, prov, base, selftests, blocks, other, new_other):
     parts = [{x: p[x] for x in ("part", "date_utc", "git_commit", "command", "gpu_before", "gpu_after")} for p in prov]
     if base:
         selftests = base["provenance"].get("selftests", []) + selftests
@@ -237,6 +248,10 @@ def main():
     comm = {k: other[k] for k in ("p2p", "alltoall", "alltoallv", "comm_skipped") if k in other}
     if comm:
         table["communication"] = comm
+    return table
+
+
+def write_outputs(args, profile, gpu, table, heldout):
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, f"{profile}.calibration.json"), "w") as fh:
         fh.write(dumps(table) + "\n")
@@ -247,6 +262,26 @@ def main():
         heldout = [m for m in old if (m["backend"], m["dtype"]) not in fresh] + heldout
     with open(os.path.join(args.out, f"{profile}.heldout.json"), "w") as fh:
         fh.write(dumps({"hardware": profile, "gpu_name": gpu, "provenance": table["provenance"]["parts"], "measurements": heldout}) + "\n")
+    return heldout
+
+
+def main():
+    args = parse_args()
+    if args.profile_name:
+        print(profile_of(args.profile_name))
+        return
+    if args.refit:
+        refit(args.refit)
+        return
+    rows, prov = read_inputs(args.inputs)
+    gpu = prov[0]["gpu_before"]["name"]
+    profile = profile_of(gpu)
+    uniform, skewed, other = {}, {}, {}
+    base = load_base(args.base, profile, uniform, skewed, other) if args.base else None
+    selftests = list({json.dumps(r, sort_keys=True): r for r in rows if r.get("kind") == "selftest"}.values())
+    heldout, new_other = sort_rows(rows, uniform, skewed, other)
+    table = make_table(profile, gpu, prov, base, selftests, expert_blocks(uniform, skewed), other, new_other)
+    heldout = write_outputs(args, profile, gpu, table, heldout)
     n = sum(len(c) for c in uniform.values())
     print(f"assemble.py: {profile}: {n} uniform cells, {sum(len(v) for v in skewed.values())} skewed, {len(heldout)} held-out "
           f"-> {args.out}/{profile}.calibration.json")

@@ -20,7 +20,6 @@ import datetime
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -28,27 +27,16 @@ import time
 
 import torch
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
+
+from moesim.profiles import gpu_tag  # noqa: E402
+
 
 def sh(cmd):
     try:
         return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=60).stdout.strip()
     except Exception as e:  # provenance is best effort
         return f"<failed: {e}>"
-
-
-def gpu_tag(name):
-    n = name.upper()
-    if "H100" in n and ("HBM3" in n or "SXM" in n):
-        return "H100-SXM"
-    if "H100" in n and "PCIE" in n:
-        return "H100-PCIe"
-    if "H100" in n and "NVL" in n:
-        return "H100-NVL"
-    if "H200" in n:
-        return "H200"
-    if "H800" in n:
-        return "H800"
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")
 
 
 def time_events(fn, warmup, reps):
@@ -97,7 +85,7 @@ def gemm(dtype, n, warmup, reps, label):
     r = {"dtype": label, "m": n, "n": n, "k": n, "flop": flop, **t,
          "tflops_median": flop / (t["median_ms"] * 1e-3) / 1e12,
          "tflops_best": flop / (t["min_ms"] * 1e-3) / 1e12, "rel_err_vs_fp64": err}
-    del sets, c
+    sets = c = None  # frees the buffers (the closure above holds the names)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.cuda.empty_cache()
     return r
@@ -132,7 +120,7 @@ def gemm_fp8(n, warmup, reps):
         r = {"dtype": "fp8_e4m3 (torch._scaled_mm, bf16 out, per-tensor scale 1)", "ok": True, "m": n, "n": n,
              "k": n, "flop": flop, **t, "tflops_median": flop / (t["median_ms"] * 1e-3) / 1e12,
              "tflops_best": flop / (t["min_ms"] * 1e-3) / 1e12, "rel_err_vs_fp64": err}
-        del sets
+        sets = None  # frees the buffers (the closure above holds the name)
         torch.cuda.empty_cache()
         return r
     except Exception as e:
@@ -155,7 +143,7 @@ def hbm_copy(nbytes, warmup, reps):
     r = {"what": "device-to-device copy (Tensor.copy_), bytes read + written", "buffer_bytes": n * 2,
          "bytes_moved": moved, **t, "TBps_median": moved / (t["median_ms"] * 1e-3) / 1e12,
          "TBps_best": moved / (t["min_ms"] * 1e-3) / 1e12, "copy_exact": ok}
-    del src, dst
+    src = dst = None  # frees the buffers (the closure above holds the names)
     torch.cuda.empty_cache()
     return r
 
@@ -173,7 +161,7 @@ def hbm_read(nbytes, warmup, reps):
     t = time_events(run, warmup, reps)
     r = {"what": "read-only reduction (torch.sum over fp32), bytes read", "bytes_moved": float(n * 4), **t,
          "TBps_median": n * 4 / (t["median_ms"] * 1e-3) / 1e12, "TBps_best": n * 4 / (t["min_ms"] * 1e-3) / 1e12}
-    del x
+    x = None  # frees the buffer (the closure above holds the name)
     torch.cuda.empty_cache()
     return r
 
@@ -207,27 +195,9 @@ def launch_overhead(count=2000):
             "graph_us_per_kernel": t["median_ms"] * 1e3 / count, "kernels_per_graph": count}
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--size", type=int, default=8192)
-    ap.add_argument("--reps", type=int, default=20)
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    t_start = time.time()
-
-    torch.manual_seed(0)
-    torch.cuda.init()
-    props = torch.cuda.get_device_properties(0)
-    torch.zeros(1, device="cuda")
-    torch.cuda.synchronize()
-    free_b, total_b = torch.cuda.mem_get_info()
-    name = torch.cuda.get_device_name(0)
-    tag = gpu_tag(name)
-    print(f"device: {name} ({tag}), {props.multi_processor_count} SMs, torch {torch.__version__}, "
-          f"CUDA {torch.version.cuda}", flush=True)
-
-    res = {
+def provenance(name, tag, props, free_b, total_b):
+    """The result's header: device, software and nvidia-smi provenance, and the memory left to a framework."""
+    return {
         "schema": "moesim roofline measurement v1",
         "gpu_tag": tag,
         "provenance": {
@@ -254,7 +224,24 @@ def main():
         },
     }
 
-    n, reps = args.size, args.reps
+
+def moe_shape_gemm(reps):
+    """A smaller MoE-expert-like shape (tokens x hidden x ffn) to show the efficiency drop."""
+    try:
+        a = torch.randn(4096, 7168, device="cuda").to(torch.bfloat16)
+        b = torch.randn(7168, 2048, device="cuda").to(torch.bfloat16)
+        t = time_events(lambda: torch.matmul(a, b), 5, reps)
+        flop = 2.0 * 4096 * 7168 * 2048
+        r = {"dtype": "bf16", "m": 4096, "k": 7168, "n": 2048, **t,
+             "tflops_median": flop / (t["median_ms"] * 1e-3) / 1e12}
+        print(f"gemm bf16 4096x7168x2048: {r['tflops_median']:.1f} TFLOP/s", flush=True)
+        a = b = None  # frees the inputs (the closure above holds the names)
+        return r
+    except Exception as e:
+        return {"error": str(e)}
+
+
+def measure_gemms(res, n, reps):
     g = {}
     for label, dt in [("bf16", torch.bfloat16), ("fp16", torch.float16)]:
         g[label] = gemm(dt, n, 5, reps, label)
@@ -269,25 +256,15 @@ def main():
               f"(best {g['fp8']['tflops_best']:.1f}), rel err {g['fp8']['rel_err_vs_fp64']:.2e}", flush=True)
     else:
         print(f"gemm fp8 failed: {g['fp8']['error']}", flush=True)
-    # A smaller MoE-expert-like shape (tokens x hidden x ffn) to show the efficiency drop.
-    g["bf16_4096x7168x2048"] = None
-    try:
-        a = torch.randn(4096, 7168, device="cuda").to(torch.bfloat16)
-        b = torch.randn(7168, 2048, device="cuda").to(torch.bfloat16)
-        t = time_events(lambda: torch.matmul(a, b), 5, reps)
-        flop = 2.0 * 4096 * 7168 * 2048
-        g["bf16_4096x7168x2048"] = {"dtype": "bf16", "m": 4096, "k": 7168, "n": 2048, **t,
-                                    "tflops_median": flop / (t["median_ms"] * 1e-3) / 1e12}
-        print(f"gemm bf16 4096x7168x2048: {g['bf16_4096x7168x2048']['tflops_median']:.1f} TFLOP/s", flush=True)
-        del a, b
-    except Exception as e:
-        g["bf16_4096x7168x2048"] = {"error": str(e)}
+    g["bf16_4096x7168x2048"] = moe_shape_gemm(reps)
     g["tf32"] = gemm(torch.float32, n, 3, 10, "tf32")
     print(f"gemm tf32 {n}^3: {g['tf32']['tflops_median']:.1f} TFLOP/s", flush=True)
     g["fp32"] = gemm(torch.float32, n, 2, 5, "fp32")
     print(f"gemm fp32 (no tf32) {n}^3: {g['fp32']['tflops_median']:.1f} TFLOP/s", flush=True)
     res["gemm"] = g
 
+
+def measure_memory_and_launch(res, reps):
     res["hbm_copy"] = hbm_copy(4 << 30, 5, reps)
     print(f"hbm copy 4 GiB: {res['hbm_copy']['TBps_median']:.3f} TB/s (read+write), exact={res['hbm_copy']['copy_exact']}",
           flush=True)
@@ -304,6 +281,30 @@ def main():
     except Exception as e:
         res["launch"] = {"error": f"{type(e).__name__}: {e}"}
         print(f"launch overhead failed: {e}", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--size", type=int, default=8192)
+    ap.add_argument("--reps", type=int, default=20)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    t_start = time.time()
+
+    torch.manual_seed(0)
+    torch.cuda.init()
+    props = torch.cuda.get_device_properties(0)
+    torch.zeros(1, device="cuda")
+    torch.cuda.synchronize()
+    free_b, total_b = torch.cuda.mem_get_info()
+    name = torch.cuda.get_device_name(0)
+    tag = gpu_tag(name)
+    print(f"device: {name} ({tag}), {props.multi_processor_count} SMs, torch {torch.__version__}, "
+          f"CUDA {torch.version.cuda}", flush=True)
+    res = provenance(name, tag, props, free_b, total_b)
+    measure_gemms(res, args.size, args.reps)
+    measure_memory_and_launch(res, args.reps)
     res["provenance"]["nvidia_smi_clocks_after"] = sh("nvidia-smi -q -d CLOCK")
     res["elapsed_s"] = time.time() - t_start
 

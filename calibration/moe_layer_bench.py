@@ -53,7 +53,6 @@ rebuilds the run in moesim from it). NVLink multicast stays off (NCCL_NVLS_ENABL
 TORCH_SYMM_MEM_DISABLE_MULTICAST=1, NVSHMEM_DISABLE_NVLS=1 are set before init).
 """
 import argparse
-import ast
 import datetime
 import hashlib
 import json
@@ -61,7 +60,6 @@ import os
 import pathlib
 import platform
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -76,6 +74,9 @@ import torch.nn.functional as Fn  # noqa: E402
 from timing_stats import summary  # noqa: E402  (calibration/, the script's folder, is on sys.path)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "python"))
+
+from moesim.io import read_npy as read_npy_bytes  # noqa: E402
 FORMAT = "moesim-moe-layer-1"
 MODELS = ["mixtral-8x7b", "deepseek-v3"]
 FUSED = ["route", "counts", "permute", "dispatch", "expert_permute", "experts", "expert_unpermute", "combine", "unpermute", "layer"]
@@ -90,18 +91,13 @@ def log(msg):
 
 def read_npy(path):
     """A little-endian integer .npy (format 1.x/2.x, C order) as a CPU int64 tensor, without numpy."""
-    raw = pathlib.Path(path).read_bytes()
-    if raw[:6] != b"\x93NUMPY":
-        raise ValueError(f"{path}: not a .npy file")
-    major = raw[6]
-    hlen, start = (struct.unpack("<H", raw[8:10])[0], 10) if major == 1 else (struct.unpack("<I", raw[8:12])[0], 12)
-    header = ast.literal_eval(raw[start:start + hlen].decode("latin1"))
+    descr, shape, raw = read_npy_bytes(path)
     dtypes = {"|u1": torch.uint8, "<u1": torch.uint8, "|i1": torch.int8, "<i2": torch.int16, "<i4": torch.int32, "<i8": torch.int64}
-    if header["descr"] not in dtypes or header["fortran_order"]:
-        raise ValueError(f"{path}: dtype {header['descr']} / fortran order not supported")
-    data = bytearray(raw[start + hlen:])
-    t = torch.frombuffer(data, dtype=dtypes[header["descr"]]) if data else torch.empty(0, dtype=dtypes[header["descr"]])
-    return t.reshape(header["shape"]).to(torch.int64)
+    if descr not in dtypes:
+        raise ValueError(f"{path}: dtype {descr} / fortran order not supported")
+    data = bytearray(raw)
+    t = torch.frombuffer(data, dtype=dtypes[descr]) if data else torch.empty(0, dtype=dtypes[descr])
+    return t.reshape(shape).to(torch.int64)
 
 
 class Comm:
@@ -356,7 +352,7 @@ def selftest(comm):
 def smi(query):
     try:
         return subprocess.run(["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"], capture_output=True, text=True,
-                               timeout=30).stdout.strip().splitlines()
+                              timeout=30).stdout.strip().splitlines()
     except Exception as e:  # noqa: BLE001
         return [f"unavailable: {e}"]
 
@@ -394,82 +390,74 @@ def rand_bf16(shape, scale, gen, device):
     return t.mul_(scale)
 
 
-def run_case(comm, args, name, model, routing_all, routing_meta, wgu, wd, flush):
-    """One (model, tokens) case at this world size: warm-up, reps, stats; returns the JSON record (rank 0)."""
-    N, r, d = comm.world, comm.rank, comm.device
-    moe = model["moe"]
-    H, F, E, k = model["hidden_size"], moe["expert_intermediate_size"], moe["num_experts"], moe["top_k"]
-    El, T = E // N, args.tokens_now
-    rows = routing_all.shape[0]
-    idx_all = torch.arange(N * T) % rows
-    ids_all = routing_all[idx_all].view(N, T, k)  # [N, T, k] CPU int64, every rank's routing
-    gen = torch.Generator(device=d).manual_seed(1234 + r)
-    x = rand_bf16((T, H), 1.0, gen, d)
-    gw = torch.Generator().manual_seed(4321 + r)
-    w = torch.softmax(torch.randn(T, k, generator=gw), -1).to(d)
-    layer = Layer(comm, x, ids_all[r].to(d), w, wgu, wd, E)
-
-    # Exact counts of this run (every rank computes them from the same file).
+def exact_counts(ids_all, N, E, El):
+    """The exact counts of this run (every rank computes them from the same file)."""
     src_counts = torch.stack([torch.bincount(ids_all[s].reshape(-1), minlength=E) for s in range(N)])  # [N, E]
     send_assign = src_counts.view(N, N, El).sum(2)  # [src, dst]
     dst_of = ids_all // El
     send_dedup = torch.stack([torch.stack([(dst_of[s] == t).any(1).sum() for t in range(N)]) for s in range(N)])
-    counts = {"source_expert_tokens": src_counts.tolist(),
-              "expert_tokens_per_rank": src_counts.sum(0).view(N, El).tolist(),
-              "send_assignments": send_assign.tolist(),
-              "send_tokens_dedup": send_dedup.tolist()}
+    return {"source_expert_tokens": src_counts.tolist(),
+            "expert_tokens_per_rank": src_counts.sum(0).view(N, El).tolist(),
+            "send_assignments": send_assign.tolist(),
+            "send_tokens_dedup": send_dedup.tolist()}
 
-    wr = rand_bf16((E, H), H ** -0.5, gen, d)
-    bias = torch.zeros(E, device=d) if moe.get("gate_bias") else None
 
-    ev_names = FUSED[:-1]
-    results = {}
-    for mode in args.modes:
-        fn = getattr(layer, mode.replace("-", "_"))
-        times = []
-        for rep in range(args.warmup + args.reps):
-            evs = {}
+def time_reps(comm, args, fn, flush):
+    """Per timed rep of one mode: the fused stages, the whole layer and the isolated stages (us);
+    and what rank 0 saw of the last rep's counts."""
+    times = []
+    for rep in range(args.warmup + args.reps):
+        evs = {}
 
-            def mark(nm):
-                e = torch.cuda.Event(enable_timing=True)
-                e.record()
-                evs[nm] = e
+        def mark(nm):
+            e = torch.cuda.Event(enable_timing=True)
+            e.record()
+            evs[nm] = e
+        flush()
+        comm.sync_all()
+        comm.align()
+        out, iso, seen = fn(mark)
+        iso_ev = {}
+        for st in ("dispatch", "experts", "combine"):
             flush()
             comm.sync_all()
             comm.align()
-            out, iso, seen = fn(mark)
-            iso_ev = {}
-            for st in ("dispatch", "experts", "combine"):
-                flush()
-                comm.sync_all()
-                comm.align()
-                e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                e0.record()
-                iso[st]()
-                e1.record()
-                iso_ev[st] = (e0, e1)
-            torch.cuda.synchronize()
-            if rep < args.warmup:
-                continue
-            row, prev = [], evs["start"]
-            for nm in ev_names:
-                row.append(prev.elapsed_time(evs[nm]) * 1e3)
-                prev = evs[nm]
-            row.append(evs["start"].elapsed_time(evs["unpermute"]) * 1e3)
-            row += [iso_ev[st][0].elapsed_time(iso_ev[st][1]) * 1e3 for st in ("dispatch", "experts", "combine")]
-            times.append(row)
-        del out, iso
-        t = comm.gather_rows(torch.tensor(times, dtype=torch.float64, device=d)).cpu()  # [N, reps, M]
-        names = FUSED + ISOLATED
-        stages = {}
-        for m, nm in enumerate(names):
-            per_rank = [summary(t[q, :, m].tolist()) for q in range(N)]
-            stages[nm] = {"per_rank": per_rank, "max_over_ranks": summary(t[:, :, m].max(0).values.tolist())}
-        stages["permute_total"] = {"max_over_ranks": summary((t[:, :, 0] + t[:, :, 2] + t[:, :, 4]).max(0).values.tolist())}
-        stages["unpermute_total"] = {"max_over_ranks": summary((t[:, :, 6] + t[:, :, 8]).max(0).values.tolist())}
-        results[mode] = {"stages": stages, "rank0_seen": seen}
+            e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            e0.record()
+            iso[st]()
+            e1.record()
+            iso_ev[st] = (e0, e1)
+        torch.cuda.synchronize()
+        if rep < args.warmup:
+            continue
+        row, prev = [], evs["start"]
+        for nm in FUSED[:-1]:
+            row.append(prev.elapsed_time(evs[nm]) * 1e3)
+            prev = evs[nm]
+        row.append(evs["start"].elapsed_time(evs["unpermute"]) * 1e3)
+        row += [iso_ev[st][0].elapsed_time(iso_ev[st][1]) * 1e3 for st in ("dispatch", "experts", "combine")]
+        times.append(row)
+    del out, iso
+    return times, seen
 
-    # The router alone.
+
+def stage_stats(comm, times):
+    """Per stage: statistics per rank over reps, and over reps of the maximum over ranks."""
+    N = comm.world
+    t = comm.gather_rows(torch.tensor(times, dtype=torch.float64, device=comm.device)).cpu()  # [N, reps, M]
+    names = FUSED + ISOLATED
+    stages = {}
+    for m, nm in enumerate(names):
+        per_rank = [summary(t[q, :, m].tolist()) for q in range(N)]
+        stages[nm] = {"per_rank": per_rank, "max_over_ranks": summary(t[:, :, m].max(0).values.tolist())}
+    stages["permute_total"] = {"max_over_ranks": summary((t[:, :, 0] + t[:, :, 2] + t[:, :, 4]).max(0).values.tolist())}
+    stages["unpermute_total"] = {"max_over_ranks": summary((t[:, :, 6] + t[:, :, 8]).max(0).values.tolist())}
+    return stages
+
+
+def time_router(comm, args, x, wr, bias, moe, flush):
+    """The router alone."""
+    N = comm.world
     rt = []
     for rep in range(args.warmup + args.reps):
         flush()
@@ -483,15 +471,20 @@ def run_case(comm, args, name, model, routing_all, routing_meta, wgu, wd, flush)
         torch.cuda.synchronize()
         if rep >= args.warmup:
             rt.append(e0.elapsed_time(e1) * 1e3)
-    rtg = comm.gather_rows(torch.tensor(rt, dtype=torch.float64, device=d).view(-1, 1)).cpu()
-    router_stats = {"per_rank": [summary(rtg[q, :, 0].tolist()) for q in range(N)],
-                    "max_over_ranks": summary(rtg[:, :, 0].max(0).values.tolist()),
-                    "what": "x @ W_router^T (bf16 GEMM [T, H] x [H, E]), float scores, "
-                            + ("sigmoid + bias, group-limited top-k" if moe.get("gating") == "sigmoid" else "softmax top-k") + ", renormalised"}
-    del layer, x, w, wr
+    rtg = comm.gather_rows(torch.tensor(rt, dtype=torch.float64, device=comm.device).view(-1, 1)).cpu()
+    return {"per_rank": [summary(rtg[q, :, 0].tolist()) for q in range(N)],
+            "max_over_ranks": summary(rtg[:, :, 0].max(0).values.tolist()),
+            "what": "x @ W_router^T (bf16 GEMM [T, H] x [H, E]), float scores, "
+                    + ("sigmoid + bias, group-limited top-k" if moe.get("gating") == "sigmoid" else "softmax top-k") + ", renormalised"}
+
+
+def case_record(comm, args, name, model, rows, routing_meta, counts, results, router_stats):
+    moe = model["moe"]
+    H, F, E, k = model["hidden_size"], moe["expert_intermediate_size"], moe["num_experts"], moe["top_k"]
     return {"format": FORMAT, "model": name,
             "shape": {"hidden": H, "intermediate": F, "num_experts": E, "top_k": k, "source": f"models/{name}.json"},
-            "world_size": N, "tokens_per_rank": T, "local_experts": El, "placement": "contiguous (rank r holds experts r*E/N .. (r+1)*E/N - 1)",
+            "world_size": comm.world, "tokens_per_rank": args.tokens_now, "local_experts": E // comm.world,
+            "placement": "contiguous (rank r holds experts r*E/N .. (r+1)*E/N - 1)",
             "dtype": "bf16", "expert_backend": "torch-grouped-mm", "a2a_impl": comm.impl,
             "routing": {"file": f"calibration/layer_routing/{name}.npy", "sha256": routing_meta["sha256_actual"], "rows": rows,
                         "token_rule": "token i of rank r is row (r * T + i) mod rows",
@@ -506,7 +499,33 @@ def run_case(comm, args, name, model, routing_all, routing_meta, wgu, wd, flush)
             "modes": results, "router": router_stats}
 
 
-def main():
+def run_case(comm, args, name, model, routing_all, routing_meta, wgu, wd, flush):
+    """One (model, tokens) case at this world size: warm-up, reps, stats; returns the JSON record (rank 0)."""
+    N, r, d = comm.world, comm.rank, comm.device
+    moe = model["moe"]
+    H, E, k = model["hidden_size"], moe["num_experts"], moe["top_k"]
+    El, T = E // N, args.tokens_now
+    rows = routing_all.shape[0]
+    idx_all = torch.arange(N * T) % rows
+    ids_all = routing_all[idx_all].view(N, T, k)  # [N, T, k] CPU int64, every rank's routing
+    gen = torch.Generator(device=d).manual_seed(1234 + r)
+    x = rand_bf16((T, H), 1.0, gen, d)
+    gw = torch.Generator().manual_seed(4321 + r)
+    w = torch.softmax(torch.randn(T, k, generator=gw), -1).to(d)
+    layer = Layer(comm, x, ids_all[r].to(d), w, wgu, wd, E)
+    counts = exact_counts(ids_all, N, E, El)
+    wr = rand_bf16((E, H), H ** -0.5, gen, d)
+    bias = torch.zeros(E, device=d) if moe.get("gate_bias") else None
+    results = {}
+    for mode in args.modes:
+        times, seen = time_reps(comm, args, getattr(layer, mode.replace("-", "_")), flush)
+        results[mode] = {"stages": stage_stats(comm, times), "rank0_seen": seen}
+    router_stats = time_router(comm, args, x, wr, bias, moe, flush)
+    del layer, x, w, wr
+    return case_record(comm, args, name, model, rows, routing_meta, counts, results, router_stats)
+
+
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated: " + ",".join(MODELS))
@@ -524,6 +543,84 @@ def main():
             ap.error(f"unknown mode {m}")
     if args.reps < 1:
         ap.error("--reps must be >= 1")
+    return args
+
+
+class Run:
+    """What main() shares with the per-model loop: the ranks, the deadline and what was written or skipped."""
+
+    def __init__(self, comm, args, t0):
+        self.comm, self.args, self.t0 = comm, args, t0
+        self.lead = comm.rank == 0
+        self.out = pathlib.Path(args.out)
+        self.written, self.skipped = [], []
+
+    def skip(self, why):
+        self.skipped.append(why)
+        if self.lead:
+            log(f"skip {why}")
+
+    def in_time(self):
+        """Rank 0's decision whether to start another case, the same on every rank."""
+        return self.comm.agree(1 if time.monotonic() - self.t0 < self.args.deadline_s else 0)
+
+    def write(self, rec, prov, name, T, tc):
+        rec["provenance"] = prov
+        rec["provenance"]["gpus_after"] = smi("index,clocks.sm,temperature.gpu,power.draw,clocks_event_reasons.active")
+        path = self.out / f"moe_layer-{name}-t{T}-w{self.comm.world}.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(rec, indent=1) + "\n")
+        tmp.replace(path)
+        self.written.append(str(path))
+        msg = []
+        for mode, res in rec["modes"].items():
+            s = res["stages"]
+            med = {st: s[st]["max_over_ranks"]["median_us"] for st in ("layer", "dispatch_isolated", "experts_isolated", "combine_isolated")}
+            msg.append(f"{mode}: layer {med['layer']:.0f} us, dispatch {med['dispatch_isolated']:.0f}, "
+                       f"experts {med['experts_isolated']:.0f}, combine {med['combine_isolated']:.0f}")
+        log(f"{name} T={T} N={self.comm.world} ({time.monotonic() - tc:.1f} s): " + "; ".join(msg))
+
+
+def run_model(run, name, index, prov, flush):
+    """Every token count of one model at this world size."""
+    comm, args = run.comm, run.args
+    model = json.loads((ROOT / "models" / f"{name}.json").read_text())
+    moe = model["moe"]
+    H, F, E = model["hidden_size"], moe["expert_intermediate_size"], moe["num_experts"]
+    if E % comm.world:
+        run.skip(f"{name}: {E} experts do not divide over {comm.world} GPUs")
+        return
+    rpath = ROOT / "calibration/layer_routing" / f"{name}.npy"
+    routing_all = read_npy(rpath)
+    rmeta = dict(index["models"][name])
+    rmeta["sha256_actual"] = hashlib.sha256(rpath.read_bytes()).hexdigest()
+    if rmeta["sha256_actual"] != rmeta.get("sha256"):
+        log(f"warning: {rpath} sha256 differs from routing.json")
+    if not run.in_time():
+        run.skip(f"{name}: deadline ({args.deadline_s} s) reached")
+        return
+    El = E // comm.world
+    gen = torch.Generator(device=comm.device).manual_seed(99 + comm.rank)
+    if run.lead:
+        log(f"{name}: allocating {El} experts x (gate/up [{2 * F}, {H}] + down [{H}, {F}]) bf16 = {El * 3 * H * F * 2 / 1e9:.1f} GB per GPU")
+    wgu = rand_bf16((El, 2 * F, H), H ** -0.5, gen, comm.device)
+    wd = rand_bf16((El, H, F), F ** -0.5, gen, comm.device)
+    for T in [int(v) for v in args.tokens.split(",") if v]:
+        if not run.in_time():
+            run.skip(f"{name} T={T}: deadline ({args.deadline_s} s) reached")
+            continue
+        args.tokens_now = T
+        tc = time.monotonic()
+        rec = run_case(comm, args, name, model, routing_all, rmeta, wgu, wd, flush)
+        if run.lead:
+            run.write(rec, prov, name, T, tc)
+        torch.cuda.empty_cache()
+    del wgu, wd
+    torch.cuda.empty_cache()
+
+
+def main():
+    args = parse_args()
     t0 = time.monotonic()
     if not torch.cuda.is_available():
         log("no CUDA device")
@@ -532,16 +629,15 @@ def main():
         log(f"torch {torch.__version__} has no torch._grouped_mm")
         return 2
     comm = Comm()
-    lead = comm.rank == 0
-    out = pathlib.Path(args.out)
-    if lead:
-        out.mkdir(parents=True, exist_ok=True)
+    run = Run(comm, args, t0)
+    if run.lead:
+        run.out.mkdir(parents=True, exist_ok=True)
         log(f"world size {comm.world} ({comm.impl}); {torch.cuda.get_device_name(comm.device)}; torch {torch.__version__}")
     prov = provenance(comm, args)
     if not args.no_selftest:
         ok, errs = selftest(comm)
         prov["selftest"] = {"rel_err": errs, "ok": ok}
-        if lead:
+        if run.lead:
             log(f"selftest: {errs} {'ok' if ok else 'FAILED'}")
         if not ok:
             comm.close()
@@ -549,65 +645,12 @@ def main():
     index = json.loads((ROOT / "calibration/layer_routing/routing.json").read_text())
     l2 = torch.cuda.get_device_properties(comm.device).L2_cache_size
     scratch = torch.empty(max(2 * l2, 64 << 20), dtype=torch.uint8, device=comm.device)
-    flush = scratch.zero_
-    written, skipped = [], []
     for name in [m for m in args.models.split(",") if m]:
-        model = json.loads((ROOT / "models" / f"{name}.json").read_text())
-        moe = model["moe"]
-        H, F, E = model["hidden_size"], moe["expert_intermediate_size"], moe["num_experts"]
-        if E % comm.world:
-            skipped.append(f"{name}: {E} experts do not divide over {comm.world} GPUs")
-            if lead:
-                log(f"skip {skipped[-1]}")
-            continue
-        rpath = ROOT / "calibration/layer_routing" / f"{name}.npy"
-        routing_all = read_npy(rpath)
-        rmeta = dict(index["models"][name])
-        rmeta["sha256_actual"] = hashlib.sha256(rpath.read_bytes()).hexdigest()
-        if rmeta["sha256_actual"] != rmeta.get("sha256"):
-            log(f"warning: {rpath} sha256 differs from routing.json")
-        if not comm.agree(1 if time.monotonic() - t0 < args.deadline_s else 0):
-            skipped.append(f"{name}: deadline ({args.deadline_s} s) reached")
-            if lead:
-                log(f"skip {skipped[-1]}")
-            continue
-        El = E // comm.world
-        gen = torch.Generator(device=comm.device).manual_seed(99 + comm.rank)
-        if lead:
-            log(f"{name}: allocating {El} experts x (gate/up [{2 * F}, {H}] + down [{H}, {F}]) bf16 = {El * 3 * H * F * 2 / 1e9:.1f} GB per GPU")
-        wgu = rand_bf16((El, 2 * F, H), H ** -0.5, gen, comm.device)
-        wd = rand_bf16((El, H, F), F ** -0.5, gen, comm.device)
-        for T in [int(v) for v in args.tokens.split(",") if v]:
-            go = comm.agree(1 if time.monotonic() - t0 < args.deadline_s else 0)
-            if not go:
-                skipped.append(f"{name} T={T}: deadline ({args.deadline_s} s) reached")
-                if lead:
-                    log(f"skip {skipped[-1]}")
-                continue
-            args.tokens_now = T
-            tc = time.monotonic()
-            rec = run_case(comm, args, name, model, routing_all, rmeta, wgu, wd, flush)
-            if lead:
-                rec["provenance"] = prov
-                rec["provenance"]["gpus_after"] = smi("index,clocks.sm,temperature.gpu,power.draw,clocks_event_reasons.active")
-                path = out / f"moe_layer-{name}-t{T}-w{comm.world}.json"
-                tmp = path.with_suffix(".json.tmp")
-                tmp.write_text(json.dumps(rec, indent=1) + "\n")
-                tmp.replace(path)
-                written.append(str(path))
-                msg = []
-                for mode, res in rec["modes"].items():
-                    s = res["stages"]
-                    msg.append(f"{mode}: layer {s['layer']['max_over_ranks']['median_us']:.0f} us, dispatch {s['dispatch_isolated']['max_over_ranks']['median_us']:.0f}, "
-                               f"experts {s['experts_isolated']['max_over_ranks']['median_us']:.0f}, combine {s['combine_isolated']['max_over_ranks']['median_us']:.0f}")
-                log(f"{name} T={T} N={comm.world} ({time.monotonic() - tc:.1f} s): " + "; ".join(msg))
-            torch.cuda.empty_cache()
-        del wgu, wd
-        torch.cuda.empty_cache()
-    if lead:
-        (out / "moe_layer_bench.summary.json").write_text(json.dumps({"written": written, "skipped": skipped,
-                                                                         "seconds": round(time.monotonic() - t0, 1)}, indent=1) + "\n")
-        log(f"done in {time.monotonic() - t0:.1f} s: {len(written)} files, {len(skipped)} skipped")
+        run_model(run, name, index, prov, scratch.zero_)
+    if run.lead:
+        summary_doc = {"written": run.written, "skipped": run.skipped, "seconds": round(time.monotonic() - t0, 1)}
+        (run.out / "moe_layer_bench.summary.json").write_text(json.dumps(summary_doc, indent=1) + "\n")
+        log(f"done in {time.monotonic() - t0:.1f} s: {len(run.written)} files, {len(run.skipped)} skipped")
     comm.close()
     return 0
 

@@ -56,7 +56,6 @@ Usage:
 Needs only the Python standard library (no numpy).
 """
 import argparse
-import ast
 import hashlib
 import json
 import os
@@ -68,58 +67,17 @@ import sys
 import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "python"))
+
+from moesim.io import NpyError, read_npy_ints, write_npy  # noqa: E402
+from moesim.profiles import bundled_profile  # noqa: E402
+
 FORMAT = "moesim-moe-layer-1"
 SKIP = 77
 
 
 class Fail(Exception):
     pass
-
-
-def read_npy_ints(path):
-    """(shape, flat list of ints) of a little-endian integer .npy in C order."""
-    raw = pathlib.Path(path).read_bytes()
-    if raw[:6] != b"\x93NUMPY":
-        raise Fail(f"{path}: not a .npy file")
-    if raw[6] == 1:
-        hlen, start = struct.unpack("<H", raw[8:10])[0], 10
-    else:
-        hlen, start = struct.unpack("<I", raw[8:12])[0], 12
-    header = ast.literal_eval(raw[start:start + hlen].decode("latin1"))
-    codes = {"|u1": "B", "<u1": "B", "|i1": "b", "<i2": "h", "<u2": "H", "<i4": "i", "<i8": "q"}
-    if header.get("descr") not in codes or header.get("fortran_order"):
-        raise Fail(f"{path}: dtype {header.get('descr')} / Fortran order not supported")
-    shape = tuple(header["shape"])
-    n = 1
-    for s in shape:
-        n *= s
-    code = codes[header["descr"]]
-    data = raw[start + hlen:]
-    size = struct.calcsize(code)
-    if len(data) != n * size:
-        raise Fail(f"{path}: {len(data)} data bytes, expected {n * size}")
-    return shape, list(struct.unpack(f"<{n}{code}", data))
-
-
-def write_npy_int16(path, shape, chunks):
-    header = "{'descr': '<i2', 'fortran_order': False, 'shape': %s, }" % (tuple(shape),)
-    pad = 64 - (10 + len(header) + 1) % 64
-    header = header + " " * pad + "\n"
-    with open(path, "wb") as fh:
-        fh.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode("latin1"))
-        for c in chunks:
-            fh.write(c)
-
-
-def hardware_of(gpu_name):
-    n = gpu_name.upper()
-    if "H200" in n:
-        return "H200"
-    if "H800" in n:
-        return "H800"
-    if "H100" in n and ("SXM" in n or "HBM3" in n):
-        return "H100-SXM"
-    raise Fail(f"no bundled hardware profile for GPU \"{gpu_name}\"; pass --hardware NAME")
 
 
 def moe_layer_ids(model):
@@ -163,8 +121,15 @@ def run(cmd):
     return p
 
 
-def simulate(meas, path, args, work):
-    """Builds and runs the moesim experiment of one measurement; returns (report, info)."""
+def hardware_of(gpu_name):
+    hw = bundled_profile(gpu_name)
+    if hw is None:
+        raise Fail(f"no bundled hardware profile for GPU \"{gpu_name}\"; pass --hardware NAME")
+    return hw
+
+
+def load_model(meas, path):
+    """The bundled model of a measurement and its MoE shape, checked against the measured shape."""
     name = meas["model"]
     model_file = ROOT / "models" / f"{name}.json"
     if not model_file.is_file():
@@ -175,12 +140,11 @@ def simulate(meas, path, args, work):
     for k, v in want.items():
         if shape.get(k) != v:
             raise Fail(f"{path}: shape.{k} = {shape.get(k)} but models/{name}.json says {v}")
-    N, T, E, K = meas["world_size"], meas["tokens_per_rank"], want["num_experts"], want["top_k"]
-    if E % N:
-        raise Fail(f"{path}: {E} experts do not divide over world size {N}")
-    El = E // N
+    return model, want
 
-    # The exact routing of the run.
+
+def read_routing(meas, path, K):
+    """(rows, flat ids) of the measurement's routing file, after checking its sha256 and shape."""
     rinfo = meas["routing"]
     rfile = ROOT / rinfo["file"]
     if not rfile.is_file():
@@ -189,10 +153,21 @@ def simulate(meas, path, args, work):
     if sha != rinfo["sha256"]:
         raise Fail(f"{path}: {rinfo['file']} has sha256 {sha[:12]}..., the measurement used {rinfo['sha256'][:12]}...: "
                    "the routing changed since it was measured; measure again")
-    rshape, ids = read_npy_ints(rfile)
-    rows = rshape[0]
+    try:
+        rshape, ids = read_npy_ints(rfile)
+    except NpyError as e:
+        raise Fail(str(e)) from None
     if len(rshape) != 2 or rshape[1] != K:
         raise Fail(f"{rfile}: shape {rshape}, expected [rows, {K}]")
+    return rshape[0], ids
+
+
+def write_trace(meas, path, args, work, model, want):
+    """Writes the run's exact routing as a moesim trace (work/trace.npz); returns (trace, counts
+    [rank][expert], routing rows)."""
+    name = meas["model"]
+    N, T, E, K = meas["world_size"], meas["tokens_per_rank"], want["num_experts"], want["top_k"]
+    rows, ids = read_routing(meas, path, K)
     layers = moe_layer_ids(model)
     counts = [[0] * E for _ in range(N)]
     chunks = []
@@ -204,39 +179,39 @@ def simulate(meas, path, args, work):
                 counts[r][e] += 1
             chunks.append(struct.pack(f"<{K}h", *tok) * len(layers))
     if counts != meas["counts"]["source_expert_tokens"]:
-        raise Fail(f"{path}: the per-rank per-expert counts recomputed from {rinfo['file']} differ from counts.source_expert_tokens")
+        raise Fail(f"{path}: the per-rank per-expert counts recomputed from {meas['routing']['file']} differ from counts.source_expert_tokens")
     npy = work / "routed_experts.npy"
-    write_npy_int16(npy, (N * T, len(layers), K), chunks)
+    write_npy(npy, "<i2", (N * T, len(layers), K), chunks)
     del chunks
     trace = work / "trace.npz"
     run([args.moesim, "trace", "import", "--from", "vllm", str(npy), str(trace), "--model", name, "--experts", str(E),
          "--top-k", str(K), "--layers", ",".join(map(str, layers)), "-q"])
     npy.unlink()
+    return trace, counts, rows
 
-    prov = meas.get("provenance", {})
-    hw = args.hardware or hardware_of(prov.get("gpu_name", ""))
-    local = prov.get("local_world_size", N) or N
-    nodes = max(1, N // local)
-    exp = {"name": f"moe-layer-{name}-t{T}-w{N}",
-           "description": f"Reproduces the measured MoE layer {path.name}: {name}, {N} GPU(s), {T} tokens per GPU, "
-                          f"routing {rinfo['file']} (rows (r*T+i) mod {rows}), by scripts/compare_moe_layer.py",
-           "model": name, "hardware": hw,
-           "cluster": {"nodes": nodes, "devices_per_node": N // nodes},
-           "parallel": {"expert_parallel": N},
-           "placement": {"policy": "contiguous"},
-           "workload": {"phase": "prefill", "tokens_per_device": T, "micro_batches": 1, "sequence_length": T},
-           "routing": {"source": "trace", "file": str(trace)},
-           "moe": {"capacity_factor": "none", "dispatch_mode": "dropless", "dispatch_dtype": "bf16", "combine_dtype": "bf16",
-                   "expert_compute_dtype": "bf16", "all_to_all": "pairwise"},
-           "compute": {"expert_backend": "torch-grouped-mm", "allow_extrapolation": True},
-           "schedule": {"overlap": "none"},
-           "memory": {"weight_dtype": "bf16", "expert_weight_dtype": "bf16"}}
-    exp_file = work / "experiment.json"
-    exp_file.write_text(json.dumps(exp, indent=1))
-    out = work / "out"
-    run([args.moesim, "run", str(exp_file), "--out", str(out), "-q"])
-    report = json.loads((out / "report.json").read_text())
 
+def experiment(meas, path, hw, nodes, trace, rows):
+    """The moesim experiment that reproduces the measured run."""
+    name, N, T = meas["model"], meas["world_size"], meas["tokens_per_rank"]
+    return {"name": f"moe-layer-{name}-t{T}-w{N}",
+            "description": f"Reproduces the measured MoE layer {path.name}: {name}, {N} GPU(s), {T} tokens per GPU, "
+                           f"routing {meas['routing']['file']} (rows (r*T+i) mod {rows}), by scripts/compare_moe_layer.py",
+            "model": name, "hardware": hw,
+            "cluster": {"nodes": nodes, "devices_per_node": N // nodes},
+            "parallel": {"expert_parallel": N},
+            "placement": {"policy": "contiguous"},
+            "workload": {"phase": "prefill", "tokens_per_device": T, "micro_batches": 1, "sequence_length": T},
+            "routing": {"source": "trace", "file": str(trace)},
+            "moe": {"capacity_factor": "none", "dispatch_mode": "dropless", "dispatch_dtype": "bf16", "combine_dtype": "bf16",
+                    "expert_compute_dtype": "bf16", "all_to_all": "pairwise"},
+            "compute": {"expert_backend": "torch-grouped-mm", "allow_extrapolation": True},
+            "schedule": {"overlap": "none"},
+            "memory": {"weight_dtype": "bf16", "expert_weight_dtype": "bf16"}}
+
+
+def first_moe_layer(report, path, counts, N, E):
+    """The report's first MoE layer, after checking that every MoE layer is the same and that its
+    expert and device loads are the measured counts."""
     moe_layers = [l for l in report["layers"] if l["type"] == "moe"]
     if not moe_layers:
         raise Fail(f"{path}: the report has no MoE layer")
@@ -248,20 +223,45 @@ def simulate(meas, path, args, work):
     total = [sum(counts[r][e] for r in range(N)) for e in range(E)]
     if first["expert_load"] != total:
         raise Fail(f"{path}: moesim's expert_load differs from the measured per-expert counts")
+    El = E // N
     per_rank = [sum(total[d * El:(d + 1) * El]) for d in range(N)]
     if first["device_load"] != per_rank:
         raise Fail(f"{path}: moesim's device_load {first['device_load']} differs from the measured {per_rank}")
+    return first
+
+
+def run_info(meas, report, first, hw, nodes, want):
+    """What the comparison notes about a run: cost sources and bytes sent per dispatch mode."""
+    N, H, K = meas["world_size"], want["hidden"], want["top_k"]
     sources = report.get("cost_sources", {}).get("expert_block", {})
-    H = want["hidden"]
     dedup = meas["counts"]["send_tokens_dedup"]
     assign = meas["counts"]["send_assignments"]
     remote_dedup = sum(dedup[s][d] for s in range(N) for d in range(N) if s != d)
     remote_assign = sum(assign[s][d] for s in range(N) for d in range(N) if s != d)
-    info = {"hardware": hw, "nodes": nodes, "expert_cost_source": ", ".join(sorted(sources)) or "?",
+    return {"hardware": hw, "nodes": nodes, "expert_cost_source": ", ".join(sorted(sources)) or "?",
             "extrapolated": any("extrapolated" in s for s in sources),
             "moesim_dispatch_bytes": first["dispatch_bytes_intra_node"] + first["dispatch_bytes_inter_node"],
             "bytes": {"per-device": remote_dedup * (2 * H + 8 * K), "per-expert": remote_assign * 2 * H}}
-    return first, info
+
+
+def simulate(meas, path, args, work):
+    """Builds and runs the moesim experiment of one measurement; returns (report, info)."""
+    model, want = load_model(meas, path)
+    N, E = meas["world_size"], want["num_experts"]
+    if E % N:
+        raise Fail(f"{path}: {E} experts do not divide over world size {N}")
+    trace, counts, rows = write_trace(meas, path, args, work, model, want)
+    prov = meas.get("provenance", {})
+    hw = args.hardware or hardware_of(prov.get("gpu_name", ""))
+    local = prov.get("local_world_size", N) or N
+    nodes = max(1, N // local)
+    exp_file = work / "experiment.json"
+    exp_file.write_text(json.dumps(experiment(meas, path, hw, nodes, trace, rows), indent=1))
+    out = work / "out"
+    run([args.moesim, "run", str(exp_file), "--out", str(out), "-q"])
+    report = json.loads((out / "report.json").read_text())
+    first = first_moe_layer(report, path, counts, N, E)
+    return first, run_info(meas, report, first, hw, nodes, want)
 
 
 def compare(files, args):
@@ -290,7 +290,8 @@ def compare(files, args):
             rec = {"file": path.name, "case": case, "mode": mode, "hardware": info["hardware"], "expert_cost_source": info["expert_cost_source"]}
             # a2a
             if N == 1:
-                rows.append((case, mode, "a2a (dispatch+combine)", m_a2a, pred_a2a, None, "n/a: world size 1, no network all-to-all (measured: local copy)"))
+                rows.append((case, mode, "a2a (dispatch+combine)", m_a2a, pred_a2a, None,
+                             "n/a: world size 1, no network all-to-all (measured: local copy)"))
             else:
                 e = err(pred_a2a, m_a2a)
                 ratio = info["bytes"][mode] / info["moesim_dispatch_bytes"] if info["moesim_dispatch_bytes"] else float("nan")
@@ -315,7 +316,8 @@ def compare(files, args):
             e = err(pred_layer, m_layer)
             ok = abs(e) <= args.max_layer_error
             gated_l = gated and N > 1
-            note = f"{'gated' if gated_l else 'info'}; not modelled (counts + permutes) measured {m_unmod:.0f} us = {m_unmod / m_layer:.0%} of the layer"
+            note = (f"{'gated' if gated_l else 'info'}; not modelled (counts + permutes) measured {m_unmod:.0f} us = "
+                    f"{m_unmod / m_layer:.0%} of the layer")
             if N == 1:
                 note += "; at N=1 the local a2a copies are in the measured layer, moesim has none"
             if gated_l and not ok:

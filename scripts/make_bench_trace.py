@@ -4,10 +4,14 @@
 Each token's experts are base + 32*k (k = 0..7) mod 256 with base drawn from a per-layer
 Zipf(0.449) popularity: eight distinct experts per token, skewed load. It is a benchmark input,
 not a model of real routing. usage: scripts/make_bench_trace.py OUT.npz [TOKENS]"""
-import json
+import os
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
+
+from moesim.io import trace_meta, write_trace  # noqa: E402
 
 
 def main():
@@ -22,9 +26,7 @@ def main():
         p = rng.permutation(w / w.sum())
         base = rng.choice(256, size=tokens, p=p)
         ids[i] = ((base[:, None] + offsets) % 256).astype(np.int16)
-    meta = {"format": "moesim-trace", "version": 1, "model": "deepseek-v3", "num_experts": 256, "top_k": 8,
-            "layers": layers, "source": "scripts/make_bench_trace.py (synthetic benchmark input)"}
-    np.savez(out, topk_ids=ids, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    write_trace(out, ids, trace_meta("deepseek-v3", 256, 8, layers, "scripts/make_bench_trace.py (synthetic benchmark input)"))
     print(f"wrote {out}: {len(layers)} layers x {tokens} tokens x top-8")
 
 

@@ -27,48 +27,31 @@ Examples:
       --score softmax --norm-topk --out trace.npz
 """
 import argparse
-import json
 import os
 import re
 import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
+
+from moesim import io as moesim_io  # noqa: E402
+
 
 class ConvertError(Exception):
     """A problem with the input: printed as one line, exit code 2."""
 
 
-def write_atomically(path, write):
-    tmp = f"{path}.tmp.{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def write_trace(path, model, layers, ids, weights, num_experts, source):
     """ids: int [moe_layers, tokens, top_k]; weights: float32 of the same shape or None."""
-    meta = {"format": "moesim-trace", "version": 1, "model": model, "num_experts": int(num_experts),
-            "top_k": int(ids.shape[2]), "layers": [int(x) for x in layers], "source": source}
-    arrays = {"topk_ids": np.ascontiguousarray(ids, dtype=np.int32),
-              "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
-    if weights is not None:
-        arrays["gate_weights"] = np.ascontiguousarray(weights, dtype=np.float32)
-    write_atomically(path, lambda f: np.savez(f, **arrays))  # uncompressed, as moesim maps it
+    meta = moesim_io.trace_meta(model, int(num_experts), int(ids.shape[2]), [int(x) for x in layers], source)
+    ids = np.ascontiguousarray(ids, dtype=np.int32)
+    weights = None if weights is None else np.ascontiguousarray(weights, dtype=np.float32)
+    moesim_io.write_atomically(path, lambda f: moesim_io.write_trace(f, ids, meta, weights))
 
 
 def write_counts(path, model, layers, counts, top_k, source):
-    doc = {"format": "moesim-counts", "model": model, "source": source}
-    if top_k:
-        doc["top_k"] = int(top_k)
-    doc["num_experts"] = int(counts.shape[1])
-    doc["layers"] = [int(x) for x in layers]
-    doc["counts"] = [[int(v) if float(v).is_integer() else float(v) for v in row] for row in counts]
-    write_atomically(path, lambda f: f.write((json.dumps(doc) + "\n").encode()))
+    moesim_io.write_counts(path, moesim_io.counts_doc(model, layers, counts, source, top_k))
 
 
 def layer_ids(arg, n, what):

@@ -87,7 +87,7 @@ def _jobs(args):
         devices, streams, ops = load_timeline(trace)
         n = max(1, args.timeline_devices)
         jobs.append(("timeline", lambda: timeline(devices, streams, ops, report.name, n, report.critical_device,
-                                                        report.step_us)))
+                                                  report.step_us)))
     return jobs
 
 

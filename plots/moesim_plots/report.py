@@ -1,11 +1,14 @@
 """Loading and checking moesim report.json and timeline.json files.
 
 Everything the figures read is checked here first, so a malformed input is
-reported as one line before any file is written.
+reported as one line before any file is written. Reports are checked against
+sim/io/report.schema.json (moesim.report), which also gives the field lists.
 """
 import json
 import math
 import os
+
+from moesim import report as report_schema
 
 
 class InputError(Exception):
@@ -15,18 +18,23 @@ class InputError(Exception):
         super().__init__(f"{path}: {what}")
 
 
-# Per-layer time components. The first five add up to layer_time_us (the
-# critical path of the layer); dispatch and combine are the all-to-all times,
-# mostly hidden behind compute, of which only exposed_comm is on the path.
-PATH_COMPONENTS = [
-    ("attention", "Attention"),
-    ("dense_ffn", "Dense FFN"),
-    ("shared_expert", "Shared expert"),
-    ("expert_compute", "Expert compute"),
-    ("exposed_comm", "Exposed comm."),
-]
-COMM_COMPONENTS = [("dispatch", "Dispatch (all-to-all)"), ("combine", "Combine (all-to-all)")]
-OTHER_COMPONENT = ("other_compute", "Other (LM head, ...)")
+# Per-layer time components, from the schema's breakdown_us: the "critical_path"
+# parts add up to layer_time_us (the critical path of the layer); dispatch and
+# combine are the all-to-all times, mostly hidden behind compute, of which only
+# exposed_comm is on the path. The labels are the figures' own.
+LABELS = {
+    "attention": "Attention",
+    "dense_ffn": "Dense FFN",
+    "shared_expert": "Shared expert",
+    "expert_compute": "Expert compute",
+    "exposed_comm": "Exposed comm.",
+    "dispatch": "Dispatch (all-to-all)",
+    "combine": "Combine (all-to-all)",
+    "other_compute": "Other (LM head, ...)",
+}
+PATH_COMPONENTS = [(k, LABELS[k]) for k in report_schema.fields("breakdown_us", part="critical_path")]
+COMM_COMPONENTS = [(k, LABELS[k]) for k in report_schema.fields("breakdown_us", part="all_to_all")]
+OTHER_COMPONENT = next((k, LABELS[k]) for k in report_schema.fields("breakdown_us", part="outside_layers"))
 
 
 def read_text(path, directory_hint=""):
@@ -52,102 +60,54 @@ def read_json(path):
         raise InputError(path, f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
 
 
-class _Checker:
-    def __init__(self, path):
-        self.path = path
-
-    def fail(self, where, what):
-        raise InputError(self.path, f"{where}: {what}")
-
-    def obj(self, parent, key, where):
-        v = parent.get(key)
-        if not isinstance(v, dict):
-            self.fail(f"{where}.{key}", "missing" if v is None else "expected an object")
-        return v
-
-    def arr(self, parent, key, where):
-        v = parent.get(key)
-        if not isinstance(v, list):
-            self.fail(f"{where}.{key}", "missing" if v is None else "expected an array")
-        return v
-
-    def num(self, parent, key, where, minimum=None):
-        v = parent.get(key)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            self.fail(f"{where}.{key}", "missing" if v is None else "expected a finite number")
-        if minimum is not None and v < minimum:
-            self.fail(f"{where}.{key}", f"expected >= {minimum}, got {v}")
-        return float(v)
-
-    def nums(self, parent, key, where):
-        values = self.arr(parent, key, where)
-        for i, v in enumerate(values):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                self.fail(f"{where}.{key}[{i}]", "expected a non-negative number")
-        return [float(v) for v in values]
-
-
 class Report:
-    """The parts of a moesim report that the figures use, checked."""
+    """The parts of a moesim report that the figures use, checked against the schema."""
 
     def __init__(self, path, data):
-        c = _Checker(path)
         if not isinstance(data, dict):
-            c.fail("$", "expected a JSON object (a moesim report.json)")
+            raise InputError(path, "$: expected a JSON object (a moesim report.json)")
+        found = report_schema.problems(data)
+        if found:
+            raise InputError(path, found[0])
         self.path = path
-        exp = data.get("experiment") if isinstance(data.get("experiment"), dict) else {}
-        name = exp.get("name")
-        self.name = name if isinstance(name, str) and name else os.path.basename(os.path.dirname(os.path.abspath(path)))
-        self.step_us = c.num(data, "step_time_us", "$", 0)
-        self.tokens_per_s = c.num(data, "tokens_per_s", "$", 0)
-        self.bubble_us = data.get("pipeline_bubble_us") if isinstance(data.get("pipeline_bubble_us"), (int, float)) else 0.0
-        self.critical_device = data.get("critical_device") if isinstance(data.get("critical_device"), int) else None
-        bd = c.obj(data, "breakdown_us", "$")
+        exp = data["experiment"]
+        self.name = exp["name"] or os.path.basename(os.path.dirname(os.path.abspath(path)))
+        self.step_us = float(data["step_time_us"])
+        self.tokens_per_s = float(data["tokens_per_s"])
+        self.bubble_us = data.get("pipeline_bubble_us", 0.0)
+        self.critical_device = data.get("critical_device")
+        bd = data["breakdown_us"]
         keys = [k for k, _ in PATH_COMPONENTS + COMM_COMPONENTS]
-        self.breakdown = {k: c.num(bd, k, "$.breakdown_us", 0) for k in keys}
-        self.breakdown[OTHER_COMPONENT[0]] = c.num(bd, OTHER_COMPONENT[0], "$.breakdown_us", 0) if OTHER_COMPONENT[0] in bd else 0.0
+        self.breakdown = {k: float(bd[k]) for k in keys}
+        self.breakdown[OTHER_COMPONENT[0]] = float(bd[OTHER_COMPONENT[0]])
+        self.layers = [self._layer(layer, keys) for layer in data["layers"]]
 
-        self.layers = []
-        for i, layer in enumerate(c.arr(data, "layers", "$")):
-            where = f"$.layers[{i}]"
-            if not isinstance(layer, dict):
-                c.fail(where, "expected an object")
-            row = {k: c.num(layer, f"{k}_us", where, 0) for k in keys}
-            row["index"] = int(c.num(layer, "layer", where, 0))
-            row["time"] = c.num(layer, "layer_time_us", where, 0)
-            row["moe"] = layer.get("type") == "moe"
-            if row["moe"]:
-                row["load"] = c.nums(layer, "expert_load", where)
-                row["device_load"] = c.nums(layer, "device_load", where) if "device_load" in layer else None
-                row["drop_fraction"] = c.num(layer, "drop_fraction", where, 0) if "drop_fraction" in layer else 0.0
-            self.layers.append(row)
-        if not self.layers:
-            c.fail("$.layers", "empty")
+        drops = data["drops"]
+        cf = drops["capacity_factor"]
+        self.capacity_factor = float(cf) if isinstance(cf, (int, float)) else None
+        self.drop_fraction = drops["drop_fraction"]
 
-        drops = data.get("drops") if isinstance(data.get("drops"), dict) else {}
-        cf = drops.get("capacity_factor", exp.get("moe", {}).get("capacity_factor") if isinstance(exp.get("moe"), dict) else None)
-        self.capacity_factor = float(cf) if isinstance(cf, (int, float)) and not isinstance(cf, bool) else None
-        self.drop_fraction = drops.get("drop_fraction", 0.0) if isinstance(drops.get("drop_fraction"), (int, float)) else 0.0
+        hbm = data["hbm"]
+        self.hbm_capacity = float(hbm["capacity_bytes"])
+        self.hbm_usable = float(hbm["usable_bytes"])
+        self.devices = [{"device": dev["device"],
+                         "categories": {k: float(v) for k, v in dev["categories"].items()},
+                         "total": float(dev["total_bytes"]),
+                         "usable": float(dev["usable_bytes"]),
+                         "capacity": float(dev["capacity_bytes"]),
+                         "fits": dev["fits"]} for dev in hbm["devices"]]
 
-        hbm = c.obj(data, "hbm", "$")
-        self.hbm_capacity = c.num(hbm, "capacity_bytes", "$.hbm", 0)
-        self.hbm_usable = c.num(hbm, "usable_bytes", "$.hbm", 0)
-        self.devices = []
-        for i, dev in enumerate(c.arr(hbm, "devices", "$.hbm")):
-            where = f"$.hbm.devices[{i}]"
-            if not isinstance(dev, dict):
-                c.fail(where, "expected an object")
-            cats = c.obj(dev, "categories", where)
-            self.devices.append({
-                "device": int(c.num(dev, "device", where, 0)) if "device" in dev else i,
-                "categories": {k: c.num(cats, k, where + ".categories", 0) for k in cats},
-                "total": c.num(dev, "total_bytes", where, 0),
-                "usable": c.num(dev, "usable_bytes", where, 0) if "usable_bytes" in dev else self.hbm_usable,
-                "capacity": c.num(dev, "capacity_bytes", where, 0) if "capacity_bytes" in dev else self.hbm_capacity,
-            })
-            self.devices[-1]["fits"] = dev.get("fits", self.devices[-1]["total"] <= self.devices[-1]["usable"]) is True
-        if not self.devices:
-            c.fail("$.hbm.devices", "empty")
+    @staticmethod
+    def _layer(layer, keys):
+        row = {k: float(layer[f"{k}_us"]) for k in keys}
+        row["index"] = layer["layer"]
+        row["time"] = float(layer["layer_time_us"])
+        row["moe"] = layer["type"] == "moe"
+        if row["moe"]:
+            row["load"] = [float(v) for v in layer["expert_load"]]
+            row["device_load"] = [float(v) for v in layer["device_load"]] if "device_load" in layer else None
+            row["drop_fraction"] = float(layer["drop_fraction"])
+        return row
 
     @property
     def moe_layers(self):

@@ -7,6 +7,8 @@ import json
 import math
 import os
 
+from moesim import report as report_schema
+
 from .report import InputError, read_text
 
 # Metrics every successful row must carry (null is allowed: the report lacked it).
@@ -14,6 +16,18 @@ REQUIRED = ["step_time_us", "tokens_per_s_per_device", "breakdown_us.dispatch", 
             "hbm.max_device_total_bytes"]
 OPTIONAL_NUM = ["drops.drop_fraction", "cost.cost_per_million_tokens", "hbm.usable_bytes", "hbm.capacity_bytes"]
 CAPACITY_FACTOR = "moe.capacity_factor"
+
+
+def _bounds(metric):
+    """(lowest, highest) value of a numeric report field, from the report schema."""
+    node = report_schema.node(metric)
+    if node.get("type") != "number":
+        raise KeyError(f"{metric} is not a number in sim/io/report.schema.json")
+    return node.get("minimum", node.get("exclusiveMinimum", -math.inf)), node.get("maximum", math.inf)
+
+
+# Their bounds (a metric the schema does not declare as a number fails here).
+BOUNDS = {k: _bounds(k) for k in REQUIRED + OPTIONAL_NUM}
 
 
 def _is_num(v):
@@ -95,8 +109,10 @@ def load_sweep(path):
                 raise InputError(path, f'{where}: $.metrics["{key}"]: missing (add it to the sweep\'s "metrics")')
         for key in REQUIRED + OPTIONAL_NUM:
             v = metrics.get(key)
-            if v is not None and (not _is_num(v) or v < 0):
-                raise InputError(path, f'{where}: $.metrics["{key}"]: expected a non-negative number or null')
+            lo, hi = BOUNDS[key]
+            if v is not None and (not _is_num(v) or not lo <= v <= hi):
+                bounds = f"in [{lo}, {hi}]" if hi < math.inf else f">= {lo}"
+                raise InputError(path, f'{where}: $.metrics["{key}"]: expected a number {bounds} or null')
         fits = metrics.get("hbm.fits")
         if fits is not None and not isinstance(fits, bool):
             raise InputError(path, f'{where}: $.metrics["hbm.fits"]: expected true, false or null')

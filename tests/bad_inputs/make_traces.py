@@ -7,26 +7,21 @@ needs numpy) only to change them. Every trace is small: 32 layers x 16 tokens of
 
     python3 tests/bad_inputs/make_traces.py
 """
-import io
-import json
 import os
-import zipfile
+import sys
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
+
+from moesim.io import meta_array, npy_bytes, npz_bytes, trace_meta  # noqa: E402
+
 LAYERS, TOKENS, TOP_K, EXPERTS = 32, 16, 2, 8
 
 
 def header(**overrides):
-    h = {"format": "moesim-trace", "version": 1, "model": "mixtral-8x7b", "num_experts": EXPERTS,
-         "top_k": TOP_K, "layers": list(range(LAYERS)), "source": "test"}
-    h.update(overrides)
-    return h
-
-
-def meta_array(h):
-    return np.frombuffer(json.dumps(h).encode(), dtype=np.uint8)
+    return trace_meta("mixtral-8x7b", EXPERTS, TOP_K, range(LAYERS), "test", overrides)
 
 
 def routing(layers=LAYERS, tokens=TOKENS, top_k=TOP_K, experts=EXPERTS, seed=0):
@@ -48,23 +43,11 @@ def save(name, compressed=False, **arrays):
     return path
 
 
-def npy_bytes(descr, shape_text, payload):
-    """A .npy member written by hand, for headers numpy itself would refuse to write."""
-    head = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape_text)
-    total = 10 + len(head) + 1
-    head += " " * ((64 - total % 64) % 64) + "\n"
-    return b"\x93NUMPY\x01\x00" + len(head).to_bytes(2, "little") + head.encode() + payload
-
-
 def save_raw(name, members):
-    """A stored (uncompressed) zip of hand-made .npy members."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
-        for member, data in members.items():
-            # A fixed timestamp keeps the committed bytes reproducible.
-            z.writestr(zipfile.ZipInfo(member + ".npy", date_time=(1980, 1, 1, 0, 0, 0)), data)
+    """A stored (uncompressed) zip of hand-made .npy members (for headers numpy itself would refuse
+    to write); a fixed timestamp keeps the committed bytes reproducible."""
     with open(os.path.join(HERE, name), "wb") as f:
-        f.write(buf.getvalue())
+        f.write(npz_bytes(members, date_time=(1980, 1, 1, 0, 0, 0)))
 
 
 def main():
@@ -118,7 +101,8 @@ def main():
     save_raw("trace_shape_overflow.npz", members)
 
     # A topk_ids dimension with more digits than an int64 holds.
-    members = {"topk_ids": npy_bytes("<i4", "(32, 99999999999999999999999, 2)", ids.tobytes()), "meta": npy_bytes("|u1", "(%d,)" % meta.size, meta.tobytes())}
+    members = {"topk_ids": npy_bytes("<i4", "(32, 99999999999999999999999, 2)", ids.tobytes()),
+               "meta": npy_bytes("|u1", "(%d,)" % meta.size, meta.tobytes())}
     save_raw("trace_shape_too_many_digits.npz", members)
 
     # An empty file named .npz.

@@ -4,14 +4,16 @@ under corpus/<reader>/. Standard library only (the .npz and .npy files are built
 
     python3 tests/fuzz/make_corpus.py
 """
-import io
 import json
 import math
 import os
 import struct
-import zipfile
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
+
+from moesim.io import meta_bytes, npy_bytes as npy, npz_bytes as npz, trace_meta  # noqa: E402
 
 
 def put(reader, name, data):
@@ -21,33 +23,16 @@ def put(reader, name, data):
         f.write(data.encode() if isinstance(data, str) else data)
 
 
-def npy(descr, shape, payload):
-    dims = "".join(f"{d}," for d in shape) if len(shape) == 1 else ", ".join(str(d) for d in shape)
-    header = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({dims}), }}"
-    header += " " * (63 - (10 + len(header)) % 64) + "\n"
-    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + payload
-
-
-def npz(arrays):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        for name, data in arrays.items():
-            z.writestr(name + ".npy", data)
-    return buf.getvalue()
-
-
 def trace(ids, weights=None, id_fmt="i", meta_over=None):
     layers, tokens, k = len(ids), len(ids[0]), len(ids[0][0])
-    meta = {"format": "moesim-trace", "version": 1, "model": "m", "num_experts": 8, "top_k": k,
-            "layers": list(range(layers)), "source": "fuzz seed"}
-    meta.update(meta_over or {})
+    meta = trace_meta("m", 8, k, range(layers), "fuzz seed", meta_over)
     flat = [x for layer in ids for tok in layer for x in tok]
     arrays = {"topk_ids": npy("<i2" if id_fmt == "h" else "<i4", [layers, tokens, k],
                               struct.pack(f"<{len(flat)}{id_fmt}", *flat))}
     if weights is not None:
         wf = [x for layer in weights for tok in layer for x in tok]
         arrays["gate_weights"] = npy("<f4", [layers, tokens, k], struct.pack(f"<{len(wf)}f", *wf))
-    m = json.dumps(meta).encode()
+    m = meta_bytes(meta)
     arrays["meta"] = npy("|u1", [len(m)], m)
     return npz(arrays)
 
@@ -122,7 +107,7 @@ def main():
     put("vllm", "truncated.npy", npy("<i2", [3, 2, 2], struct.pack(f"<{len(flat)}h", *flat))[:-5])
     put("vllm", "ragged.json", json.dumps({"routed_experts": [[[0, 1]], [[0, 1], [2, 3]]]}))
     put("trtllm", "good.safetensors", safetensors([("0_1", "I32", [1, 2, 3, 0, 0, 0, 0, 0]), ("1_1", "I32", [0] * 7 + [2]),
-                                                    ("0_3", "I64", [1, 1, 0, 0, 0, 0, 0, 0])]))
+                                                   ("0_3", "I64", [1, 1, 0, 0, 0, 0, 0, 0])]))
     put("trtllm", "float.safetensors", safetensors([("0_1", "F32", [1.0, 1.0, 0, 0, 0, 0, 0, 0])]))
     put("trtllm", "truncated.safetensors", safetensors([("0_1", "I32", [1, 1, 0, 0, 0, 0, 0, 0])], cut=60))
     put("trtllm", "bad_key.safetensors", safetensors([("layer1", "I32", [1, 1, 0, 0, 0, 0, 0, 0])]))

@@ -9,8 +9,10 @@ import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..", "..")
 DATA = os.path.join(HERE, "data")
-SCRIPT = os.path.join(HERE, "..", "..", "plots", "moesim_plots.py")
+SCRIPT = os.path.join(ROOT, "plots", "moesim_plots.py")
+sys.path[:0] = [os.path.join(ROOT, "plots"), os.path.join(ROOT, "python")]
 SMALL = os.path.join(DATA, "ep8_small", "report.json")
 CAPACITY = os.path.join(DATA, "ep8_capacity", "report.json")
 OVERFLOW = os.path.join(DATA, "ep8_overflow", "report.json")
@@ -167,6 +169,116 @@ class PlotsTest(unittest.TestCase):
         result = self.run_plots("report", os.path.join(self.tmp, "absent.json"), "--out", out)
         self.assertEqual(result.returncode, 2)
         self.assertEqual(os.listdir(out), ["keep.txt"])
+
+
+class DrawnValuesTest(unittest.TestCase):
+    """The figures' bars, lines and images hold the report's numbers (read from the JSON here, not
+    through the plots' own loader)."""
+
+    @classmethod
+    def setUpClass(cls):
+        try:
+            import matplotlib  # noqa: F401
+            import numpy  # noqa: F401
+        except ImportError as e:
+            raise unittest.SkipTest(f"numpy and matplotlib are needed: {e}")
+        import matplotlib.pyplot as plt
+        from moesim_plots import figures, report, sweep
+        cls.plt, cls.figures, cls.report, cls.sweep = plt, figures, report, sweep
+        with open(SMALL) as f:
+            cls.raw = json.load(f)
+        with open(CAPACITY) as f:
+            cls.raw_capacity = json.load(f)
+
+    def figure(self, build):
+        fig = build()
+        self.addCleanup(self.plt.close, fig)
+        return fig
+
+    @staticmethod
+    def bars(ax):
+        """{label: [bar heights (vertical) or widths (horizontal)]} of the axes' bar containers."""
+        out = {}
+        for c in ax.containers:
+            horizontal = c.orientation == "horizontal"
+            out.setdefault(c.get_label(), []).extend(p.get_width() if horizontal else p.get_height() for p in c.patches)
+        return out
+
+    def test_step_breakdown(self):
+        fig = self.figure(lambda: self.figures.step_breakdown(self.report.load_report(SMALL)))
+        top, bottom = fig.axes[:2]
+        bd, labels = self.raw["breakdown_us"], dict(self.report.PATH_COMPONENTS + self.report.COMM_COMPONENTS)
+        labels[self.report.OTHER_COMPONENT[0]] = self.report.OTHER_COMPONENT[1]
+        drawn = self.bars(top)
+        self.assertGreater(bd["attention"] * bd["expert_compute"] * bd["dispatch"] * bd["combine"], 0)
+        for key, label in labels.items():
+            if bd[key] > 0:
+                self.assertAlmostEqual(drawn[label][0], bd[key] / 1000, places=9, msg=key)
+            else:
+                self.assertNotIn(label, drawn, f"{key} is 0: not drawn")
+        step = [line.get_xdata()[0] for line in top.lines if line.get_linestyle() == "--"]
+        self.assertEqual(step, [self.raw["step_time_us"] / 1000])
+        per_layer = self.bars(bottom)
+        for key, label in self.report.PATH_COMPONENTS:
+            want = [layer[f"{key}_us"] / 1000 for layer in self.raw["layers"]]
+            if not any(want):
+                self.assertNotIn(label, per_layer, f"{key} is 0 in every layer: not drawn")
+                continue
+            self.assertEqual(len(per_layer[label]), len(want), key)
+            for got, value in zip(per_layer[label], want):
+                self.assertAlmostEqual(got, value, places=12, msg=key)
+        markers = {line.get_label(): list(line.get_ydata()) for line in bottom.lines}
+        dispatch = [layer["dispatch_us"] / 1000 for layer in self.raw["layers"] if layer["dispatch_us"] > 0]
+        self.assertEqual(markers[labels["dispatch"] + " time (marker)"], dispatch)
+
+    def test_hbm(self):
+        fig = self.figure(lambda: self.figures.hbm(self.report.load_report(OVERFLOW)))
+        with open(OVERFLOW) as f:
+            hbm = json.load(f)["hbm"]
+        ax = fig.axes[0]
+        gib = float(1 << 30)
+        drawn = self.bars(ax)
+        weights = drawn["Weights"]
+        groups = len(weights)  # devices with identical use share a bar
+        self.assertGreaterEqual(groups, 1)
+        self.assertEqual(sorted(set(weights)), sorted({d["categories"]["weights_bytes"] / gib for d in hbm["devices"]}))
+        totals = sorted({d["total_bytes"] / gib for d in hbm["devices"]})
+        stacked = [sum(v[i] for k, v in drawn.items() if k != "_nolegend_" and len(v) == groups) for i in range(groups)]
+        for got, want in zip(sorted(stacked), totals):
+            self.assertAlmostEqual(got, want, places=6)
+        levels = sorted(line.get_ydata()[0] for line in ax.lines)
+        self.assertEqual(levels, [hbm["usable_bytes"] / gib, hbm["capacity_bytes"] / gib])
+
+    def test_expert_heatmap_and_drops(self):
+        fig = self.figure(lambda: self.figures.expert_heatmap(self.report.load_report(CAPACITY)))
+        moe = [layer for layer in self.raw_capacity["layers"] if layer["type"] == "moe"]
+        grid = fig.axes[0].images[0].get_array()
+        self.assertEqual(grid.shape, (len(moe), len(moe[0]["expert_load"])))
+        for row, layer in zip(grid, moe):
+            mean = sum(layer["expert_load"]) / len(layer["expert_load"])
+            for got, load in zip(row, layer["expert_load"]):
+                self.assertAlmostEqual(float(got), load / mean, places=12)
+        side = self.bars(fig.axes[1])["Max / mean per layer"]
+        for got, layer in zip(side, moe):
+            self.assertAlmostEqual(got, layer["expert_load_max_over_mean"], places=9)
+        fig = self.figure(lambda: self.figures.drops(self.report.load_report(CAPACITY)))
+        ax = fig.axes[0]
+        self.assertEqual(self.bars(ax)["Per MoE layer"], [100 * layer["drop_fraction"] for layer in moe])
+        self.assertEqual(list(ax.lines[0].get_ydata()), [100 * self.raw_capacity["drops"]["drop_fraction"]] * 2)
+
+    def test_sweep_lines(self):
+        data = self.sweep.load_sweep(SWEEP)
+        x, groups = self.sweep.choose_axes(data, None, None)
+        fig = self.figure(lambda: self.sweep.a2a(data, x, groups))
+        with open(SWEEP) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        want = {(json.dumps(r["overrides"][x]), r["metrics"]["breakdown_us.dispatch"] + r["metrics"]["breakdown_us.combine"])
+                for r in rows if r["status"] == "ok"}
+        drawn = set()
+        for line in fig.axes[0].lines:
+            for xv, yv in zip(line.get_xdata(), line.get_ydata()):
+                drawn.add((float(xv), round(float(yv) * 1000, 6)))
+        self.assertEqual({round(v, 6) for _, v in want}, {v for _, v in drawn})
 
 
 if __name__ == "__main__":
