@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Fails when a Catch2 test case of the given test binary carries neither [quick] nor [slow], or
 both, or has a name with ';', '[' or ']' (catch_discover_tests splits such a name into ctest
-tests that match no case, so the case never runs under ctest). Parses `--list-tests` (Catch2 v2 prints each name indented by 2, its wrapped continuation
-lines by 4 and its tags by 6) and checks the count against `--list-test-names-only`.
+tests that match no case, so the case never runs under ctest). Parses `--list-tests` (Catch2 v2
+prints each name indented by 2, its wrapped continuation lines by 4 and its tags by 6) and checks
+the count against `--list-test-names-only`.
 
 Usage: check_speed_tags.py MOESIM_TESTS
 """

@@ -35,7 +35,7 @@ int trace_synth(const std::vector<std::string>& args) {
   if (tokens < 1 || tokens > (INT64_C(1) << 26)) throw InputError(fmt::format("--tokens: expected 1 to {}, got {}", INT64_C(1) << 26, tokens));
   const auto overrides = vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
   const auto cfg = load_experiment(vm["experiment"].as<std::string>(), overrides);
-  const auto source = make_routing_source(cfg.routing, {&cfg.model, cfg.cluster.devices(), cfg.workload.micro_batches, cfg.workload.tokens_per_device});
+  const auto source = make_routing_source(cfg.routing, routing_inputs(cfg));
   TraceData data;
   data.header.model = cfg.model.name;
   data.header.num_experts = cfg.model.moe.num_experts;

@@ -42,6 +42,10 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 }
 
 std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
+  // A candidate the word begins (a name written short, "cublas" for "cublas-grouped") comes first.
+  if (word.size() >= 3)
+    for (const auto& c : candidates)
+      if (c.size() > word.size() && c.compare(0, word.size(), word) == 0) return c;
   std::string best;
   size_t best_d = SIZE_MAX;
   for (const auto& c : candidates) {

@@ -104,6 +104,7 @@ class JsonDocument {
 void apply_override(Json& root, const std::string& assignment, const std::string& file);
 
 size_t edit_distance(const std::string& a, const std::string& b);
+// The candidate the word begins (3 or more characters), else the one at the least edit distance.
 std::string closest(const std::string& word, const std::vector<std::string>& candidates);
 
 }  // namespace moesim

@@ -273,13 +273,13 @@ ExperimentConfig parse_experiment(const JsonDocument& doc) {
     }
     const auto& traits = placement_registry().find(e.placement.policy)->traits;
     if (traits.needs_file && e.placement.file.empty()) p->fail(fmt::format("placement policy \"{}\" needs \"file\"", e.placement.policy));
-    if (!traits.allows_redundancy && e.placement.redundant_experts > 0)
-      p->fail(fmt::format("placement \"{}\" has no redundant experts; use a load-aware policy for redundant_experts > 0", e.placement.policy));
     po.finish();
     const int64_t slots = e.model.moe.num_experts + e.placement.redundant_experts;
     if (slots % e.parallel.expert_parallel != 0)
       p->fail(fmt::format("{} experts + {} redundant do not divide over expert_parallel {}", e.model.moe.num_experts,
                           e.placement.redundant_experts, e.parallel.expert_parallel));
+    if (!traits.allows_redundancy && e.placement.redundant_experts > 0)
+      p->fail(fmt::format("placement \"{}\" has no redundant experts; use a load-aware policy for redundant_experts > 0", e.placement.policy));
   } else if (e.model.moe.num_experts % e.parallel.expert_parallel != 0) {
     o.required("parallel").fail(fmt::format("{} experts do not divide over expert_parallel {}", e.model.moe.num_experts, e.parallel.expert_parallel));
   }

@@ -61,5 +61,10 @@ struct ExperimentConfig {
 ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides = {});
 ExperimentConfig parse_experiment(const JsonDocument& doc);
 
+// What the experiment's routing source is built from.
+inline RoutingInputs routing_inputs(const ExperimentConfig& e) {
+  return {&e.model, e.cluster.devices(), e.workload.micro_batches, e.workload.tokens_per_device};
+}
+
 
 }  // namespace moesim

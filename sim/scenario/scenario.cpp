@@ -23,7 +23,7 @@ Scenario::Scenario(ExperimentConfig config)
   cost_ctx_.expert_dtype = cfg_.moe.expert_compute_dtype;
   cost_ctx_.expert_tensor_parallel = cfg_.parallel.expert_tensor_parallel;
   build_cost_model();
-  routing_ = make_routing_source(cfg_.routing, {&cfg_.model, cfg_.cluster.devices(), cfg_.workload.micro_batches, cfg_.workload.tokens_per_device});
+  routing_ = make_routing_source(cfg_.routing, routing_inputs(cfg_));
   build_placements();
 }
 

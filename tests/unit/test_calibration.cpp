@@ -15,6 +15,7 @@
 #include "sim/hardware/expert_cost_model.h"
 #include "sim/io/errors.h"
 #include "sim/io/json_reader.h"
+#include "sim/scenario/data_paths.h"
 #include "test_helpers.h"
 
 using namespace moesim;
@@ -140,7 +141,7 @@ TEST_CASE("interpolation is exact at measured points", "[quick][calibration]") {
     for (int64_t f : kInter)
       for (int64_t e : kExperts)
         for (int64_t n : kTokens) {
-          const auto est = m.expert_block(h, f, "bf16", std::vector<int64_t>(size_t(e), n));
+          const auto est = m.expert_block(h, f, Dtype::Bf16, std::vector<int64_t>(size_t(e), n));
           CHECK(est.time.us() == Approx(synthetic_us(h, f, e, n)).epsilon(0).margin(2e-6));
           CHECK(est.source == "calibrated:cublas-grouped");
           CHECK_FALSE(est.extrapolated);
@@ -159,7 +160,7 @@ TEST_CASE("the bundled tables reproduce every measured point", "[quick][calibrat
       for (const auto& dtype : t.dtypes(backend))
         for (const auto& c : t.find(backend, dtype)->uniform)
           for (size_t i = 0; i < c.tokens.size(); ++i) {
-            const auto est = m.expert_block(c.hidden, c.intermediate, dtype, std::vector<int64_t>(size_t(c.experts), c.tokens[i]));
+            const auto est = m.expert_block(c.hidden, c.intermediate, *parse_dtype(dtype), std::vector<int64_t>(size_t(c.experts), c.tokens[i]));
             INFO(name << " " << backend << " " << dtype << " H=" << c.hidden << " F=" << c.intermediate << " E=" << c.experts << " n=" << c.tokens[i]);
             CHECK(est.time.us() == Approx(c.median_us[i]).epsilon(1e-6));
           }
@@ -173,7 +174,7 @@ TEST_CASE("interpolation is monotone in tokens where the data is", "[quick][cali
   for (const auto& [h, f] : std::vector<std::pair<int64_t, int64_t>>{{1024, 512}, {2048, 1024}, {3000, 2048}, {4096, 700}}) {
     double prev = 0;
     for (int64_t n = 1; n <= 4096; n = std::max(n + 1, int64_t(double(n) * 1.07))) {
-      const double t = m.expert_block(h, f, "bf16", {n, n, n}).time.us();
+      const double t = m.expert_block(h, f, Dtype::Bf16, {n, n, n}).time.us();
       CHECK(t >= prev);
       prev = t;
     }
@@ -189,7 +190,7 @@ TEST_CASE("interpolation is monotone in tokens where the data is", "[quick][cali
       const double lo = std::min(c.median_us[i], c.median_us[i + 1]), hi = std::max(c.median_us[i], c.median_us[i + 1]);
       double prev = c.median_us[i];
       for (int64_t n = c.tokens[i]; n <= c.tokens[i + 1]; n += std::max<int64_t>(1, (c.tokens[i + 1] - c.tokens[i]) / 5)) {
-        const double v = cm.expert_block(c.hidden, c.intermediate, "bf16", std::vector<int64_t>(4, n)).time.us();
+        const double v = cm.expert_block(c.hidden, c.intermediate, Dtype::Bf16, std::vector<int64_t>(4, n)).time.us();
         CHECK(v >= lo * (1 - 1e-9));
         CHECK(v <= hi * (1 + 1e-9));
         if (c.median_us[i + 1] >= c.median_us[i]) CHECK(v >= prev * (1 - 1e-9));
@@ -206,7 +207,7 @@ TEST_CASE("with a token tile the time steps where a tile fills", "[quick][calibr
   auto j = synthetic_table();
   j["expert_block"]["cublas-grouped"]["bf16"]["token_tile"] = 64;
   const ExpertCostModel m(h100(), parse(j), "cublas-grouped", false);
-  const auto at = [&](int64_t n) { return m.expert_block(1024, 512, "bf16", {n}).time.us(); };
+  const auto at = [&](int64_t n) { return m.expert_block(1024, 512, Dtype::Bf16, {n}).time.us(); };
   const double t16 = synthetic_us(1024, 512, 1, 16), t256 = synthetic_us(1024, 512, 1, 256);
   CHECK(at(64) == Approx(t16).epsilon(0).margin(2e-6));
   CHECK(at(65) == Approx(std::exp(std::log(t16) * 2.0 / 3.0 + std::log(t256) / 3.0)).epsilon(0).margin(2e-6));
@@ -231,30 +232,30 @@ TEST_CASE("extrapolation is refused unless enabled", "[quick][calibration]") {
                                   {1024, 256, {16}},               // intermediate below the grid
                                   {1024, 512, std::vector<int64_t>(8, 16)}};  // more experts than measured
   for (const auto& q : outside) {
-    CHECK_THROWS_AS(strict.expert_block(q.h, q.f, "bf16", q.counts), InputError);
-    const auto e = loose.expert_block(q.h, q.f, "bf16", q.counts);
+    CHECK_THROWS_AS(strict.expert_block(q.h, q.f, Dtype::Bf16, q.counts), InputError);
+    const auto e = loose.expert_block(q.h, q.f, Dtype::Bf16, q.counts);
     CHECK(e.extrapolated);
     CHECK(e.time.us() > 0);
   }
-  CHECK_THROWS_WITH(strict.expert_block(4096, 2048, "bf16", {8192}), Catch::Contains("outside the measured range") && Catch::Contains("extrapolat"));
+  CHECK_THROWS_WITH(strict.expert_block(4096, 2048, Dtype::Bf16, {8192}), Catch::Contains("outside the measured range") && Catch::Contains("extrapolat"));
   // Above the largest count: proportional to tokens.
-  CHECK(loose.expert_block(4096, 2048, "bf16", {8192}).time.us() == Approx(2 * synthetic_us(4096, 2048, 1, 4096)).epsilon(0).margin(2e-6));
-  CHECK_FALSE(strict.expert_block(2048, 1024, "bf16", {100, 100}).extrapolated);  // inside: interpolated, not extrapolated
-  CHECK_THROWS_AS(strict.expert_block(4096, 2048, "fp8", {16}), InputError);      // no fp8 table
+  CHECK(loose.expert_block(4096, 2048, Dtype::Bf16, {8192}).time.us() == Approx(2 * synthetic_us(4096, 2048, 1, 4096)).epsilon(0).margin(2e-6));
+  CHECK_FALSE(strict.expert_block(2048, 1024, Dtype::Bf16, {100, 100}).extrapolated);  // inside: interpolated, not extrapolated
+  CHECK_THROWS_AS(strict.expert_block(4096, 2048, Dtype::Fp8, {16}), InputError);      // no fp8 table
 }
 
 TEST_CASE("uneven counts: per-expert shares, idle experts cost nothing", "[quick][calibration]") {
   const auto m = synthetic_model();
-  CHECK(m.expert_block(4096, 2048, "bf16", {0, 0, 0, 0}).time.us() == 0);
+  CHECK(m.expert_block(4096, 2048, Dtype::Bf16, {0, 0, 0, 0}).time.us() == 0);
   // One active expert among four is a one-expert block.
-  CHECK(m.expert_block(4096, 2048, "bf16", {0, 256, 0, 0}).time.us() == Approx(synthetic_us(4096, 2048, 1, 256)).epsilon(0).margin(2e-6));
+  CHECK(m.expert_block(4096, 2048, Dtype::Bf16, {0, 256, 0, 0}).time.us() == Approx(synthetic_us(4096, 2048, 1, 256)).epsilon(0).margin(2e-6));
   // Uneven: sum of the E_a = 4 shares, and never below the largest expert alone.
-  const double t = m.expert_block(4096, 2048, "bf16", {4096, 1, 16, 256}).time.us();
+  const double t = m.expert_block(4096, 2048, Dtype::Bf16, {4096, 1, 16, 256}).time.us();
   const double shares = (synthetic_us(4096, 2048, 4, 4096) + synthetic_us(4096, 2048, 4, 1) + synthetic_us(4096, 2048, 4, 16) +
                          synthetic_us(4096, 2048, 4, 256)) / 4;
   CHECK(t == Approx(std::max(shares, synthetic_us(4096, 2048, 1, 4096))).epsilon(0).margin(2e-6));
   CHECK(t >= synthetic_us(4096, 2048, 1, 4096) * (1 - 1e-12));
-  CHECK_THROWS_AS(m.expert_block(4096, 2048, "bf16", {-1, 4}), InputError);
+  CHECK_THROWS_AS(m.expert_block(4096, 2048, Dtype::Bf16, {-1, 4}), InputError);
 }
 
 TEST_CASE("backends are checked when the model is built", "[quick][calibration]") {
@@ -262,25 +263,25 @@ TEST_CASE("backends are checked when the model is built", "[quick][calibration]"
   CHECK_THROWS_WITH(ExpertCostModel(h100(), std::nullopt, "cublas-grouped", false), Catch::Contains("no calibration table"));
   const ExpertCostModel roof(h100(), std::nullopt, "", false);
   CHECK_FALSE(roof.calibrated());
-  CHECK(roof.expert_block(4096, 2048, "bf16", {16}).source == "roofline");
+  CHECK(roof.expert_block(4096, 2048, Dtype::Bf16, {16}).source == "roofline");
   auto other = h100();
   other.name = "No-Such-GPU";
-  CHECK_FALSE(find_calibration(other).has_value());
+  CHECK_FALSE(find_calibration(other, data_dir()).has_value());
 }
 
 TEST_CASE("the roofline fallback never beats the datasheet limit", "[quick][calibration]") {
   for (const std::string name : {"H100-SXM", "H200", "H800", "Ascend-910B"}) {
     const auto hw = load_hardware_file(test::repo_path("hw_profiles/" + name + ".json"));
-    const ExpertCostModel m(hw, "", false);
-    for (const std::string dtype : {"bf16", "fp8"})
+    const ExpertCostModel m(hw, std::nullopt, "", false);
+    for (const Dtype dtype : {Dtype::Bf16, Dtype::Fp8})
       for (const auto& [h, f] : std::vector<std::pair<int64_t, int64_t>>{{7168, 2048}, {4096, 14336}, {2048, 768}, {1024, 256}})
         for (const auto& counts : std::vector<std::vector<int64_t>>{{1}, {64, 0, 3, 900}, std::vector<int64_t>(32, 128), {65536, 65536}}) {
           double flops = 0, weight_bytes = 0;
           for (int64_t n : counts)
-            if (n > 0) flops += 6.0 * double(n) * double(h) * double(f), weight_bytes += 3.0 * double(h) * double(f) * (dtype == "fp8" ? 1 : 2);
+            if (n > 0) flops += 6.0 * double(n) * double(h) * double(f), weight_bytes += 3.0 * double(h) * double(f) * dtype_bytes(dtype);
           const double floor_s = std::max(flops / hw.flops_for(dtype), weight_bytes / hw.hbm_bandwidth_Bps);
           const auto e = m.expert_block(h, f, dtype, counts);
-          INFO(name << " " << dtype << " H=" << h << " F=" << f);
+          INFO(name << " " << dtype_name(dtype) << " H=" << h << " F=" << f);
           CHECK(e.source == "roofline");
           CHECK(e.time.seconds() >= floor_s * (1 - 1e-9));
         }

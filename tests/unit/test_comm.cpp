@@ -6,6 +6,8 @@
 
 #include "sim/network/a2a.h"
 #include "sim/network/a2a_bench.h"
+#include "sim/scenario/a2a_scenario.h"
+#include "sim/scenario/simulation.h"
 #include "sim/network/dispatch_traffic.h"
 #include "sim/network/network_model.h"
 #include "test_helpers.h"
@@ -258,46 +260,39 @@ namespace {
 // dispatch (hidden + one fp32 scale per 128 values counted; + int32 id and fp32 weight per top-k
 // entry moved), BF16 combine; groups = nodes, top-min(nodes, 4) groups (tests/test_internode.py).
 // Kernel time only (DeepEP times kernels with the profiler): no collective software latency.
-A2aBenchResult deepep_normal(int64_t ep, NetworkModelKind net) {
-  const auto hw = load_hardware_file(test::repo_path("hw_profiles/H800.json"));
-  TopologySpec s;
-  s.nodes = std::max<int64_t>(1, ep / 8);
-  s.devices_per_node = 8;
-  auto topo = Topology::build(s, hw);
-  topo.freeze();
-  A2aBenchConfig c;
-  c.expert_parallel = ep;
-  c.tokens_per_device = 4096;
-  c.experts = 256;
-  c.top_k = 8;
-  c.algorithm = "deepep-normal";
-  c.network = net;
-  c.dispatch_counted_bytes = 7168 + 56 * 4;
-  c.dispatch_bytes = c.dispatch_counted_bytes + 8 * 8;
-  c.combine_counted_bytes = c.combine_bytes = 7168 * 2;
-  const int64_t groups = ep > 8 ? s.nodes : 1;
-  return run_a2a_bench(topo, c, deepep_bench_router(256, 8, groups, std::min<int64_t>(groups, 4), 1));
+// Run through `moesim comm a2a`'s scenario, which is `moesim run`'s layer planner.
+Json deepep_normal(int64_t ep, const std::string& network) {
+  CommA2aRequest r;
+  r.hardware = test::repo_path("hw_profiles/H800.json");
+  r.expert_parallel = ep;
+  r.tokens_per_device = 4096;
+  r.hidden = 7168;
+  r.experts = 256;
+  r.top_k = 8;
+  r.groups = ep > 8 ? ep / 8 : 1;
+  r.topk_groups = std::min<int64_t>(r.groups, 4);
+  r.algorithm = "deepep-normal";
+  r.distribution = "deepep-bench";
+  r.network_model = network;
+  r.collective_latency = "0 us";
+  return run_comm_a2a(r).report;
 }
 
 // DeepEP's low-latency benchmark (pure RDMA, README at 3b1045d): 128 tokens per GPU, hidden 7168,
 // top-8, 288 experts where EP divides them (tests/test_low_latency.py), else 256; FP8 messages of
 // hidden + scales + 16 bytes, BF16 combine.
-A2aBenchResult deepep_low_latency(int64_t ep) {
-  const auto hw = load_hardware_file(test::repo_path("hw_profiles/H800.json"));
-  TopologySpec s;
-  s.nodes = std::max<int64_t>(1, ep / 8);
-  s.devices_per_node = 8;
-  auto topo = Topology::build(s, hw);
-  topo.freeze();
-  A2aBenchConfig c;
-  c.expert_parallel = ep;
-  c.tokens_per_device = 128;
-  c.experts = 288 % ep == 0 ? 288 : 256;
-  c.top_k = 8;
-  c.algorithm = "deepep-low-latency";
-  c.dispatch_counted_bytes = c.dispatch_bytes = 7168 + 56 * 4 + 16;
-  c.combine_counted_bytes = c.combine_bytes = 7168 * 2;
-  return run_a2a_bench(topo, c, deepep_bench_router(c.experts, 8, 1, 1, 1));
+Json deepep_low_latency(int64_t ep) {
+  CommA2aRequest r;
+  r.hardware = test::repo_path("hw_profiles/H800.json");
+  r.expert_parallel = ep;
+  r.tokens_per_device = 128;
+  r.hidden = 7168;
+  r.experts = 288 % ep == 0 ? 288 : 256;
+  r.top_k = 8;
+  r.algorithm = "deepep-low-latency";
+  r.distribution = "deepep-bench";
+  r.collective_latency = "0 us";
+  return run_comm_a2a(r).report;
 }
 
 }  // namespace
@@ -312,12 +307,12 @@ TEST_CASE("comm validation: DeepEP normal kernels on H800, within 10% of the pub
   };
   const Row rows[] = {{8, 153, 158, "nvlink"}, {16, 43, 43, "rdma"}, {32, 58, 57, "rdma"}, {64, 51, 50, "rdma"}};
   for (const auto& row : rows)
-    for (auto net : {NetworkModelKind::Bottleneck, NetworkModelKind::Flow}) {
-      INFO("EP" << row.ep << " " << network_model_name(net));
+    for (const std::string net : {"bottleneck", "flow"}) {
+      INFO("EP" << row.ep << " " << net);
       const auto r = deepep_normal(row.ep, net);
-      CHECK(r.counted_domain == row.domain);
-      CHECK(r.dispatch.GBps == Approx(row.dispatch_GBps).epsilon(0.10));
-      CHECK(r.combine.GBps == Approx(row.combine_GBps).epsilon(0.10));
+      CHECK(r["GBps_domain"] == row.domain);
+      CHECK(r["dispatch_GBps"].get<double>() == Approx(row.dispatch_GBps).epsilon(0.10));
+      CHECK(r["combine_GBps"].get<double>() == Approx(row.combine_GBps).epsilon(0.10));
     }
 }
 
@@ -332,31 +327,70 @@ TEST_CASE("comm validation: DeepEP low-latency kernels (pure RDMA) on H800, with
   for (const auto& row : rows) {
     INFO("EP" << row.ep);
     const auto r = deepep_low_latency(row.ep);
-    CHECK(r.dispatch.net.duration.us() == Approx(row.dispatch_us).epsilon(0.10));
-    CHECK(r.combine.net.duration.us() == Approx(row.combine_us).epsilon(0.10));
+    CHECK(r["dispatch_us"].get<double>() == Approx(row.dispatch_us).epsilon(0.10));
+    CHECK(r["combine_us"].get<double>() == Approx(row.combine_us).epsilon(0.10));
   }
 }
 
 TEST_CASE("comm: completion batching moves the flow model's answer by about its tolerance", "[quick][comm]") {
   // EP64 pairwise all-to-all with per-token routing: exact vs the default 1e-3 tolerance.
-  const auto hw = load_hardware_file(test::repo_path("hw_profiles/H800.json"));
-  TopologySpec s;
-  s.nodes = 8;
-  auto topo = Topology::build(s, hw);
-  topo.freeze();
-  A2aBenchConfig c;
-  c.expert_parallel = 64;
-  c.tokens_per_device = 1024;
-  c.algorithm = "pairwise";
-  c.dispatch_bytes = c.dispatch_counted_bytes = 7392;
-  c.combine_bytes = c.combine_counted_bytes = 14336;
-  c.network = NetworkModelKind::Flow;
-  auto router = deepep_bench_router(256, 8, 8, 4, 3);
-  c.flow.completion_tolerance = 0;
-  const auto exact = run_a2a_bench(topo, c, router);
-  c.flow.completion_tolerance = 1e-3;
-  const auto fast = run_a2a_bench(topo, c, router);
-  CHECK(fast.dispatch.net.duration >= exact.dispatch.net.duration);
-  CHECK(fast.dispatch.net.duration.us() == Approx(exact.dispatch.net.duration.us()).epsilon(0.003));
-  CHECK(fast.dispatch.net.rate_updates < exact.dispatch.net.rate_updates);
+  CommA2aRequest r;
+  r.hardware = test::repo_path("hw_profiles/H800.json");
+  r.expert_parallel = 64;
+  r.tokens_per_device = 1024;
+  r.hidden = 7168;
+  r.experts = 256;
+  r.top_k = 8;
+  r.groups = 8;
+  r.topk_groups = 4;
+  r.seed = 3;
+  r.algorithm = "pairwise";
+  r.distribution = "deepep-bench";
+  r.network_model = "flow";
+  r.flow_tolerance = 0;
+  const Json exact = run_comm_a2a(r).report["dispatch"];
+  r.flow_tolerance = 1e-3;
+  const Json fast = run_comm_a2a(r).report["dispatch"];
+  CHECK(fast["us"].get<double>() >= exact["us"].get<double>());
+  CHECK(fast["us"].get<double>() == Approx(exact["us"].get<double>()).epsilon(0.003));
+  CHECK(fast["rate_updates"].get<int64_t>() < exact["rate_updates"].get<int64_t>());
+}
+
+TEST_CASE("comm a2a and run give the same dispatch and combine for the same inputs", "[quick][comm]") {
+  // Mixtral-8x7B prefill, EP8 on one H800 node, uniform routing with seed 7, fp8 dispatch: `moesim
+  // run`'s first MoE layer against `moesim comm a2a` with the model's hidden size, experts and top-k.
+  for (const std::string mode : {"normal", "low-latency"}) {
+    const Json exp = Json::parse(R"({
+      "name": "agree", "model": "mixtral-8x7b", "hardware": "H800",
+      "cluster": {"nodes": 2, "devices_per_node": 8},
+      "parallel": {"expert_parallel": 8},
+      "workload": {"phase": "prefill", "tokens_per_device": 512, "sequence_length": 512},
+      "routing": {"source": "synthetic", "distribution": "uniform", "seed": 7},
+      "moe": {"dispatch_dtype": "fp8", "combine_dtype": "bf16"}
+    })");
+    Json e = exp;
+    if (mode == "low-latency") e["moe"]["all_to_all"] = "deepep-low-latency";
+    Simulation sim(parse_experiment(JsonDocument::from_json(e, "agree.json")));
+    sim.freeze();
+    sim.run();
+    const Json run = sim.report();
+    CommA2aRequest r;
+    r.hardware = "H800";
+    r.expert_parallel = 8;
+    r.nodes = 2;
+    r.tokens_per_device = 512;
+    r.hidden = 4096;
+    r.experts = 8;
+    r.top_k = 2;
+    r.seed = 7;
+    r.algorithm = mode == "low-latency" ? "deepep-low-latency" : "auto";
+    const Json comm = run_comm_a2a(r).report;
+    INFO(mode);
+    CHECK(comm["algorithm"] == run["all_to_all"]["algorithm"]);
+    CHECK(comm["dispatch_bytes_per_token"] == run["all_to_all"]["dispatch_bytes_per_token"]);
+    CHECK(comm["combine_bytes_per_token"] == run["all_to_all"]["combine_bytes_per_token"]);
+    CHECK(comm["dispatch_us"].get<double>() == Approx(run["layers"][0]["dispatch_us"].get<double>()).epsilon(1e-12));
+    CHECK(comm["combine_us"].get<double>() == Approx(run["layers"][0]["combine_us"].get<double>()).epsilon(1e-12));
+    CHECK(comm["dispatch_us"].get<double>() > 0);
+  }
 }

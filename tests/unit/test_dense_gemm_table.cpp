@@ -16,19 +16,19 @@ TEST_CASE("dense GEMM table: exact, interpolated, bounded", "[quick][calibration
   for (int64_t M : {1, 16, 256, 4096}) list.push_back({{"M", M}, {"K", 7168}, {"N", 4096}, {"dtype", "fp8"}, {"median_us", 20.0 + 0.1 * double(M)}});
   list.push_back({{"what", "no sizes"}, {"median_us", 3.0}});  // ignored
   const DenseGemmTable t(list);
-  CHECK(*t.time_us(16, 7168, 4096, "fp8") == Approx(21.6));
-  CHECK(*t.time_us(4096, 7168, 4096, "fp8") == Approx(429.6));
+  CHECK(*t.time_us(16, 7168, 4096, Dtype::Fp8) == Approx(21.6));
+  CHECK(*t.time_us(4096, 7168, 4096, Dtype::Fp8) == Approx(429.6));
   // 64 is halfway between 16 and 256 in log(M): the geometric mean of their times.
-  CHECK(*t.time_us(64, 7168, 4096, "fp8") == Approx(std::sqrt(21.6 * 45.6)));
+  CHECK(*t.time_us(64, 7168, 4096, Dtype::Fp8) == Approx(std::sqrt(21.6 * 45.6)));
   double prev = 0;
   for (int64_t M = 1; M <= 4096; M += 7) {
-    const double v = *t.time_us(M, 7168, 4096, "fp8");
+    const double v = *t.time_us(M, 7168, 4096, Dtype::Fp8);
     CHECK(v >= prev);
     prev = v;
   }
-  CHECK_FALSE(t.time_us(8192, 7168, 4096, "fp8"));  // beyond the measured M
-  CHECK_FALSE(t.time_us(64, 7168, 4096, "bf16"));   // dtype not measured
-  CHECK_FALSE(t.time_us(64, 4096, 7168, "fp8"));    // shape not measured
+  CHECK_FALSE(t.time_us(8192, 7168, 4096, Dtype::Fp8));  // beyond the measured M
+  CHECK_FALSE(t.time_us(64, 7168, 4096, Dtype::Bf16));   // dtype not measured
+  CHECK_FALSE(t.time_us(64, 4096, 7168, Dtype::Fp8));    // shape not measured
   CHECK(DenseGemmTable(Json()).empty());
 }
 

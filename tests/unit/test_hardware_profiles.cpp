@@ -92,7 +92,7 @@ TEST_CASE("the bundled hardware profiles load and are sane", "[quick][hardware]"
     CHECK(bf16 > 1e12);
     if (h.peak_flops.count("fp8")) CHECK(h.peak_flops.at("fp8") >= bf16);
     if (h.peak_flops.count("fp32")) CHECK(h.peak_flops.at("fp32") <= bf16);
-    CHECK(h.flops_for("bf16") == bf16);
+    CHECK(h.flops_for(moesim::Dtype::Bf16) == bf16);
     CHECK(h.compute_units > 0);
 
     // Achievable fractions.

@@ -3,6 +3,7 @@
 
 #include "sim/scenario/experiment_config.h"
 #include "sim/moe/memory_model.h"
+#include "sim/scenario/scenario.h"
 
 using namespace moesim;
 
@@ -37,15 +38,16 @@ TEST_CASE("HBM ledger of a tiny model matches a hand count", "[quick][memory]") 
     p.rank_slots = {{0, 1}, {2, 3}};
     finalize_placement(p, 4);
   }
-  const auto ledgers = device_memory(cfg, params, make_stage_layout(cfg), placements);
+  const Scenario sc(cfg);
+  const auto ledgers = device_memory(sc.memory_inputs(), params, sc.stages(), placements);
   REQUIRE(ledgers.size() == 2);
   for (const auto& h : ledgers) {
-    CHECK(h.get("weights") == 712);
-    CHECK(h.get("redundant_expert_weights") == 0);
-    CHECK(h.get("kv_cache") == 256);
-    CHECK(h.get("activations") == 768);
-    CHECK(h.get("a2a_buffers") == 1024);
-    CHECK(h.get("workspace") == 1024);
+    CHECK(h.get(HbmCategory::Weights) == 712);
+    CHECK(h.get(HbmCategory::RedundantExpertWeights) == 0);
+    CHECK(h.get(HbmCategory::KvCache) == 256);
+    CHECK(h.get(HbmCategory::Activations) == 768);
+    CHECK(h.get(HbmCategory::A2aBuffers) == 1024);
+    CHECK(h.get(HbmCategory::Workspace) == 1024);
     CHECK(h.total() == 712 + 256 + 768 + 1024 + 1024);
   }
 }

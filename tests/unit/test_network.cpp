@@ -117,10 +117,10 @@ TEST_CASE("devices sharing a NIC share its bandwidth", "[quick][network]") {
 
 TEST_CASE("the experiment's cluster builds the same topology", "[quick][network]") {
   ClusterConfig c;
-  c.nodes = 2;
-  c.devices_per_node = 4;
-  c.nics_per_node = 4;
-  auto a = Topology::build(c, test::made_up_hw());
+  c.topology.nodes = 2;
+  c.topology.devices_per_node = 4;
+  c.topology.nics_per_node = 4;
+  auto a = Topology::build(c.topology, test::made_up_hw());
   auto b = Topology::build(cluster(2, 4), test::made_up_hw());
   REQUIRE(a.num_links() == b.num_links());
   for (size_t i = 0; i < a.num_links(); ++i) CHECK(a.link(static_cast<int32_t>(i)).name == b.link(static_cast<int32_t>(i)).name);

@@ -107,7 +107,7 @@ TEST_CASE("per-token draws from real counts reproduce their per-expert shares", 
   // the check allows 5 sigma plus 10% of the share for that).
   auto cfg = load_experiment(test::repo_path("experiments/deepseek-v3-real-counts.json"), {"routing.group_limited=false"});
   const auto counts = load_expert_counts(dir + "/deepseek-sglang-expert-counts/prefill_in1024.json");
-  auto source = make_routing_source(cfg);
+  auto source = make_routing_source(cfg.routing, routing_inputs(cfg));
   RoutingBatch b;
   b.top_k = 8;
   const int64_t tokens = 50000, layer = 10;

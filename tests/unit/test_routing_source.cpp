@@ -33,7 +33,7 @@ ExperimentConfig tiny(const std::string& routing) {
 std::unique_ptr<RoutingSource> make(const std::string& name, const ExperimentConfig& c) {
   const auto* e = routing_registry().find(name);
   REQUIRE(e);
-  return e->factory(c);
+  return e->factory(c.routing, routing_inputs(c));
 }
 
 // The experts a source gives `tokens` tokens of (layer, micro-batch, device), one sorted set per token.
