@@ -13,6 +13,7 @@
 #include "sim/moe/routing_source.h"
 #include "sim/network/a2a.h"
 #include "sim/network/topology_registry.h"
+#include "sim/scenario/config_fields.h"
 #include "sim/scenario/data_paths.h"
 
 namespace moesim::cli {
@@ -104,20 +105,32 @@ std::vector<Row> rows_for(const std::string& what) {
 
 }  // namespace
 
+// `moesim list keys`: every experiment key (sim/scenario/config_fields.h).
+int list_keys(bool json, bool markdown) {
+  if (json) std::cout << config_fields_json().dump(1) << "\n";
+  else if (markdown) std::cout << config_fields_markdown();
+  else
+    for (const auto& f : config_fields())
+      fmt::print("{:<36} {:<10} {:<6} default {}: {}\n", f.section + "." + f.key, f.type, f.unit, f.default_value.empty() ? "none" : f.default_value, f.description);
+  return 0;
+}
+
 int list(const std::vector<std::string>& args) {
-  bool json = false;
+  bool json = false, markdown = false;
   std::string what;
   for (const auto& a : args) {
     if (a == "--json") json = true;
+    else if (a == "--markdown") markdown = true;
     else if (a == "--help" || a == "-h") {
-      std::cout << "usage: moesim list models|hardware|placements|routing|topologies|a2a|backends [--json]\n\nOne line per entry: its name, then a description.\n";
+      std::cout << "usage: moesim list models|hardware|placements|routing|topologies|a2a|backends|keys [--json] [--markdown: keys]\n\nOne line per entry: its name, then a description.\n";
       return 0;
     } else what = a;
   }
   if (what.empty()) {
-    fmt::print(stderr, "moesim list: error: usage: moesim list models|hardware|placements|routing|topologies|a2a|backends [--json]\n");
+    fmt::print(stderr, "moesim list: error: usage: moesim list models|hardware|placements|routing|topologies|a2a|backends|keys [--json] [--markdown: keys]\n");
     return 2;
   }
+  if (what == "keys") return list_keys(json, markdown);
   const auto rows = rows_for(what);
   if (json) {
     Json out = Json::array();
