@@ -57,10 +57,12 @@ MoeConfig parse_moe(const JsonValue& v) {
     o.self().fail(fmt::format("topk_groups ({}) must not exceed num_groups ({})", m.topk_groups, m.num_groups));
   if (m.topk_groups * (m.num_experts / m.num_groups) < m.top_k)
     o.self().fail("topk_groups x experts per group must be at least top_k");
-  if (auto g = o.optional("gating")) m.gating = g->as_choice({"softmax", "sigmoid"}) == "sigmoid" ? GatingKind::Sigmoid : GatingKind::Softmax;
   if (auto b = o.optional("gate_bias")) m.gate_bias = b->as_bool();
   if (auto b = o.optional("shared_expert_gate")) m.shared_expert_gate = b->as_bool();
-  o.optional("norm_topk_prob");
+  // The router's scoring function and top-k renormalisation change neither its cost nor the
+  // routing moesim samples or replays (traces carry their own weights): refused, not ignored.
+  for (const char* key : {"gating", "norm_topk_prob"})
+    if (o.has(key)) o.required(key).fail(fmt::format("\"{}\" is not modelled (it changes neither the router's cost nor the routing moesim samples or replays); remove it", key));
   o.finish();
   return m;
 }

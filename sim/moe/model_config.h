@@ -25,7 +25,6 @@ struct AttentionConfig {
   bool qkv_bias = false;
 };
 
-enum class GatingKind { Softmax, Sigmoid };
 
 struct MoeConfig {
   int64_t num_experts = 0;                 // routed experts
@@ -35,7 +34,6 @@ struct MoeConfig {
   int64_t shared_expert_intermediate_size = 0;  // per shared expert
   int64_t num_groups = 1;                  // expert groups for group-limited routing
   int64_t topk_groups = 1;                 // groups a token may use
-  GatingKind gating = GatingKind::Softmax;
   bool gate_bias = false;                  // a per-expert bias term (DeepSeek-V3's correction bias)
   bool shared_expert_gate = false;         // a sigmoid gate on the shared expert (Qwen2-MoE)
 };
