@@ -12,7 +12,8 @@ namespace moesim {
 
 struct Event {
   SimTime time;
-  int32_t priority = 0;  // lower runs first among events at the same time
+  int32_t priority = 0;  // lower runs first among events at the same time; reserved: the step graph
+                         // issues every event at 0, so ties go by sequence (issue order)
   uint64_t sequence = 0; // insertion order, assigned by the queue
   std::function<void()> action;
 };

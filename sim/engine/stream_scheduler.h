@@ -25,7 +25,6 @@ class StreamScheduler {
   SimTime start(int32_t op) const { return ops_[op].start; }
   SimTime end(int32_t op) const { return ops_[op].end; }
   SimTime duration(int32_t op) const { return ops_[op].duration; }
-  const std::vector<int32_t>& streams_of(int32_t op) const { return ops_[op].streams; }
 
  private:
   struct Op {

@@ -85,15 +85,4 @@ double parse_duration_seconds(const std::string& text) {
 
 SimTime parse_duration(const std::string& text) { return SimTime::from_seconds(parse_duration_seconds(text)); }
 
-std::string format_bytes(double bytes) {
-  const char* names[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int i = 0;
-  double v = bytes;
-  while (std::fabs(v) >= 1024.0 && i < 4) {
-    v /= 1024.0;
-    ++i;
-  }
-  return fmt::format("{:.2f} {}", v, names[i]);
-}
-
 }  // namespace moesim::units

@@ -15,6 +15,5 @@ double parse_flops_rate(const std::string& text);        // -> FLOP per second
 SimTime parse_duration(const std::string& text);         // -> picoseconds
 double parse_duration_seconds(const std::string& text);  // -> seconds (double)
 
-std::string format_bytes(double bytes);                  // "1.50 GiB"
 
 }  // namespace moesim::units

@@ -49,20 +49,6 @@ void LinkLoads::finish(const Topology& topo, CollectiveResult& r) {
   touched_.clear();
 }
 
-CollectiveResult BottleneckModel::run(const std::vector<Transfer>& transfers, SimTime fixed_latency) {
-  // The same as building a FlowSet of fewest-hop routes, without storing it.
-  CollectiveResult r;
-  if (transfers.empty()) return r;
-  SimTime max_latency;
-  for (const auto& t : transfers) {
-    if (!(t.bytes > 0) || t.src == t.dst) continue;
-    const Route route = topo_.route(t.src, t.dst);
-    max_latency = max(max_latency, topo_.latency_of(route));
-    loads_.add(topo_, route.begin(), route.size(), t.src, t.dst, t.bytes, r);
-  }
-  return finish(r, max_latency, fixed_latency);
-}
-
 CollectiveResult BottleneckModel::finish(CollectiveResult& r, SimTime max_latency, SimTime fixed_latency) {
   // Round the transfer part up to a whole picosecond so that no link is charged above 100%.
   const SimTime transfer = SimTime::from_ps(static_cast<int64_t>(std::ceil(loads_.busiest_seconds(topo_) * 1e12)));

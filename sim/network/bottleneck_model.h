@@ -7,7 +7,6 @@
 
 #include "sim/network/flow_set.h"
 #include "sim/network/topology.h"
-#include "sim/network/traffic.h"
 
 namespace moesim {
 
@@ -43,8 +42,6 @@ class LinkLoads {
 class BottleneckModel {
  public:
   explicit BottleneckModel(const Topology& topology) : topo_(topology) {}
-  // Transfers on the topology's fewest-hop routes.
-  CollectiveResult run(const std::vector<Transfer>& transfers, SimTime fixed_latency);
   CollectiveResult run(const FlowSet& flows, SimTime fixed_latency);
 
  private:

@@ -111,7 +111,6 @@ class Topology {
   // (both directions), or its loopback link on a mesh. Used by algorithms whose kernels pass kept
   // tokens through the same buffers as sent ones (DeepEP's normal kernels).
   Route staging_route(int64_t device) const;
-  SimTime route_latency(int64_t src, int64_t dst) const { return latency_of(route(src, dst)); }
   SimTime latency_of(const Route& r) const;
   const Graph& graph() const { return graph_; }
 

@@ -44,8 +44,8 @@ TEST_CASE("routes: two hops inside a node, four across nodes", "[quick][network]
   CHECK(b - a == 2);
   auto [c, d] = t.route(0, 5);
   CHECK(d - c == 4);
-  CHECK(t.route_latency(0, 3) == SimTime::from_us(2));
-  CHECK(t.route_latency(0, 5) == SimTime::from_us(4));
+  CHECK(t.latency_of(t.route(0, 3)) == SimTime::from_us(2));
+  CHECK(t.latency_of(t.route(0, 5)) == SimTime::from_us(4));
 }
 
 TEST_CASE("one flow on one link", "[quick][network]") {
@@ -172,7 +172,7 @@ TEST_CASE("fat-tree: nodes under one leaf, oversubscribed uplinks", "[quick][net
   REQUIRE(r.size() == 6);
   CHECK(t.link(r[2]).name == "leaf0->spine0");
   CHECK(t.link(r[2]).bandwidth_Bps == Approx(100e9));
-  CHECK(t.route_latency(0, 4) == SimTime::from_us(4));
+  CHECK(t.latency_of(t.route(0, 4)) == SimTime::from_us(4));
 }
 
 TEST_CASE("hccs-mesh-roce: one direct peer link inside a node", "[quick][network][entry:hccs-mesh-roce]") {
@@ -183,7 +183,7 @@ TEST_CASE("hccs-mesh-roce: one direct peer link inside a node", "[quick][network
   CHECK(t.link(r[0]).name == "gpu0->gpu3");
   // Per peer: the profile's 100 GB/s over 7 peers.
   CHECK(t.link(r[0]).bandwidth_Bps == Approx(100e9 / 7));
-  CHECK(t.route_latency(0, 3) == SimTime::from_us(2));
+  CHECK(t.latency_of(t.route(0, 3)) == SimTime::from_us(2));
   CHECK(t.route(0, 9).size() == 4);
   // A device's buffer copies use its loopback link.
   CHECK(link_names(t, t.staging_route(5)) == std::vector<std::string>{"gpu5->gpu5"});
