@@ -4,14 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+# Debian's interpreter has the packages install-deps.sh installs (numpy, matplotlib), whatever
+# python3 comes first on PATH.
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j2 --target moesim
 ./build/moesim run experiments/default.json --out out/default --timeline
-python3 plots/moesim_plots.py report out/default/report.json --out out/default/plots
+"$PY" plots/moesim_plots.py report out/default/report.json --out out/default/plots
 echo
 echo "Report:   out/default/report.json  (timeline: out/default/timeline.json, open in ui.perfetto.dev)"
 echo "Plots:    out/default/plots/"
-python3 - <<'PY'
+"$PY" - <<'PY'
 import json
 r = json.load(open("out/default/report.json"))
 e = r["experiment"]
