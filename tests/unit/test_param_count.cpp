@@ -6,6 +6,7 @@
 
 #include "sim/moe/model_config.h"
 #include "sim/moe/param_count.h"
+#include "sim/scenario/data_paths.h"
 #include "test_helpers.h"
 
 using namespace moesim;
@@ -120,4 +121,20 @@ TEST_CASE("derived parameter counts match each model's published totals", "[quic
     CHECK(rel_err(static_cast<double>(p.total), pub_total) < 0.01);
     CHECK(rel_err(static_cast<double>(p.active), pub_active) < c.active_tol);
   }
+}
+
+TEST_CASE("every bundled model parses and lies within 1% of its published total", "[quick]") {
+  // A model added to models/ is checked here with no test edit (docs/extending.md); its "published"
+  // block (total_params, active_params, source) is required for bundled models.
+  int checked = 0;
+  for (const auto& name : bundled_names("models")) {
+    INFO(name);
+    const ModelConfig m = load_model_file(test::repo_path("models/" + name + ".json"));
+    REQUIRE(m.source_json.contains("published"));
+    const ParamCount p = count_params(m);
+    CHECK(rel_err(static_cast<double>(p.total), m.source_json["published"]["total_params"].get<double>()) < 0.01);
+    CHECK(p.active <= p.total);
+    ++checked;
+  }
+  CHECK(checked >= 5);
 }
