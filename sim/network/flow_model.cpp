@@ -296,7 +296,10 @@ void FlowModel::solve_rates() {
   for (size_t n = P - 1; n >= 1; --n) tree_[n] = tree_[2 * n + 1].key < tree_[2 * n].key ? tree_[2 * n + 1] : tree_[2 * n];
   int32_t filled = 0;
   while (unfrozen > 0) {
-    const auto [key, l] = tree_[1];
+    // Plain variables, not a structured binding: C++20 lambdas may capture bindings, Debian 12's
+    // clang 14 (the fuzz build) does not yet.
+    const uint64_t key = tree_[1].key;
+    const int32_t l = tree_[1].link;
     if (key == done) break;
     const LinkState ls = links_[l];
     uint64_t next_key = done;  // filled, or all its flows froze elsewhere: out of the game

@@ -308,11 +308,20 @@ std::vector<ConfigField> compute_and_cost_fields() {
   };
 }
 
+// The keys whose values are a registry's entries, and the command that lists them.
+const std::pair<const char*, const char*> kRegistryChoices[] = {
+    {"cluster.topology", "one of `moesim list topologies`"}, {"placement.policy", "one of `moesim list placements`"},
+    {"routing.source", "one of `moesim list routing`"},      {"moe.all_to_all", "`auto` or one of `moesim list a2a`"},
+    {"compute.expert_backend", "one of `moesim list backends`"}};
+
 std::vector<ConfigField> build_fields() {
   std::vector<ConfigField> all;
   for (auto part : {cluster_fields(), parallel_fields(), placement_fields(), workload_fields(), routing_fields(), moe_fields(), schedule_fields(),
                     memory_fields(), compute_and_cost_fields()})
     for (auto& f : part) all.push_back(std::move(f));
+  for (auto& f : all)
+    for (const auto& [key, command] : kRegistryChoices)
+      if (f.section + "." + f.key == key) f.choices_listed_by = command;
   return all;
 }
 
@@ -366,7 +375,9 @@ std::string config_fields_markdown() {
   std::string out = "| key | type | unit | default | meaning |\n| --- | --- | --- | --- | --- |\n";
   for (const auto& f : config_fields()) {
     std::string type = f.type;
-    if (f.choices) {
+    if (!f.choices_listed_by.empty()) {
+      type = f.choices_listed_by;
+    } else if (f.choices) {
       type.clear();
       for (const auto& c : f.choices()) type += (type.empty() ? "" : ", ") + ("`" + c + "`");
     }

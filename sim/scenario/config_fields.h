@@ -27,6 +27,9 @@ struct ConfigField {
   std::function<std::optional<Json>(const ExperimentConfig&)> write;
   std::string resolved_key;   // its name there, when not `key` (a unit suffix: "workspace_bytes")
   bool required = false;      // in every experiment that has the section
+  // For choices that are a registry's entries: the command that lists them, as the README's table
+  // shows it instead of the names (so that adding an entry does not touch the README).
+  std::string choices_listed_by;
 };
 
 const std::vector<ConfigField>& config_fields();

@@ -159,11 +159,11 @@ TEST_CASE("placement file: SGLang physical_to_logical_map rows, and its errors",
   CHECK_THROWS_AS(place("file", r, 1), std::invalid_argument);
 }
 
-TEST_CASE("every placement policy has a description and a citation", "[quick][placement]") {
-  CHECK(placement_registry().names() == std::vector<std::string>{"contiguous", "round-robin", "greedy", "eplb-hierarchical", "eplb-global", "file"});
-  for (const auto& e : placement_registry().entries()) {
-    INFO(e.name);
-    CHECK(!e.description.empty());
-    CHECK(!e.citation.empty());
+TEST_CASE("the documented placement policies stay registered", "[quick][placement]") {
+  // Experiments name these; removing one breaks users' files. (Descriptions and citations of every
+  // entry, and a test of its own, are checked in test_registries.cpp.)
+  for (const char* name : {"contiguous", "round-robin", "greedy", "eplb-hierarchical", "eplb-global", "file"}) {
+    INFO(name);
+    CHECK(placement_registry().find(name) != nullptr);
   }
 }
