@@ -9,7 +9,7 @@
 #   Default: cuda and torch. --commit names the project commit when the copy has no .git.
 #   --grid: the plan of uniform points (default grid; grid-dense = only the points added later, to be
 #   merged into an older table with assemble.py --base). --dtype: run only that dtype's jobs (the
-#   ops and communication benchmarks then run only with bf16), to split a run over device calls.
+#   ops and communication benchmarks then run only with bf16), to split a run into shorter ones.
 #   --missing-from: run only the grid points TABLE lacks for each backend (plan_missing.py), to
 #   complete an older table after the grid grew; merge with assemble.py --base TABLE.
 # Reads the card's state with nvidia-smi; never changes clocks, power or any other setting.
