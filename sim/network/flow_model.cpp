@@ -296,7 +296,8 @@ void FlowModel::solve_rates() {
   for (size_t n = P - 1; n >= 1; --n) tree_[n] = tree_[2 * n + 1].key < tree_[2 * n].key ? tree_[2 * n + 1] : tree_[2 * n];
   int32_t filled = 0;
   while (unfrozen > 0) {
-    const auto [key, l] = tree_[1];
+    const uint64_t key = tree_[1].key;  // a plain variable: clang before 16 cannot capture a structured binding
+    const int32_t l = tree_[1].link;
     if (key == done) break;
     const LinkState ls = links_[l];
     uint64_t next_key = done;  // filled, or all its flows froze elsewhere: out of the game
