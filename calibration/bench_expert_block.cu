@@ -152,113 +152,161 @@ double selftest(GemmContext& g, cudaStream_t s) {
   return std::sqrt(err2 / ref2);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+struct Options {
   std::string plan;
   double deadline_s = 1e9;
   bool self = false;
+};
+
+// False (after printing the usage) on an unknown or incomplete argument.
+bool parse_args(int argc, char** argv, Options& o) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--plan" && i + 1 < argc) plan = argv[++i];
-    else if (a == "--deadline-s" && i + 1 < argc) deadline_s = std::atof(argv[++i]);
-    else if (a == "--selftest") self = true;
+    if (a == "--plan" && i + 1 < argc) o.plan = argv[++i];
+    else if (a == "--deadline-s" && i + 1 < argc) o.deadline_s = std::atof(argv[++i]);
+    else if (a == "--selftest") o.self = true;
     else {
       std::fprintf(stderr, "usage: bench_expert_block [--selftest] [--plan FILE] [--deadline-s SECONDS]\n");
-      return 2;
+      return false;
     }
   }
-  wall_seconds();
-  cudaStream_t s;
-  CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  GemmContext g;
-  g.init(s);
-  if (self) {
-    const double e16 = selftest<bf16>(g, s), e8 = selftest<fp8>(g, s);
-    const bool ok = e16 < 2e-2 && e8 < 5e-2;
-    int ver = 0;
-    CKB(cublasGetVersion(g.blas, &ver));
-    cudaDeviceProp prop{};
-    CK(cudaGetDeviceProperties(&prop, 0));
-    std::printf("{\"kind\":\"selftest\",\"backend\":\"cublas-grouped\",\"bf16_rel_err\":%.3e,\"fp8_rel_err\":%.3e,\"ok\":%s,"
-                "\"cublas_version\":%d,\"cuda_runtime\":%d,\"device\":\"%s\",\"sms\":%d,\"l2_bytes\":%d}\n",
-                e16, e8, ok ? "true" : "false", ver, CUDART_VERSION, prop.name, prop.multiProcessorCount, prop.l2CacheSize);
-    std::fflush(stdout);
-    if (!ok) return 1;
-  }
-  if (plan.empty()) return 0;
-  const auto jobs = read_plan(plan);
-  // Largest expert count per (shape, dtype), so that weights are allocated once per shape.
-  std::map<std::tuple<int64_t, int64_t, std::string>, int64_t> max_e;
+  return true;
+}
+
+// Runs both self-tests and prints their JSON line; false when either is out of tolerance.
+bool run_selftests(GemmContext& g, cudaStream_t s) {
+  const double e16 = selftest<bf16>(g, s), e8 = selftest<fp8>(g, s);
+  const bool ok = e16 < 2e-2 && e8 < 5e-2;
+  int ver = 0;
+  CKB(cublasGetVersion(g.blas, &ver));
+  cudaDeviceProp prop{};
+  CK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("{\"kind\":\"selftest\",\"backend\":\"cublas-grouped\",\"bf16_rel_err\":%.3e,\"fp8_rel_err\":%.3e,\"ok\":%s,"
+              "\"cublas_version\":%d,\"cuda_runtime\":%d,\"device\":\"%s\",\"sms\":%d,\"l2_bytes\":%d}\n",
+              e16, e8, ok ? "true" : "false", ver, CUDART_VERSION, prop.name, prop.multiProcessorCount, prop.l2CacheSize);
+  std::fflush(stdout);
+  return ok;
+}
+
+using Shape = std::tuple<int64_t, int64_t, std::string>;  // hidden, intermediate, dtype
+
+// Largest expert count per (shape, dtype), so that weights are allocated once per shape.
+std::map<Shape, int64_t> max_experts_per_shape(const std::vector<Job>& jobs) {
+  std::map<Shape, int64_t> max_e;
   for (auto& j : jobs) {
     auto& m = max_e[{j.H, j.F, j.dtype}];
     m = std::max<int64_t>(m, int64_t(j.counts.size()));
   }
-  L2Flusher l2;
-  ExpertWeights w;
-  Activations act;
-  std::tuple<int64_t, int64_t, std::string> cur{0, 0, ""};
-  const int rot = 2;
-  size_t done = 0;
-  for (auto& j : jobs) {
-    if (wall_seconds() > deadline_s) {
-      std::printf("{\"kind\":\"truncated\",\"backend\":\"cublas-grouped\",\"done\":%zu,\"total\":%zu}\n", done, jobs.size());
-      break;
-    }
+  return max_e;
+}
+
+// The start of a job's JSON line: what it measures.
+std::string job_head(const Job& j) {
+  std::string counts_json;
+  if (j.kind == "v") {
+    counts_json = ",\"counts\":[";
+    for (size_t i = 0; i < j.counts.size(); ++i) counts_json += (i ? "," : "") + std::to_string(j.counts[i]);
+    counts_json += "]";
+  } else {
+    counts_json = ",\"tokens\":" + std::to_string(j.counts[0]);
+  }
+  return "{\"kind\":\"expert_block\",\"backend\":\"cublas-grouped\",\"tag\":\"" + j.tag + "\",\"dtype\":\"" + j.dtype +
+         "\",\"hidden\":" + std::to_string(j.H) + ",\"intermediate\":" + std::to_string(j.F) +
+         ",\"experts\":" + std::to_string(j.counts.size()) + counts_json;
+}
+
+// Runs the plan's jobs one by one, keeping the weights of the last shape allocated.
+class JobRunner {
+ public:
+  static constexpr int rot = 2;
+
+  JobRunner(GemmContext& g, cudaStream_t s, const std::vector<Job>& jobs) : g_(g), s_(s), max_e_(max_experts_per_shape(jobs)) {}
+
+  // Prints the job's JSON line: its timing, or that it was skipped for lack of memory.
+  void run(const Job& j) {
     const bool is8 = j.dtype == "fp8";
-    const std::tuple<int64_t, int64_t, std::string> key{j.H, j.F, j.dtype};
+    const Shape key{j.H, j.F, j.dtype};
     int64_t T_ = 0;
     for (auto c : j.counts) T_ += c;
-    const size_t wbytes = size_t(max_e[key]) * 3 * j.H * j.F * (is8 ? 1 : 2);
+    const size_t wbytes = size_t(max_e_[key]) * 3 * j.H * j.F * (is8 ? 1 : 2);
     size_t free_b = 0, total_b = 0;
     CK(cudaMemGetInfo(&free_b, &total_b));
-    const size_t have = free_b + (cur == key ? 0 : w.bytes()) + act.cap;
-    const size_t needed = (cur == key ? 0 : wbytes) + Activations::need(T_, j.H, j.F, is8, rot) + (size_t(2) << 30);
-    std::string counts_json;
-    if (j.kind == "v") {
-      counts_json = ",\"counts\":[";
-      for (size_t i = 0; i < j.counts.size(); ++i) counts_json += (i ? "," : "") + std::to_string(j.counts[i]);
-      counts_json += "]";
-    } else {
-      counts_json = ",\"tokens\":" + std::to_string(j.counts[0]);
-    }
-    std::string head = "{\"kind\":\"expert_block\",\"backend\":\"cublas-grouped\",\"tag\":\"" + j.tag + "\",\"dtype\":\"" + j.dtype +
-                       "\",\"hidden\":" + std::to_string(j.H) + ",\"intermediate\":" + std::to_string(j.F) +
-                       ",\"experts\":" + std::to_string(j.counts.size()) + counts_json;
+    const size_t have = free_b + (cur_ == key ? 0 : w_.bytes()) + act_.cap;
+    const size_t needed = (cur_ == key ? 0 : wbytes) + Activations::need(T_, j.H, j.F, is8, rot) + (size_t(2) << 30);
+    const std::string head = job_head(j);
     if (needed > have) {
       std::printf("%s,\"skipped\":\"memory\"}\n", head.c_str());
       std::fflush(stdout);
-      continue;
+      return;
     }
-    if (cur != key) {
-      w.release();
-      act.release();
-      w.allocate(j.H, j.F, max_e[key], is8, 1234 + j.H + j.F);
-      cur = key;
+    if (cur_ != key) {
+      w_.release();
+      act_.release();
+      w_.allocate(j.H, j.F, max_e_[key], is8, 1234 + j.H + j.F);
+      cur_ = key;
     }
-    act.prepare(T_, j.H, j.F, is8, rot, 4321 + T_);
-    SwigluBlock block(g, w, act, j.counts, rot);
-    Stats st;
+    act_.prepare(T_, j.H, j.F, is8, rot, 4321 + T_);
+    SwigluBlock block(g_, w_, act_, j.counts, rot);
     bool graphed = true;
-    if (block.active_experts() > 0) {
-      std::vector<cudaGraphExec_t> ex;
-      for (int r = 0; r < rot && graphed; ++r) {
-        ex.push_back(capture(block, r, s));
-        graphed = ex.back() != nullptr;
-      }
-      if (graphed) {
-        st = time_launches([&](int rep) { CK(cudaGraphLaunch(ex[rep % rot], s)); }, s, l2);
-      } else {
-        st = time_launches([&](int rep) { block.launch(rep % rot, s); }, s, l2);
-      }
-      for (auto e : ex)
-        if (e) CK(cudaGraphExecDestroy(e));
-    }
+    const Stats st = time_block(block, graphed);
     const double flops = 6.0 * double(T_) * double(j.H) * double(j.F);
     std::printf("%s,\"total_tokens\":%ld,\"active_experts\":%ld,%s,\"tflops\":%.2f,\"graph\":%s}\n", head.c_str(), long(T_),
                 long(block.active_experts()), stats_json(st).c_str(), st.median_us > 0 ? flops / st.median_us * 1e-6 : 0.0,
                 graphed ? "true" : "false");
     std::fflush(stdout);
+  }
+
+ private:
+  // Times the block's replays, as CUDA graphs when they can be captured (else eager launches,
+  // with `graphed` set false). No launch when no expert has tokens.
+  Stats time_block(SwigluBlock& block, bool& graphed) {
+    Stats st;
+    if (block.active_experts() == 0) return st;
+    std::vector<cudaGraphExec_t> ex;
+    for (int r = 0; r < rot && graphed; ++r) {
+      ex.push_back(capture(block, r, s_));
+      graphed = ex.back() != nullptr;
+    }
+    if (graphed) {
+      st = time_launches([&](int rep) { CK(cudaGraphLaunch(ex[rep % rot], s_)); }, s_, l2_);
+    } else {
+      st = time_launches([&](int rep) { block.launch(rep % rot, s_); }, s_, l2_);
+    }
+    for (auto e : ex)
+      if (e) CK(cudaGraphExecDestroy(e));
+    return st;
+  }
+
+  GemmContext& g_;
+  cudaStream_t s_;
+  std::map<Shape, int64_t> max_e_;
+  L2Flusher l2_;
+  ExpertWeights w_;
+  Activations act_;
+  Shape cur_{0, 0, ""};
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  if (!parse_args(argc, argv, o)) return 2;
+  wall_seconds();
+  cudaStream_t s;
+  CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  GemmContext g;
+  g.init(s);
+  if (o.self && !run_selftests(g, s)) return 1;
+  if (o.plan.empty()) return 0;
+  const auto jobs = read_plan(o.plan);
+  JobRunner runner(g, s, jobs);
+  size_t done = 0;
+  for (auto& j : jobs) {
+    if (wall_seconds() > o.deadline_s) {
+      std::printf("{\"kind\":\"truncated\",\"backend\":\"cublas-grouped\",\"done\":%zu,\"total\":%zu}\n", done, jobs.size());
+      break;
+    }
+    runner.run(j);
     ++done;
   }
   CK(cudaDeviceSynchronize());

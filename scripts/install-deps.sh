@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(cmake ninja-build g++ make pkg-config
   libboost-graph-dev libboost-program-options-dev libfmt-dev nlohmann-json3-dev catch2
-  python3 python3-numpy python3-matplotlib python3-jsonschema flake8)
+  python3 python3-numpy python3-matplotlib python3-jsonschema flake8 clang-tidy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

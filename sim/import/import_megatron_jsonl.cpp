@@ -44,66 +44,85 @@ std::vector<std::string> rank_files(const std::string& in) {
   return out;
 }
 
-}  // namespace
+using Groups = std::map<std::pair<int64_t, int64_t>, std::map<int64_t, LayerRecord>>;  // (step, rank) -> layer -> record
 
-Imported import_megatron_jsonl(const std::string& in, const ImportOptions& opt) {
-  const std::string model = import::model_name(opt, "", "megatron-jsonl");
-  const int64_t E = import::expert_count(in, opt, 0, "megatron-jsonl");
+// Reads the decoder-layer records of every rank file into groups, checking each record.
+class RecordReader {
+ public:
+  RecordReader(const ImportOptions& opt, int64_t experts) : opt_(opt), E_(experts) {}
+
+  void read(const std::string& file) {
+    import::for_each_jsonl(file, [&](int64_t line, const JsonValue& v) { add(file, line, v); });
+  }
+
+  Groups groups;
   int64_t K = 0;
   int64_t skipped_mtp = 0;
-  std::map<std::pair<int64_t, int64_t>, std::map<int64_t, LayerRecord>> groups;  // (step, rank) -> layer -> record
-  const auto files = rank_files(in);
-  for (const auto& file : files) {
-    import::for_each_jsonl(file, [&](int64_t line, const JsonValue& v) {
-      auto o = v.as_object();
-      const std::string block = o.has("block") ? o.required("block").as_string() : std::string("decoder");
-      if (o.has("stage")) o.required("stage").as_string();
-      if (block != "decoder") {
-        ++skipped_mtp;
-        return;
-      }
-      const int64_t step = o.required("step").as_int(0, INT64_C(1) << 40);
-      const int64_t rank = o.required("rank").as_int(0, 1 << 24);
-      const int64_t layer = o.required("layer").as_int(0, 1 << 20);
-      const int64_t n = o.required("num_tokens").as_int(0, INT64_C(1) << 31);
-      const JsonValue topk_v = o.required("topk");
-      const int64_t k = topk_v.as_int(1, 1 << 16);
-      if (K == 0) K = k;
-      if (k != K) topk_v.fail(fmt::format("top-k mismatch: topk {} but earlier records have {}", k, K));
-      import::check_top_k(file, fmt::format("line {}: $.topk", line), opt, k);
-      if (k > E) topk_v.fail(fmt::format("topk {} exceeds the {} experts (--experts)", k, E));
-      const JsonValue rows_v = o.required("top_indices");
-      const auto rows = rows_v.as_array();
-      if (static_cast<int64_t>(rows.size()) != n) rows_v.fail(fmt::format("has {} rows but num_tokens is {}", rows.size(), n));
-      LayerRecord rec;
-      rec.line = line;
-      rec.file = file;
-      rec.ids.reserve(static_cast<size_t>(n * k));
-      for (const auto& row : rows) {
-        const auto cells = row.as_array();
-        if (static_cast<int64_t>(cells.size()) != k) row.fail(fmt::format("top-k mismatch: {} experts but topk is {}", cells.size(), k));
-        const size_t first = rec.ids.size();
-        for (const auto& cell : cells) {
-          const int32_t id = import::expert_id(cell, E);
-          if (std::find(rec.ids.begin() + static_cast<std::ptrdiff_t>(first), rec.ids.end(), id) != rec.ids.end())
-            cell.fail(fmt::format("expert {} appears twice in one token's top-k", id));
-          rec.ids.push_back(id);
-        }
-      }
-      auto& group = groups[{step, rank}];
-      if (auto dup = group.find(layer); dup != group.end())
-        v.fail(fmt::format("duplicate record: step {} rank {} layer {} already came at {} line {}", step, rank, layer,
-                           import::base_name(dup->second.file), dup->second.line));
-      group.emplace(layer, std::move(rec));
-    });
+
+ private:
+  void add(const std::string& file, int64_t line, const JsonValue& v) {
+    auto o = v.as_object();
+    const std::string block = o.has("block") ? o.required("block").as_string() : std::string("decoder");
+    if (o.has("stage")) o.required("stage").as_string();
+    if (block != "decoder") {
+      ++skipped_mtp;
+      return;
+    }
+    const int64_t step = o.required("step").as_int(0, INT64_C(1) << 40);
+    const int64_t rank = o.required("rank").as_int(0, 1 << 24);
+    const int64_t layer = o.required("layer").as_int(0, 1 << 20);
+    const int64_t n = o.required("num_tokens").as_int(0, INT64_C(1) << 31);
+    const JsonValue topk_v = o.required("topk");
+    const int64_t k = topk_v.as_int(1, 1 << 16);
+    if (K == 0) K = k;
+    if (k != K) topk_v.fail(fmt::format("top-k mismatch: topk {} but earlier records have {}", k, K));
+    import::check_top_k(file, fmt::format("line {}: $.topk", line), opt_, k);
+    if (k > E_) topk_v.fail(fmt::format("topk {} exceeds the {} experts (--experts)", k, E_));
+    LayerRecord rec;
+    rec.line = line;
+    rec.file = file;
+    read_rows(o.required("top_indices"), n, k, rec.ids);
+    auto& group = groups[{step, rank}];
+    if (auto dup = group.find(layer); dup != group.end())
+      v.fail(fmt::format("duplicate record: step {} rank {} layer {} already came at {} line {}", step, rank, layer,
+                         import::base_name(dup->second.file), dup->second.line));
+    group.emplace(layer, std::move(rec));
   }
-  if (groups.empty()) throw input_error(in, "", "no decoder-layer records");
+
+  // The n rows of k distinct expert ids of `top_indices`, appended to `ids`.
+  void read_rows(const JsonValue& rows_v, int64_t n, int64_t k, std::vector<int32_t>& ids) const {
+    const auto rows = rows_v.as_array();
+    if (static_cast<int64_t>(rows.size()) != n) rows_v.fail(fmt::format("has {} rows but num_tokens is {}", rows.size(), n));
+    ids.reserve(static_cast<size_t>(n * k));
+    for (const auto& row : rows) {
+      const auto cells = row.as_array();
+      if (static_cast<int64_t>(cells.size()) != k) row.fail(fmt::format("top-k mismatch: {} experts but topk is {}", cells.size(), k));
+      const size_t first = ids.size();
+      for (const auto& cell : cells) {
+        const int32_t id = import::expert_id(cell, E_);
+        if (std::find(ids.begin() + static_cast<std::ptrdiff_t>(first), ids.end(), id) != ids.end())
+          cell.fail(fmt::format("expert {} appears twice in one token's top-k", id));
+        ids.push_back(id);
+      }
+    }
+  }
+
+  const ImportOptions& opt_;
+  const int64_t E_;
+};
+
+// The layer ids recorded, ascending.
+std::vector<int64_t> recorded_layers(const Groups& groups) {
   std::vector<int64_t> layers;
   for (const auto& [key, group] : groups)
     for (const auto& [layer, rec] : group)
       if (std::find(layers.begin(), layers.end(), layer) == layers.end()) layers.push_back(layer);
   std::sort(layers.begin(), layers.end());
-  import::check_layer_set(in, opt, layers);
+  return layers;
+}
+
+// Checks that every (step, rank) records every layer with the same num_tokens; returns the tokens of all groups.
+int64_t count_tokens(const Groups& groups, const std::vector<int64_t>& layers, int64_t K) {
   int64_t tokens = 0;
   for (const auto& [key, group] : groups) {
     if (group.size() != layers.size()) {
@@ -121,6 +140,23 @@ Imported import_megatron_jsonl(const std::string& in, const ImportOptions& opt) 
                                       group.begin()->first, first.line, first.ids.size() / K));
     tokens += static_cast<int64_t>(first.ids.size()) / K;
   }
+  return tokens;
+}
+
+}  // namespace
+
+Imported import_megatron_jsonl(const std::string& in, const ImportOptions& opt) {
+  const std::string model = import::model_name(opt, "", "megatron-jsonl");
+  const int64_t E = import::expert_count(in, opt, 0, "megatron-jsonl");
+  RecordReader reader(opt, E);
+  const auto files = rank_files(in);
+  for (const auto& file : files) reader.read(file);
+  const Groups& groups = reader.groups;
+  const int64_t K = reader.K;
+  if (groups.empty()) throw input_error(in, "", "no decoder-layer records");
+  const std::vector<int64_t> layers = recorded_layers(groups);
+  import::check_layer_set(in, opt, layers);
+  const int64_t tokens = count_tokens(groups, layers, K);
   if (tokens == 0) throw input_error(in, "", "the trace holds no tokens");
   Imported out;
   out.is_trace = true;
@@ -138,7 +174,7 @@ Imported import_megatron_jsonl(const std::string& in, const ImportOptions& opt) 
     }
   h.source = fmt::format("megatron-jsonl: {} (Megatron-Core --moe-routing-trace-path), {} rank file(s), {} (step, rank) groups",
                          import::base_name(in), files.size(), groups.size());
-  if (skipped_mtp) out.notes.push_back(fmt::format("skipped {} MTP records", skipped_mtp));
+  if (reader.skipped_mtp) out.notes.push_back(fmt::format("skipped {} MTP records", reader.skipped_mtp));
   return out;
 }
 

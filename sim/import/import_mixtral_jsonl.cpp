@@ -60,92 +60,136 @@ void draw_experts(CounterRng& rng, std::vector<double> weight, int64_t k, int32_
   }
 }
 
-}  // namespace
+// The expert count, top-k and layers to import (--experts, --top-k, --layers or Mixtral's 8, 2, 0..31).
+struct Shape {
+  int64_t E = 0;
+  int64_t K = 0;
+  std::vector<int64_t> layers;
+  std::map<int64_t, size_t> layer_index;  // layer id -> position in `layers`
+  size_t L = 0;
+};
 
-Imported import_mixtral_jsonl(const std::string& in, const ImportOptions& opt) {
+Shape resolve_shape(const ImportOptions& opt) {
   if (opt.missing != "drop" && opt.missing != "sample")
     throw InputError(fmt::format("--missing must be \"drop\" or \"sample\", got \"{}\"", opt.missing));
-  const int64_t E = opt.experts > 0 ? opt.experts : 8;
-  const int64_t K = opt.top_k > 0 ? opt.top_k : 2;
-  if (K > E) throw InputError(fmt::format("--top-k {} exceeds the {} experts", K, E));
-  std::vector<int64_t> layers = opt.layers;
-  if (layers.empty())
-    for (int64_t l = 0; l < 32; ++l) layers.push_back(l);
-  std::map<int64_t, size_t> layer_index;
-  for (size_t i = 0; i < layers.size(); ++i) layer_index[layers[i]] = i;
-  const size_t L = layers.size();
+  Shape s;
+  s.E = opt.experts > 0 ? opt.experts : 8;
+  s.K = opt.top_k > 0 ? opt.top_k : 2;
+  if (s.K > s.E) throw InputError(fmt::format("--top-k {} exceeds the {} experts", s.K, s.E));
+  s.layers = opt.layers;
+  if (s.layers.empty())
+    for (int64_t l = 0; l < 32; ++l) s.layers.push_back(l);
+  for (size_t i = 0; i < s.layers.size(); ++i) s.layer_index[s.layers[i]] = i;
+  s.L = s.layers.size();
+  return s;
+}
 
-  std::map<Key, size_t> token_of;
-  std::vector<Token> tokens;
+// One (token, layer) record, checked against the shape.
+struct Record {
+  std::string dataset;
+  int64_t problem = 0;
+  int64_t layer = 0;
+  size_t l = 0;  // position of `layer` in Shape::layers
+  bool by_idx = false;
+  int64_t pos = 0;
+  std::vector<int32_t> ids;
+  std::vector<float> w;
+};
+
+Record parse_record(const JsonValue& v, const Shape& s) {
+  auto o = v.as_object();
+  Record r;
+  r.dataset = o.has("dataset") ? o.required("dataset").as_string() : std::string();
+  r.problem = o.has("problem_id") ? o.required("problem_id").as_int(INT64_C(-1) << 53, INT64_C(1) << 53) : 0;
+  const JsonValue layer_v = o.required("layer");
+  r.layer = layer_v.as_int(0, 1 << 20);
+  const auto li = s.layer_index.find(r.layer);
+  if (li == s.layer_index.end())
+    layer_v.fail(fmt::format("wrong layer count: layer {} is not one of the {} layers {}..{} (pass --layers)", r.layer, s.L,
+                             s.layers.front(), s.layers.back()));
+  r.l = li->second;
+  r.by_idx = o.has("token_idx");
+  if (!r.by_idx && !o.has("token_pos")) v.fail("missing required key \"token_idx\" (or \"token_pos\")");
+  r.pos = o.required(r.by_idx ? "token_idx" : "token_pos").as_int(0, INT64_C(1) << 40);
+  const JsonValue experts_v = o.required("experts");
+  const auto experts = experts_v.as_array();
+  if (static_cast<int64_t>(experts.size()) != s.K)
+    experts_v.fail(fmt::format("top-k mismatch: {} experts, expected top-k {} (--top-k)", experts.size(), s.K));
+  const JsonValue probs_v = o.required("gating_probs");
+  const auto probs = probs_v.as_array();
+  if (probs.size() != experts.size()) probs_v.fail(fmt::format("has {} weights for {} experts", probs.size(), experts.size()));
+  r.ids.resize(static_cast<size_t>(s.K));
+  r.w.resize(static_cast<size_t>(s.K));
+  for (size_t i = 0; i < experts.size(); ++i) {
+    r.ids[i] = import::expert_id(experts[i], s.E);
+    for (size_t j = 0; j < i; ++j)
+      if (r.ids[j] == r.ids[i]) experts[i].fail(fmt::format("expert {} appears twice in one token's top-k", r.ids[i]));
+    r.w[i] = static_cast<float>(probs[i].as_number(0.0, 1.0 + 1e-3));
+  }
+  return r;
+}
+
+// Gathers records into tokens, in the order tokens first appear.
+class TokenTable {
+ public:
+  explicit TokenTable(const Shape& s) : s_(s) {}
+
+  void add(int64_t line, const JsonValue& v, const Record& r) {
+    const Key key{r.dataset, r.problem, r.by_idx ? 0 : pass_of(line, r), r.pos};
+    auto [it, fresh] = token_of_.try_emplace(key, tokens_.size());
+    if (fresh) {
+      tokens_.emplace_back();
+      tokens_.back().ids.assign(s_.L * s_.K, -1);
+      tokens_.back().weights.assign(s_.L * s_.K, 0.0f);
+      tokens_.back().line.assign(s_.L, 0);
+    }
+    Token& t = tokens_[it->second];
+    const size_t l = r.l;
+    if (t.line[l])
+      v.fail(fmt::format("duplicate record: token {} of {} problem {} at layer {} already came at line {}", r.pos, r.dataset, r.problem,
+                         r.layer, t.line[l]));
+    t.line[l] = line;
+    ++t.present;
+    std::copy(r.ids.begin(), r.ids.end(), t.ids.begin() + static_cast<std::ptrdiff_t>(l * s_.K));
+    std::copy(r.w.begin(), r.w.end(), t.weights.begin() + static_cast<std::ptrdiff_t>(l * s_.K));
+    ++records_;
+  }
+
+  std::vector<Token>& tokens() { return tokens_; }
+  int64_t records() const { return records_; }
+
+ private:
   // Forward-pass tracking for token_pos records, per (dataset, problem).
   struct Pass {
     int64_t index = 0, last_layer = -1;
     std::map<std::pair<int64_t, int64_t>, int64_t> seen;  // (position, layer) -> line
   };
-  std::map<std::pair<std::string, int64_t>, Pass> passes;
-  int64_t records = 0;
 
-  import::for_each_jsonl(in, [&](int64_t line, const JsonValue& v) {
-    auto o = v.as_object();
-    const std::string dataset = o.has("dataset") ? o.required("dataset").as_string() : std::string();
-    const int64_t problem = o.has("problem_id") ? o.required("problem_id").as_int(INT64_C(-1) << 53, INT64_C(1) << 53) : 0;
-    const JsonValue layer_v = o.required("layer");
-    const int64_t layer = layer_v.as_int(0, 1 << 20);
-    const auto li = layer_index.find(layer);
-    if (li == layer_index.end())
-      layer_v.fail(fmt::format("wrong layer count: layer {} is not one of the {} layers {}..{} (pass --layers)", layer, L,
-                               layers.front(), layers.back()));
-    const bool by_idx = o.has("token_idx");
-    if (!by_idx && !o.has("token_pos")) v.fail("missing required key \"token_idx\" (or \"token_pos\")");
-    const int64_t pos = o.required(by_idx ? "token_idx" : "token_pos").as_int(0, INT64_C(1) << 40);
-    const JsonValue experts_v = o.required("experts");
-    const auto experts = experts_v.as_array();
-    if (static_cast<int64_t>(experts.size()) != K)
-      experts_v.fail(fmt::format("top-k mismatch: {} experts, expected top-k {} (--top-k)", experts.size(), K));
-    const JsonValue probs_v = o.required("gating_probs");
-    const auto probs = probs_v.as_array();
-    if (probs.size() != experts.size())
-      probs_v.fail(fmt::format("has {} weights for {} experts", probs.size(), experts.size()));
-    std::vector<int32_t> ids(static_cast<size_t>(K));
-    std::vector<float> w(static_cast<size_t>(K));
-    for (size_t i = 0; i < experts.size(); ++i) {
-      ids[i] = import::expert_id(experts[i], E);
-      for (size_t j = 0; j < i; ++j)
-        if (ids[j] == ids[i]) experts[i].fail(fmt::format("expert {} appears twice in one token's top-k", ids[i]));
-      w[i] = static_cast<float>(probs[i].as_number(0.0, 1.0 + 1e-3));
+  // The forward pass a token_pos record belongs to: a new one starts when the layer goes down or
+  // a (position, layer) repeats.
+  int64_t pass_of(int64_t line, const Record& r) {
+    Pass& p = passes_[{r.dataset, r.problem}];
+    if (r.layer < p.last_layer || p.seen.count({r.pos, r.layer})) {
+      ++p.index;
+      p.seen.clear();
     }
-    int64_t pass = 0;
-    if (!by_idx) {
-      Pass& p = passes[{dataset, problem}];
-      if (layer < p.last_layer || p.seen.count({pos, layer})) {
-        ++p.index;
-        p.seen.clear();
-      }
-      p.seen[{pos, layer}] = line;
-      p.last_layer = layer;
-      pass = p.index;
-    }
-    const Key key{dataset, problem, pass, pos};
-    auto [it, fresh] = token_of.try_emplace(key, tokens.size());
-    if (fresh) {
-      tokens.emplace_back();
-      tokens.back().ids.assign(L * K, -1);
-      tokens.back().weights.assign(L * K, 0.0f);
-      tokens.back().line.assign(L, 0);
-    }
-    Token& t = tokens[it->second];
-    const size_t l = li->second;
-    if (t.line[l])
-      v.fail(fmt::format("duplicate record: token {} of {} problem {} at layer {} already came at line {}", pos, dataset, problem, layer, t.line[l]));
-    t.line[l] = line;
-    ++t.present;
-    std::copy(ids.begin(), ids.end(), t.ids.begin() + static_cast<std::ptrdiff_t>(l * K));
-    std::copy(w.begin(), w.end(), t.weights.begin() + static_cast<std::ptrdiff_t>(l * K));
-    ++records;
-  });
+    p.seen[{r.pos, r.layer}] = line;
+    p.last_layer = r.layer;
+    return p.index;
+  }
 
-  std::vector<int64_t> seen_layers;
-  std::vector<std::vector<double>> layer_counts(L, std::vector<double>(static_cast<size_t>(E), 0.0));
+  const Shape& s_;
+  std::map<Key, size_t> token_of_;
+  std::vector<Token> tokens_;
+  std::map<std::pair<std::string, int64_t>, Pass> passes_;
+  int64_t records_ = 0;
+};
+
+// How often each expert is chosen at each layer ([layer][expert]); InputError when a layer has no record.
+std::vector<std::vector<double>> count_layer_experts(const std::string& in, const Shape& s, const std::vector<Token>& tokens) {
+  const size_t L = s.L;
+  const int64_t K = s.K;
+  std::vector<std::vector<double>> layer_counts(L, std::vector<double>(static_cast<size_t>(s.E), 0.0));
   for (const Token& t : tokens)
     for (size_t l = 0; l < L; ++l)
       if (t.line[l])
@@ -153,10 +197,18 @@ Imported import_mixtral_jsonl(const std::string& in, const ImportOptions& opt) {
   for (size_t l = 0; l < L; ++l) {
     double n = 0;
     for (double x : layer_counts[l]) n += x;
-    if (n == 0) throw input_error(in, "", fmt::format("wrong layer count: no record has layer {} (pass --layers to list the layers present)", layers[l]));
+    if (n == 0)
+      throw input_error(in, "", fmt::format("wrong layer count: no record has layer {} (pass --layers to list the layers present)", s.layers[l]));
   }
+  return layer_counts;
+}
 
-  const int64_t missing = static_cast<int64_t>(tokens.size() * L) - records;
+// The tokens to write: those with every layer, plus (--missing sample) the others with their
+// missing layers drawn from `layer_counts`.
+std::vector<const Token*> complete_tokens(const std::string& in, const ImportOptions& opt, const Shape& s, std::vector<Token>& tokens,
+                                          const std::vector<std::vector<double>>& layer_counts) {
+  const size_t L = s.L;
+  const int64_t K = s.K;
   std::vector<const Token*> keep;
   for (Token& t : tokens) {
     if (t.present == static_cast<int64_t>(L)) keep.push_back(&t);
@@ -171,23 +223,31 @@ Imported import_mixtral_jsonl(const std::string& in, const ImportOptions& opt) {
       keep.push_back(&t);
     }
   }
-  const int64_t dropped = static_cast<int64_t>(tokens.size() - keep.size());
   if (keep.empty())
     throw input_error(in, "", fmt::format("no token has a record for each of the {} layers ({} tokens); try --missing sample", L, tokens.size()));
+  return keep;
+}
 
+// The trace of the kept tokens, layer-major, with its header and the note on missing records.
+Imported make_trace(const std::string& in, const ImportOptions& opt, const Shape& s, size_t total_tokens, int64_t records,
+                    const std::vector<const Token*>& keep) {
+  const size_t L = s.L;
+  const int64_t K = s.K;
+  const int64_t missing = static_cast<int64_t>(total_tokens * L) - records;
+  const int64_t dropped = static_cast<int64_t>(total_tokens - keep.size());
   Imported out;
   out.is_trace = true;
   TraceHeader& h = out.trace.header;
   h.model = import::model_name(opt, "mixtral-8x7b", "mixtral-jsonl");
-  h.num_experts = E;
+  h.num_experts = s.E;
   h.top_k = K;
-  h.layers = layers;
+  h.layers = s.layers;
   h.tokens = static_cast<int64_t>(keep.size());
   const std::string what = opt.missing == "drop"
       ? fmt::format("--missing drop: {} of {} tokens dropped for lacking a layer ({} of {} (token, layer) records missing)",
-                    dropped, tokens.size(), missing, tokens.size() * L)
+                    dropped, total_tokens, missing, total_tokens * L)
       : fmt::format("--missing sample: {} of {} (token, layer) records missing, filled by seeded draws (seed {}) from each "
-                    "layer's expert distribution with weights 1/{}", missing, tokens.size() * L, opt.seed, K);
+                    "layer's expert distribution with weights 1/{}", missing, total_tokens * L, opt.seed, K);
   h.source = fmt::format("mixtral-jsonl: {} (vLLM per-token routing recorder, Mario928/speculative-moe); {}", import::base_name(in), what);
   out.notes.push_back(what);
   auto& ids = out.trace.ids;
@@ -202,6 +262,18 @@ Imported import_mixtral_jsonl(const std::string& in, const ImportOptions& opt) {
         weights[at] = keep[t]->weights[l * K + k];
       }
   return out;
+}
+
+}  // namespace
+
+Imported import_mixtral_jsonl(const std::string& in, const ImportOptions& opt) {
+  const Shape shape = resolve_shape(opt);
+  TokenTable table(shape);
+  import::for_each_jsonl(in, [&](int64_t line, const JsonValue& v) { table.add(line, v, parse_record(v, shape)); });
+  std::vector<Token>& tokens = table.tokens();
+  const auto layer_counts = count_layer_experts(in, shape, tokens);
+  const auto keep = complete_tokens(in, opt, shape, tokens, layer_counts);
+  return make_trace(in, opt, shape, tokens.size(), table.records(), keep);
 }
 
 }  // namespace moesim

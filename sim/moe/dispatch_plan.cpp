@@ -44,35 +44,43 @@ const DispatchResult& DispatchPlanner::plan(const std::vector<RoutingBatch>& bat
 
 void DispatchPlanner::plan_device(int64_t d, const RoutingBatch& b, const LayerPlacement& p, DispatchTrafficBuilder& traffic) {
   const int64_t E = o_.num_experts, EP = o_.expert_parallel, K = b.top_k, T = b.tokens;
-  const int64_t ETP = o_.expert_tensor_parallel, DPN = o_.devices_per_node;
+  const int64_t ETP = o_.expert_tensor_parallel;
   const int64_t group_base = (d / (EP * ETP)) * EP * ETP;
   const int64_t my_rank = (d - group_base) / ETP;
   const int64_t cap = o_.capacity_factor ? expert_capacity(*o_.capacity_factor, T, K, E) : INT64_MAX;
   r_.capacity = o_.capacity_factor ? cap : 0;
   r_.assignments += T * K;
+  if (o_.capacity_factor) apply_capacity(b, cap);
+  route_tokens(d, b, p, traffic, group_base, my_rank);
+  if (o_.padded) charge_padded(d, p, traffic, group_base, cap);
+}
 
-  // Capacity: decide which assignments are kept.
-  if (o_.capacity_factor) {
-    keep_.assign(static_cast<size_t>(T * K), 1);
-    std::fill(per_expert_.begin(), per_expert_.end(), 0);
-    if (o_.drop_lowest_weight && !b.weights.empty()) {
-      for (int64_t i = 0; i < T * K; ++i) ++per_expert_[b.experts[i]];
-      std::vector<std::vector<int64_t>> over(E);
-      for (int64_t i = 0; i < T * K; ++i)
-        if (per_expert_[b.experts[i]] > cap) over[b.experts[i]].push_back(i);
-      for (int64_t e = 0; e < E; ++e) {
-        auto& v = over[e];
-        if (v.empty()) continue;
-        // Keep the `cap` highest weights; ties go to the earlier token.
-        std::stable_sort(v.begin(), v.end(), [&](int64_t x, int64_t y) { return b.weights[x] > b.weights[y]; });
-        for (size_t j = static_cast<size_t>(cap); j < v.size(); ++j) keep_[v[j]] = 0;
-      }
-    } else {
-      for (int64_t i = 0; i < T * K; ++i)
-        if (++per_expert_[b.experts[i]] > cap) keep_[i] = 0;
+void DispatchPlanner::apply_capacity(const RoutingBatch& b, int64_t cap) {
+  const int64_t E = o_.num_experts, K = b.top_k, T = b.tokens;
+  keep_.assign(static_cast<size_t>(T * K), 1);
+  std::fill(per_expert_.begin(), per_expert_.end(), 0);
+  if (o_.drop_lowest_weight && !b.weights.empty()) {
+    for (int64_t i = 0; i < T * K; ++i) ++per_expert_[b.experts[i]];
+    std::vector<std::vector<int64_t>> over(E);
+    for (int64_t i = 0; i < T * K; ++i)
+      if (per_expert_[b.experts[i]] > cap) over[b.experts[i]].push_back(i);
+    for (int64_t e = 0; e < E; ++e) {
+      auto& v = over[e];
+      if (v.empty()) continue;
+      // Keep the `cap` highest weights; ties go to the earlier token.
+      std::stable_sort(v.begin(), v.end(), [&](int64_t x, int64_t y) { return b.weights[x] > b.weights[y]; });
+      for (size_t j = static_cast<size_t>(cap); j < v.size(); ++j) keep_[v[j]] = 0;
     }
+  } else {
+    for (int64_t i = 0; i < T * K; ++i)
+      if (++per_expert_[b.experts[i]] > cap) keep_[i] = 0;
   }
+}
 
+void DispatchPlanner::route_tokens(int64_t d, const RoutingBatch& b, const LayerPlacement& p, DispatchTrafficBuilder& traffic,
+                                   int64_t group_base, int64_t my_rank) {
+  const int64_t E = o_.num_experts, K = b.top_k, T = b.tokens;
+  const int64_t ETP = o_.expert_tensor_parallel, DPN = o_.devices_per_node;
   const bool all_kept = !o_.capacity_factor;
   int64_t* expert_load = r_.expert_load.data();
   const int32_t* single = single_rank_.data();
@@ -121,21 +129,24 @@ void DispatchPlanner::plan_device(int64_t d, const RoutingBatch& b, const LayerP
       r_.max_token_nodes = std::max(r_.max_token_nodes, nodes);
     }
   }
-  if (o_.padded) {
-    // Every (source, expert) pair sends and computes `cap` slots, split over the expert's copies.
-    for (int64_t e = 0; e < E; ++e) {
-      const auto& copies = p.expert_ranks[e];
-      const int64_t n = static_cast<int64_t>(copies.size());
-      for (int64_t c = 0; c < n; ++c) {
-        const int64_t share = cap / n + (c < cap % n ? 1 : 0);
-        for (int64_t tp = 0; tp < ETP; ++tp) {
-          const int64_t dst = group_base + copies[c] * ETP + tp;
-          if (share > 0) {
-            traffic.add_device_counts(d, dst, share, share);
-            traffic.add_node_tokens(d, dst / DPN, share);
-          }
-          r_.slot_tokens[dst][slot_of_[copies[c] * E + e]] += share;
+}
+
+void DispatchPlanner::charge_padded(int64_t d, const LayerPlacement& p, DispatchTrafficBuilder& traffic, int64_t group_base, int64_t cap) {
+  const int64_t E = o_.num_experts;
+  const int64_t ETP = o_.expert_tensor_parallel, DPN = o_.devices_per_node;
+  // Every (source, expert) pair sends and computes `cap` slots, split over the expert's copies.
+  for (int64_t e = 0; e < E; ++e) {
+    const auto& copies = p.expert_ranks[e];
+    const int64_t n = static_cast<int64_t>(copies.size());
+    for (int64_t c = 0; c < n; ++c) {
+      const int64_t share = cap / n + (c < cap % n ? 1 : 0);
+      for (int64_t tp = 0; tp < ETP; ++tp) {
+        const int64_t dst = group_base + copies[c] * ETP + tp;
+        if (share > 0) {
+          traffic.add_device_counts(d, dst, share, share);
+          traffic.add_node_tokens(d, dst / DPN, share);
         }
+        r_.slot_tokens[dst][slot_of_[copies[c] * E + e]] += share;
       }
     }
   }

@@ -51,6 +51,14 @@ class DispatchPlanner {
 
  private:
   void plan_device(int64_t d, const RoutingBatch& b, const LayerPlacement& p, DispatchTrafficBuilder& traffic);
+  // Capacity: marks in keep_ which of the batch's assignments are kept.
+  void apply_capacity(const RoutingBatch& b, int64_t cap);
+  // Per token: drops, the copy of each kept expert, slot counts and the deduplicated traffic
+  // (the slot counts are left to charge_padded when padded).
+  void route_tokens(int64_t d, const RoutingBatch& b, const LayerPlacement& p, DispatchTrafficBuilder& traffic, int64_t group_base,
+                    int64_t my_rank);
+  // Padded: every expert's `cap` slots from device d, split over its copies.
+  void charge_padded(int64_t d, const LayerPlacement& p, DispatchTrafficBuilder& traffic, int64_t group_base, int64_t cap);
   DispatchOptions o_;
   int64_t devices_;
   DispatchResult r_;

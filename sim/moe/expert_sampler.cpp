@@ -64,70 +64,74 @@ ExpertSampler::ExpertSampler(std::vector<double> weights, int top_k, int num_gro
   std::vector<int32_t> gids(num_groups);
   std::iota(gids.begin(), gids.end(), 0);
   groups_.build(group_mass_, gids);
-  if (topk_groups_ < num_groups_) {
-    binom_.assign(num_groups_ + 1, std::vector<int64_t>(topk_groups_ + 1, 0));
-    for (int a = 0; a <= num_groups_; ++a) {
-      binom_[a][0] = 1;
-      for (int b = 1; b <= std::min(a, topk_groups_); ++b) binom_[a][b] = std::min<int64_t>(kMaxSubsetTables + 1, binom_[a - 1][b - 1] + (b <= a - 1 ? binom_[a - 1][b] : 0));
+  if (topk_groups_ < num_groups_) build_group_subsets();
+}
+
+void ExpertSampler::build_group_subsets() {
+  binom_.assign(num_groups_ + 1, std::vector<int64_t>(topk_groups_ + 1, 0));
+  for (int a = 0; a <= num_groups_; ++a) {
+    binom_[a][0] = 1;
+    for (int b = 1; b <= std::min(a, topk_groups_); ++b) binom_[a][b] = std::min<int64_t>(kMaxSubsetTables + 1, binom_[a - 1][b - 1] + (b <= a - 1 ? binom_[a - 1][b] : 0));
+  }
+  const int64_t subsets = binom_[num_groups_][topk_groups_];
+  if (subsets > kMaxSubsetTables) return;
+  build_subset_tables(subsets);
+  if (num_groups_ <= 16) {
+    subset_of_mask_.assign(size_t{1} << num_groups_, -1);
+    for (uint32_t mask = 0; mask < subset_of_mask_.size(); ++mask) {
+      if (__builtin_popcount(mask) != topk_groups_) continue;
+      uint8_t ok[256] = {0};
+      for (int g = 0; g < num_groups_; ++g) ok[g] = (mask >> g) & 1;
+      subset_of_mask_[mask] = subset_index(ok);
     }
-    const int64_t subsets = binom_[num_groups_][topk_groups_];
-    if (subsets <= kMaxSubsetTables) {
-      by_subset_.resize(subsets);
-      std::vector<double> subset_prob(subsets, 0.0);
-      // Probability that sequential draws without replacement (by group mass) pick exactly this
-      // set: the sum over its orderings of the product of the conditional draw probabilities.
-      auto ordered_pick_probability = [&](std::vector<int> set) {
-        std::sort(set.begin(), set.end());
-        double total_p = 0;
-        do {
-          double p = 1, used = 0;
-          for (int g : set) {
-            p *= group_mass_[g] / std::max(1e-300, 1.0 - used);
-            used += group_mass_[g];
-          }
-          total_p += p;
-        } while (std::next_permutation(set.begin(), set.end()));
-        return total_p;
-      };
-      const bool exact_sets = topk_groups_ <= 6;
-      // Enumerate k-subsets of groups in lexicographic order; rank them with subset_index.
-      std::vector<int> pick(topk_groups_);
-      std::iota(pick.begin(), pick.end(), 0);
-      while (true) {
-        uint8_t ok[256] = {0};
-        std::vector<int32_t> ids;
-        for (int g : pick) {
-          ok[g] = 1;
-          for (int e = g * experts_per_group_; e < (g + 1) * experts_per_group_; ++e) ids.push_back(e);
-        }
-        const int32_t idx = subset_index(ok);
-        by_subset_[idx].build(prob_, ids);
-        uint32_t mask = 0;
-        for (int g : pick) mask |= 1u << g;
-        if (mask_of_subset_.size() < by_subset_.size()) mask_of_subset_.resize(by_subset_.size());
-        mask_of_subset_[idx] = mask;
-        subset_prob[idx] = exact_sets ? ordered_pick_probability(pick) : 0.0;
-        int i = topk_groups_ - 1;
-        while (i >= 0 && pick[i] == num_groups_ - topk_groups_ + i) --i;
-        if (i < 0) break;
-        ++pick[i];
-        for (int j = i + 1; j < topk_groups_; ++j) pick[j] = pick[j - 1] + 1;
-      }
-      if (exact_sets) {
-        std::vector<int32_t> idx(subsets);
-        std::iota(idx.begin(), idx.end(), 0);
-        subsets_.build(subset_prob, idx);
-      }
-      if (num_groups_ <= 16) {
-        subset_of_mask_.assign(size_t{1} << num_groups_, -1);
-        for (uint32_t mask = 0; mask < subset_of_mask_.size(); ++mask) {
-          if (__builtin_popcount(mask) != topk_groups_) continue;
-          uint8_t ok[256] = {0};
-          for (int g = 0; g < num_groups_; ++g) ok[g] = (mask >> g) & 1;
-          subset_of_mask_[mask] = subset_index(ok);
-        }
-      }
+  }
+}
+
+double ExpertSampler::ordered_pick_probability(std::vector<int> set) const {
+  std::sort(set.begin(), set.end());
+  double total_p = 0;
+  do {
+    double p = 1, used = 0;
+    for (int g : set) {
+      p *= group_mass_[g] / std::max(1e-300, 1.0 - used);
+      used += group_mass_[g];
     }
+    total_p += p;
+  } while (std::next_permutation(set.begin(), set.end()));
+  return total_p;
+}
+
+void ExpertSampler::build_subset_tables(int64_t subsets) {
+  by_subset_.resize(subsets);
+  std::vector<double> subset_prob(subsets, 0.0);
+  const bool exact_sets = topk_groups_ <= 6;
+  // Enumerate k-subsets of groups in lexicographic order; rank them with subset_index.
+  std::vector<int> pick(topk_groups_);
+  std::iota(pick.begin(), pick.end(), 0);
+  while (true) {
+    uint8_t ok[256] = {0};
+    std::vector<int32_t> ids;
+    for (int g : pick) {
+      ok[g] = 1;
+      for (int e = g * experts_per_group_; e < (g + 1) * experts_per_group_; ++e) ids.push_back(e);
+    }
+    const int32_t idx = subset_index(ok);
+    by_subset_[idx].build(prob_, ids);
+    uint32_t mask = 0;
+    for (int g : pick) mask |= 1u << g;
+    if (mask_of_subset_.size() < by_subset_.size()) mask_of_subset_.resize(by_subset_.size());
+    mask_of_subset_[idx] = mask;
+    subset_prob[idx] = exact_sets ? ordered_pick_probability(pick) : 0.0;
+    int i = topk_groups_ - 1;
+    while (i >= 0 && pick[i] == num_groups_ - topk_groups_ + i) --i;
+    if (i < 0) break;
+    ++pick[i];
+    for (int j = i + 1; j < topk_groups_; ++j) pick[j] = pick[j - 1] + 1;
+  }
+  if (exact_sets) {
+    std::vector<int32_t> idx(subsets);
+    std::iota(idx.begin(), idx.end(), 0);
+    subsets_.build(subset_prob, idx);
   }
 }
 

@@ -37,6 +37,13 @@ class ExpertSampler {
   int32_t draw_exact(CounterRng& rng, const int32_t* chosen, int n_chosen, const uint8_t* group_ok) const;
   void pick_groups(CounterRng& rng, uint8_t* group_ok) const;
   int32_t subset_index(const uint8_t* group_ok) const;
+  // Construction with group-limited routing: binomial coefficients, then (when the group sets
+  // are few enough to enumerate) an alias table per group set and over the sets.
+  void build_group_subsets();
+  void build_subset_tables(int64_t subsets);
+  // Probability that sequential draws without replacement (by group mass) pick exactly this set:
+  // the sum over its orderings of the product of the conditional draw probabilities.
+  double ordered_pick_probability(std::vector<int> set) const;
 
   std::vector<double> prob_;
   int top_k_;

@@ -297,7 +297,7 @@ void FlowModel::solve_rates() {
   int32_t filled = 0;
   while (unfrozen > 0) {
     // Plain variables, not a structured binding: C++20 lambdas may capture bindings, Debian 12's
-    // clang 14 (the fuzz build) does not yet.
+    // clang 14 (clang-tidy, the fuzz build) does not yet.
     const uint64_t key = tree_[1].key;
     const int32_t l = tree_[1].link;
     if (key == done) break;

@@ -87,8 +87,8 @@ Route Topology::scale_out_impl(int64_t src, int64_t dst) const {
       // Destination-mod-k: the spine is chosen by the destination port's place under its leaf, so a
       // leaf's downlinks from the spines each serve an equal share of its ports.
       const int32_t k = t.slot_in_leaf[static_cast<size_t>(pd)] % t.spines;
-      r.push(t.leaf_to_spine[static_cast<size_t>(ls * t.spines + k)]);
-      r.push(t.spine_to_leaf[static_cast<size_t>(k * t.leaves + ld)]);
+      r.push(t.leaf_to_spine[static_cast<size_t>(ls) * static_cast<size_t>(t.spines) + static_cast<size_t>(k)]);
+      r.push(t.spine_to_leaf[static_cast<size_t>(k) * static_cast<size_t>(t.leaves) + static_cast<size_t>(ld)]);
     }
     r.push(t.port_down[static_cast<size_t>(pd)]);
   }

@@ -104,8 +104,8 @@ void add_spines(Topology& t, const TopologySpec& spec, const HardwareProfile& hw
       if (!(bw > 0)) throw std::invalid_argument(fmt::format("topology: leaf {} has no ports", l));
       const auto lv = static_cast<size_t>(tb.leaf_vertex[static_cast<size_t>(l)]);
       // Switch-to-switch hops add no latency: the profile's one-way latency covers the fabric.
-      tb.leaf_to_spine[static_cast<size_t>(l * spines + k)] = t.add_link(lv, sv, bw, out.efficiency, SimTime(), LinkDomain::ScaleOut);
-      tb.spine_to_leaf[static_cast<size_t>(k * plan.leaves + l)] = t.add_link(sv, lv, bw, out.efficiency, SimTime(), LinkDomain::ScaleOut);
+      tb.leaf_to_spine[static_cast<size_t>(l) * static_cast<size_t>(spines) + static_cast<size_t>(k)] = t.add_link(lv, sv, bw, out.efficiency, SimTime(), LinkDomain::ScaleOut);
+      tb.spine_to_leaf[static_cast<size_t>(k) * static_cast<size_t>(plan.leaves) + static_cast<size_t>(l)] = t.add_link(sv, lv, bw, out.efficiency, SimTime(), LinkDomain::ScaleOut);
     }
   }
 }

@@ -145,8 +145,9 @@ StepAnalysis analyse_step(const Scenario& sc, const LayerPassResult& pass, const
   for (int64_t l = 0; l < c.model.num_layers; ++l)
     if (c.model.layer_is_moe[l]) analyse_moe_layer(sc, l, pass.layer_stats[l], a);
   const double step_s = step_time.seconds();
-  a.tokens_per_step = static_cast<double>(c.cluster.devices() / (c.parallel.attention_tensor_parallel * sc.stages().stages)) *
-                      static_cast<double>(c.workload.tokens_per_device * c.workload.micro_batches);
+  // Attention data-parallel replicas: whole groups of tensor-parallel x pipeline devices.
+  const int64_t replicas = c.cluster.devices() / (c.parallel.attention_tensor_parallel * sc.stages().stages);
+  a.tokens_per_step = static_cast<double>(replicas) * static_cast<double>(c.workload.tokens_per_device * c.workload.micro_batches);
   a.tokens_per_s = step_s > 0 ? a.tokens_per_step / step_s : 0.0;
   analyse_memory(sc, hbm, a);
   return a;

@@ -174,30 +174,24 @@ std::string point_id(const Json& overrides) {
   return fmt::format("{:016x}", h);
 }
 
-SweepSpec load_sweep(const std::string& path, bool copy) {
-  const auto doc = JsonDocument::load_file(path);
-  const OrderedJson ordered = ordered_text(path);
-  SweepSpec spec;
-  spec.file = path;
-  auto o = doc.root().as_object();
-  OrderedJson& c = spec.canonical;
-  c["format"] = "moesim-sweep-copy";
-  c["moesim_version"] = MOESIM_VERSION;
-  if (copy) {
-    if (o.required("format").as_string() != "moesim-sweep-copy") o.required("format").fail("expected \"moesim-sweep-copy\"");
-    o.optional("moesim_version");
-    if (auto sh = o.optional("shard")) {
-      auto so = sh->as_object();
-      spec.shard_count = so.required("count").as_int(1, kMaxPoints);
-      spec.shard_index = so.required("index").as_int(0, spec.shard_count - 1);
-      so.finish();
-    }
-  }
-  spec.name = o.required("name").as_string();
-  if (auto d = o.optional("description")) spec.description = d->as_string();
-  c["name"] = spec.name;
-  c["description"] = spec.description;
+namespace {
 
+// A sweep copy's "format", "moesim_version" and "shard".
+void read_copy_header(ObjectReader& o, SweepSpec& spec) {
+  if (o.required("format").as_string() != "moesim-sweep-copy") o.required("format").fail("expected \"moesim-sweep-copy\"");
+  o.optional("moesim_version");
+  if (auto sh = o.optional("shard")) {
+    auto so = sh->as_object();
+    spec.shard_count = so.required("count").as_int(1, kMaxPoints);
+    spec.shard_index = so.required("index").as_int(0, spec.shard_count - 1);
+    so.finish();
+  }
+}
+
+// "base": an experiment file name (not in a copy) or an inline experiment.
+void read_base(ObjectReader& o, const OrderedJson& ordered, SweepSpec& spec, bool copy) {
+  const std::string& path = spec.file;
+  OrderedJson& c = spec.canonical;
   const JsonValue base = o.required("base");
   if (base.is_string() && !copy) {
     spec.base_file = resolve_relative(base.as_string(), path);
@@ -217,7 +211,10 @@ SweepSpec load_sweep(const std::string& path, bool copy) {
     }
     c["base"] = ordered["base"];
   }
+}
 
+// "set": overrides applied to every point.
+void read_set(ObjectReader& o, const OrderedJson& ordered, SweepSpec& spec) {
   if (auto st = o.optional("set")) {
     st->as_object();
     for (const auto& [key, _] : ordered["set"].items()) {
@@ -225,15 +222,19 @@ SweepSpec load_sweep(const std::string& path, bool copy) {
       check_override_path(v, key);
       spec.set.emplace_back(key, v.raw());
     }
-    c["set"] = ordered["set"];
+    spec.canonical["set"] = ordered["set"];
   }
+}
 
+// "mode" and its "axes" (grid) or "points" (list), expanded into spec.points.
+void read_points(ObjectReader& o, const OrderedJson& ordered, SweepSpec& spec) {
+  OrderedJson& c = spec.canonical;
   spec.mode = o.required("mode").as_choice({"grid", "list"});
   c["mode"] = spec.mode;
   const std::string mine = spec.mode == "grid" ? "axes" : "points", other = spec.mode == "grid" ? "points" : "axes";
   if (o.has(other))
-    throw input_error(path, "$." + other, fmt::format("\"{}\" belongs to mode \"{}\"; mode \"{}\" takes \"{}\"", other,
-                                                      spec.mode == "grid" ? "list" : "grid", spec.mode, mine));
+    throw input_error(spec.file, "$." + other, fmt::format("\"{}\" belongs to mode \"{}\"; mode \"{}\" takes \"{}\"", other,
+                                                           spec.mode == "grid" ? "list" : "grid", spec.mode, mine));
   const JsonValue body = o.required(mine);
   if (spec.mode == "grid") {
     body.as_object();
@@ -243,7 +244,10 @@ SweepSpec load_sweep(const std::string& path, bool copy) {
   }
   c[mine] = ordered[mine];
   for (auto& p : spec.points) p.id = point_id(p.overrides_json());
+}
 
+// "metrics", else the default metrics.
+void read_metrics(ObjectReader& o, SweepSpec& spec) {
   if (auto m = o.optional("metrics")) {
     for (const auto& v : m->as_array(1, 10000)) {
       const std::string name = v.as_string();
@@ -254,7 +258,29 @@ SweepSpec load_sweep(const std::string& path, bool copy) {
   } else {
     spec.metrics = default_sweep_metrics();
   }
-  c["metrics"] = spec.metrics;
+  spec.canonical["metrics"] = spec.metrics;
+}
+
+}  // namespace
+
+SweepSpec load_sweep(const std::string& path, bool copy) {
+  const auto doc = JsonDocument::load_file(path);
+  const OrderedJson ordered = ordered_text(path);
+  SweepSpec spec;
+  spec.file = path;
+  auto o = doc.root().as_object();
+  OrderedJson& c = spec.canonical;
+  c["format"] = "moesim-sweep-copy";
+  c["moesim_version"] = MOESIM_VERSION;
+  if (copy) read_copy_header(o, spec);
+  spec.name = o.required("name").as_string();
+  if (auto d = o.optional("description")) spec.description = d->as_string();
+  c["name"] = spec.name;
+  c["description"] = spec.description;
+  read_base(o, ordered, spec, copy);
+  read_set(o, ordered, spec);
+  read_points(o, ordered, spec);
+  read_metrics(o, spec);
   o.finish();
   return spec;
 }
