@@ -93,35 +93,32 @@ std::unique_ptr<RoutingSource> make_synthetic(const RoutingConfig& c, const Rout
 }
 
 std::unique_ptr<RoutingSource> make_counts(const RoutingConfig& rc, const RoutingInputs& in) {
-  struct {
-    const RoutingConfig& routing;
-    const ModelConfig& model;
-  } c{rc, *in.model};
-  const auto counts = load_expert_counts(c.routing.file);
-  if (counts.num_experts != c.model.moe.num_experts)
-    throw input_error(c.routing.file, "", fmt::format("has {} experts per layer but model {} has {}", counts.num_experts, c.model.name, c.model.moe.num_experts));
-  if (counts.top_k && counts.top_k != c.model.moe.top_k)
-    throw input_error(c.routing.file, "$.top_k", fmt::format("top_k {} does not match model {}'s top_k {}", counts.top_k, c.model.name, c.model.moe.top_k));
-  std::vector<std::vector<double>> w(c.model.num_layers);
+  const ModelConfig& model = *in.model;
+  const auto counts = load_expert_counts(rc.file);
+  if (counts.num_experts != model.moe.num_experts)
+    throw input_error(rc.file, "", fmt::format("has {} experts per layer but model {} has {}", counts.num_experts, model.name, model.moe.num_experts));
+  if (counts.top_k && counts.top_k != model.moe.top_k)
+    throw input_error(rc.file, "$.top_k", fmt::format("top_k {} does not match model {}'s top_k {}", counts.top_k, model.name, model.moe.top_k));
+  std::vector<std::vector<double>> w(model.num_layers);
   // Rows are matched to model layers by layer id; a file that lists only the MoE layers in order
   // (as many rows as MoE layers, ids 0..n-1) is matched in order.
-  const bool by_moe_index = static_cast<int64_t>(counts.layers.size()) == c.model.num_moe_layers() &&
-                            counts.layers.size() != static_cast<size_t>(c.model.num_layers);
+  const bool by_moe_index = static_cast<int64_t>(counts.layers.size()) == model.num_moe_layers() &&
+                            counts.layers.size() != static_cast<size_t>(model.num_layers);
   int64_t moe_index = 0;
-  for (int64_t l = 0; l < c.model.num_layers; ++l) {
-    if (!c.model.layer_is_moe[l]) continue;
+  for (int64_t l = 0; l < model.num_layers; ++l) {
+    if (!model.layer_is_moe[l]) continue;
     int64_t row = -1;
     for (size_t r = 0; r < counts.layers.size(); ++r)
       if ((by_moe_index ? moe_index : l) == counts.layers[r]) row = static_cast<int64_t>(r);
     ++moe_index;
-    if (row < 0) throw input_error(c.routing.file, "", fmt::format("has no counts for MoE layer {} of model {}", l, c.model.name));
+    if (row < 0) throw input_error(rc.file, "", fmt::format("has no counts for MoE layer {} of model {}", l, model.name));
     const auto& r = counts.counts[row];
     if (std::accumulate(r.begin(), r.end(), 0.0) <= 0)
-      throw input_error(c.routing.file, fmt::format("row {}", row), fmt::format("all counts are zero for MoE layer {}", l));
+      throw input_error(rc.file, fmt::format("row {}", row), fmt::format("all counts are zero for MoE layer {}", l));
     w[l] = r;
   }
-  Json summary = {{"source", "counts"}, {"file", c.routing.file_as_written}, {"format", counts.format}};
-  return std::make_unique<SampledRouting>(rc, c.model, std::move(w), summary);
+  Json summary = {{"source", "counts"}, {"file", rc.file_as_written}, {"format", counts.format}};
+  return std::make_unique<SampledRouting>(rc, model, std::move(w), summary);
 }
 
 // Replays a per-token trace. Token i of device d in micro-batch m is trace token
@@ -130,24 +127,21 @@ std::unique_ptr<RoutingSource> make_counts(const RoutingConfig& rc, const Routin
 class TraceRouting : public RoutingSource {
  public:
   TraceRouting(const RoutingConfig& rc, const RoutingInputs& in) : trace_(rc.file), file_(rc.file_as_written), devices_(in.devices) {
-    struct {
-      const RoutingConfig& routing;
-      const ModelConfig& model;
-    } c{rc, *in.model};
+    const ModelConfig& model = *in.model;
     const auto& h = trace_.header();
-    if (h.num_experts != c.model.moe.num_experts)
-      throw input_error(c.routing.file, "meta.num_experts", fmt::format("{} experts but model {} has {}", h.num_experts, c.model.name, c.model.moe.num_experts));
-    if (h.top_k != c.model.moe.top_k)
-      throw input_error(c.routing.file, "meta.top_k", fmt::format("top_k {} but model {} has top_k {}", h.top_k, c.model.name, c.model.moe.top_k));
-    layer_row_.assign(c.model.num_layers, -1);
+    if (h.num_experts != model.moe.num_experts)
+      throw input_error(rc.file, "meta.num_experts", fmt::format("{} experts but model {} has {}", h.num_experts, model.name, model.moe.num_experts));
+    if (h.top_k != model.moe.top_k)
+      throw input_error(rc.file, "meta.top_k", fmt::format("top_k {} but model {} has top_k {}", h.top_k, model.name, model.moe.top_k));
+    layer_row_.assign(model.num_layers, -1);
     for (size_t r = 0; r < h.layers.size(); ++r) {
-      if (h.layers[r] < 0 || h.layers[r] >= c.model.num_layers || !c.model.layer_is_moe[h.layers[r]])
-        throw input_error(c.routing.file, fmt::format("meta.layers[{}]", r), fmt::format("layer {} is not an MoE layer of model {}", h.layers[r], c.model.name));
+      if (h.layers[r] < 0 || h.layers[r] >= model.num_layers || !model.layer_is_moe[h.layers[r]])
+        throw input_error(rc.file, fmt::format("meta.layers[{}]", r), fmt::format("layer {} is not an MoE layer of model {}", h.layers[r], model.name));
       layer_row_[h.layers[r]] = static_cast<int64_t>(r);
     }
-    for (int64_t l = 0; l < c.model.num_layers; ++l)
-      if (c.model.layer_is_moe[l] && layer_row_[l] < 0)
-        throw input_error(c.routing.file, "meta.layers", fmt::format("has no routing for MoE layer {} of model {} ({} layers stored)", l, c.model.name, h.layers.size()));
+    for (int64_t l = 0; l < model.num_layers; ++l)
+      if (model.layer_is_moe[l] && layer_row_[l] < 0)
+        throw input_error(rc.file, "meta.layers", fmt::format("has no routing for MoE layer {} of model {} ({} layers stored)", l, model.name, h.layers.size()));
     needed_ = in.micro_batches * devices_ * in.tokens_per_device;
   }
   void fill(int64_t layer, int64_t micro_batch, int64_t device, int64_t tokens, RoutingBatch& out) const override {
