@@ -57,6 +57,8 @@ Json comm_a2a_experiment(const CommA2aRequest& r) {
           {"workload", {{"phase", "prefill"}, {"tokens_per_device", r.tokens_per_device}, {"sequence_length", r.tokens_per_device}}},
           {"routing", routing},
           {"moe", {{"dispatch_dtype", r.dispatch_dtype}, {"combine_dtype", r.combine_dtype}, {"all_to_all", r.algorithm}}},
+          // One collective with nothing beside it: no compute units are taken from overlapped compute.
+          {"schedule", {{"overlap", "none"}, {"comm_compute_units", 0}}},
           {"compute", {{"expert_backend", "roofline"}}}};
 }
 

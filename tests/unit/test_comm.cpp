@@ -394,3 +394,20 @@ TEST_CASE("comm a2a and run give the same dispatch and combine for the same inpu
     CHECK(comm["dispatch_us"].get<double>() > 0);
   }
 }
+
+TEST_CASE("comm a2a on an HCCS device takes the HCCS mesh and HCCL's algorithm, as run does", "[quick][comm]") {
+  // The Ascend-910B profile's scale-up fabric is "hccs": the default topology is hccs-mesh-roce and
+  // `auto` is its native hccl-hierarchical. (The device has 24 AI cores, as many as communication
+  // kernels take by default under overlap: comm a2a overlaps nothing and must not refuse it.)
+  CommA2aRequest r;
+  r.hardware = "Ascend-910B";
+  r.expert_parallel = 16;
+  r.tokens_per_device = 64;
+  r.hidden = 128;
+  r.experts = 16;
+  r.top_k = 2;
+  const Json comm = run_comm_a2a(r).report;
+  CHECK(comm["topology"] == "hccs-mesh-roce");
+  CHECK(comm["algorithm"] == "hccl-hierarchical");
+  CHECK(comm["dispatch_us"].get<double>() > 0);
+}
