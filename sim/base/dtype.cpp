@@ -31,7 +31,7 @@ const char* dtype_name(Dtype d) { return info(d).name; }
 double dtype_bytes(Dtype d) { return info(d).bytes_per_elem; }
 std::optional<Dtype> parse_dtype(std::string_view name) { return parse_enum(dtype_names(), name); }
 
-std::vector<std::string> dtype_names_of(std::initializer_list<Dtype> subset) {
+std::vector<std::string> dtype_names_of(const std::vector<Dtype>& subset) {
   std::vector<std::string> out;
   for (Dtype d : subset) out.emplace_back(dtype_name(d));
   return out;

@@ -29,7 +29,7 @@ const char* dtype_name(Dtype d);
 double dtype_bytes(Dtype d);
 std::optional<Dtype> parse_dtype(std::string_view name);
 // Names of `subset`, in the order given (for "one of ..." choices).
-std::vector<std::string> dtype_names_of(std::initializer_list<Dtype> subset);
+std::vector<std::string> dtype_names_of(const std::vector<Dtype>& subset);
 
 // Bytes of `values` elements in `d` as moved between devices: the data plus one fp32 scale per
 // scale block (ceil(values / block) * 4 bytes) for a quantised format.

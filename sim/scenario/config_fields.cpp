@@ -22,21 +22,16 @@ using Choices = std::function<std::vector<std::string>()>;
 using Reader = std::function<void(const JsonValue&, ExperimentConfig&)>;
 using Writer = std::function<std::optional<Json>(const ExperimentConfig&)>;
 
-const std::initializer_list<Dtype> kDtypes16or8 = {Dtype::Bf16, Dtype::Fp8};
+const std::vector<Dtype> kDtypes16or8 = {Dtype::Bf16, Dtype::Fp8};
 
-Dtype as_dtype(const JsonValue& v, std::initializer_list<Dtype> allowed) { return *parse_dtype(v.as_choice(dtype_names_of(allowed))); }
+Dtype as_dtype(const JsonValue& v, const std::vector<Dtype>& allowed) { return *parse_dtype(v.as_choice(dtype_names_of(allowed))); }
 
 template <typename E>
 Choices names_of(std::span<const EnumName<E>> table) {
   return [table] { return enum_names(table); };
 }
-Choices dtypes_of(std::initializer_list<Dtype> allowed) {
-  const std::vector<Dtype> list(allowed);
-  return [list] {
-    std::vector<std::string> out;
-    for (Dtype d : list) out.emplace_back(dtype_name(d));
-    return out;
-  };
+Choices dtypes_of(const std::vector<Dtype>& allowed) {
+  return [allowed] { return dtype_names_of(allowed); };
 }
 
 // A path in the experiment, relative to its file; it must be a regular file.
@@ -258,14 +253,9 @@ std::vector<ConfigField> schedule_fields() {
   };
 }
 
-ConfigField memory_dtype(const char* key, const char* def, const char* description, Dtype MemoryConfig::*field, std::initializer_list<Dtype> allowed) {
-  const std::vector<Dtype> list(allowed);
+ConfigField memory_dtype(const char* key, const char* def, const char* description, Dtype MemoryConfig::*field, const std::vector<Dtype>& allowed) {
   return {"memory", key, "choice", "", def, description, dtypes_of(allowed),
-          [field, list](const JsonValue& v, ExperimentConfig& e) {
-            std::vector<std::string> names;
-            for (Dtype d : list) names.emplace_back(dtype_name(d));
-            e.memory.*field = *parse_dtype(v.as_choice(names));
-          },
+          [field, allowed](const JsonValue& v, ExperimentConfig& e) { e.memory.*field = as_dtype(v, allowed); },
           [field](const ExperimentConfig& e) -> std::optional<Json> { return dtype_name(e.memory.*field); }};
 }
 
