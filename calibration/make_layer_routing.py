@@ -4,6 +4,8 @@ no ../shared/traces, so the routing is drawn here, on the CPU, and committed):
 
     calibration/layer_routing/deepseek-v3.npy    uint8 [ROWS, 8]  expert ids (256 experts)
     calibration/layer_routing/mixtral-8x7b.npy   uint8 [ROWS, 2]  expert ids (8 experts)
+    calibration/layer_routing/olmoe-1b-7b.npy    uint8 [ROWS, 8]  expert ids (64 experts)
+    calibration/layer_routing/qwen3-30b-a3b.npy  uint8 [ROWS, 8]  expert ids (128 experts)
     calibration/layer_routing/routing.json       where each came from, how it was drawn, sha256
 
 ROWS = 32768 = 8 GPUs x 4096 tokens; the bench gives token i of rank r of a world of N GPUs with T
@@ -22,6 +24,12 @@ tokens each the row (r * T + i) mod ROWS, which is also how moesim replays a tra
   whose max/mean expert load is the median over the 32 layers; each row is the (expert, expert)
   pair of a recorded token of that layer, drawn with replacement (bootstrap), so the real pair
   structure is kept.
+
+- OLMoE-1B-7B: the median-skew layer of OLMoE's own top-8 counts over C4
+  (../shared/traces/olmoe-routing-counts/olmoe_c4.json), 8 experts per token without replacement
+  in proportion to the counts.
+- Qwen3-30B-A3B: no recorded routing of it is public here, so DeepSeek-V3's median-skew layer
+  (above) folded from 256 onto 128 experts, drawn like OLMoE's (said so in routing.json).
 
 Seeded numpy Generator (PCG64, seed 20261125 by default): rerunning gives byte-identical files.
 Usage: /usr/bin/python3 calibration/make_layer_routing.py [--traces ../shared/traces] [--out calibration/layer_routing]
@@ -108,6 +116,46 @@ def mixtral(traces, model, rng, rows):
     return ids, meta
 
 
+def by_counts(counts, k, rng, rows):
+    """k distinct experts per token, without replacement in proportion to `counts` (Gumbel top-k)."""
+    w = np.maximum(counts, 0) + counts.sum() * 1e-12
+    return gumbel_topk(np.broadcast_to(np.log(w / w.sum()), (rows, len(w))), k, rng)
+
+
+def olmoe(traces, model, rng, rows):
+    src = traces / "olmoe-routing-counts" / "olmoe_c4.json"
+    d = json.loads(src.read_text())
+    loads = {int(l): np.asarray(c, dtype=np.float64) for l, c in zip(d["layers"], d["expert_counts"])}
+    layer, ratio = median_layer(loads)
+    ids = by_counts(loads[layer], model["moe"]["top_k"], rng, rows)
+    meta = {"source": shared_name(traces, src),
+            "source_note": "OLMoE-1B-7B-0924 top-8 assignment counts over C4 text for layers 0, 7 and 15 (allenai/OLMoE "
+                           "scripts/routing_output, Apache-2.0; see ../shared/traces/README.md)",
+            "layer": layer, "source_layer_max_over_mean": round(ratio, 4),
+            "method": "per token: 8 experts without replacement in proportion to the layer's counts (Gumbel top-k)",
+            "group_limited": False}
+    return ids, meta
+
+
+def qwen3(traces, model, rng, rows):
+    """No recorded Qwen3 routing is public here: the skew of a real 256-expert layer (DeepSeek-V3's
+    median layer, above) folded onto 128 experts (expert j takes the counts of 2j and 2j + 1)."""
+    src = traces / "deepseek-sglang-expert-counts" / "prefill_in1024.json"
+    counts = np.asarray(json.loads(src.read_text())["logical_count"], dtype=np.float64)
+    ds = json.loads((ROOT / "models" / "deepseek-v3.json").read_text())
+    layer, _ = median_layer({l: counts[l] for l in range(ds["first_dense_layers"], counts.shape[0])})
+    folded = counts[layer].reshape(-1, 2).sum(1)
+    assert len(folded) == model["moe"]["num_experts"]
+    ids = by_counts(folded, model["moe"]["top_k"], rng, rows)
+    meta = {"source": shared_name(traces, src),
+            "source_note": "no recorded Qwen3-30B-A3B routing is available: DeepSeek-V3's median-skew layer of SGLang's "
+                           "expert-distribution recorder, folded from 256 to 128 experts (j <- 2j, 2j+1)",
+            "layer": layer, "source_layer_max_over_mean": round(float(folded.max() / folded.mean()), 4),
+            "method": "per token: 8 experts without replacement in proportion to the folded counts (Gumbel top-k)",
+            "group_limited": False}
+    return ids, meta
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--traces", default=str(ROOT.parent / "shared" / "traces"))
@@ -123,7 +171,7 @@ def main():
     index = {"format": "moesim-layer-routing-1", "rows": args.rows, "seed": args.seed,
              "token_rule": "token i of rank r in a world of N GPUs with T tokens each is row (r * T + i) mod rows",
              "generator": "calibration/make_layer_routing.py (numpy PCG64)", "models": {}}
-    for name, fn in (("deepseek-v3", deepseek), ("mixtral-8x7b", mixtral)):
+    for name, fn in (("deepseek-v3", deepseek), ("mixtral-8x7b", mixtral), ("olmoe-1b-7b", olmoe), ("qwen3-30b-a3b", qwen3)):
         model = json.loads((ROOT / "models" / f"{name}.json").read_text())
         rng = np.random.default_rng([args.seed, len(name)])
         ids, meta = fn(traces, model, rng, args.rows)
