@@ -64,7 +64,10 @@ def grid_of(op, pts):
     got = [r for r in recs if r is not None]
     if not got:
         return None
-    col = {m: [None if r is None else r[m] for r in recs] for m in ("graph_us", "eager_us", "host_us")}
+    col = {m: [None if r is None else r[m] for r in recs] for m in ("graph_us", "eager_us")}
+    # The host time of an op inside a layer: measured right after other ops (host_cold_us) where the
+    # run has it, else back to back.
+    col["host_us"] = [None if r is None else r.get("host_cold_us", r["host_us"]) for r in recs]
     return {"kernel": kernel_name(op, got),
             "axes": [{"name": k, "values": axes[k], "extrapolation_exponent": EXPONENT.get((op, k), 1)} for k in keys],
             "measured_points": len(got), **col}
@@ -88,7 +91,7 @@ def main():
                             "(calibration/bench_layer_ops.py; kernels in calibration/layer_ops.py)",
              "timing": "graph_us: GPU time inside a CUDA graph after an L2 flush, (R x [flush, op] - R x [flush]) / R, "
                        "median of 5 replays; eager_us: the op launched from Python onto an idle GPU, CUDA events; "
-                       "host_us: the host's time to issue the op (wall clock); medians of 7",
+                       "host_us: the host's time to issue the op (wall clock) right after ~30 other small ops, as inside a layer; medians of 7",
              "graph_launch_us": launches[len(launches) // 2] if launches else 0.0,
              "provenance": prov, "ops": ops}
     pathlib.Path(args.out).write_text(json.dumps(table, separators=(",", ":")) + "\n")

@@ -227,6 +227,60 @@ def time_layer(layer, flush, reps):
     return summary(graph), summary(eager)
 
 
+def diagnose(layer, flush, reps):
+    """--diagnose: the parts of one layer point, for finding what a prediction misses (never used to
+    fit moesim): the expert block alone with the layer's counts (graph, L2 flushed), the host's time
+    to issue the whole forward (wall clock, GPU idle at the start), and the host time of each
+    layer_ops call inside the forward (summed per function name)."""
+    xp, order, offs = L.permute(L.rms_norm(layer.x, layer.n2), layer.ids, layer.E)
+    g = torch.cuda.CUDAGraph()
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        L.experts_bf16(xp, layer.wgu, layer.wd, offs)
+    torch.cuda.current_stream().wait_stream(s)
+    with torch.cuda.graph(g):
+        L.experts_bf16(xp, layer.wgu, layer.wd, offs)
+    ex = []
+    for _ in range(reps):
+        flush()
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        g.replay()
+        b.record()
+        b.synchronize()
+        ex.append(a.elapsed_time(b) * 1e3)
+    del g
+    host_total, per_fn = [], {}
+    names = [n for n in dir(L) if not n.startswith("_") and callable(getattr(L, n)) and n not in ("DecodeAttention", "decode_reference")]
+    orig = {n: getattr(L, n) for n in names}
+
+    def wrap(n, f):
+        def w(*a, **k):
+            t0 = time.perf_counter()
+            r = f(*a, **k)
+            per_fn[n] = per_fn.get(n, 0.0) + (time.perf_counter() - t0) * 1e6
+            return r
+        return w
+    for _ in range(reps):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        layer.forward()
+        host_total.append((time.perf_counter() - t0) * 1e6)
+    torch.cuda.synchronize()
+    for n in names:
+        setattr(L, n, wrap(n, orig[n]))
+    try:
+        for _ in range(reps):
+            torch.cuda.synchronize()
+            layer.forward()
+        torch.cuda.synchronize()
+    finally:
+        for n in names:
+            setattr(L, n, orig[n])
+    return {"experts_graph": summary(ex), "host_forward": summary(host_total), "host_by_fn_us": {k: round(v / reps, 2) for k, v in per_fn.items()}}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
@@ -235,6 +289,7 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="first prefill and decode point only")
     ap.add_argument("--deadline-s", type=float, default=540)
     ap.add_argument("--commit", default="")
+    ap.add_argument("--diagnose", action="store_true", help="also time the parts of each layer (diagnose(); never used to fit)")
     args = ap.parse_args()
     t0 = time.monotonic()
     out = pathlib.Path(args.out)
@@ -264,6 +319,8 @@ def main():
                        "context": ctx, "sdpa_backend": backend,
                        "decode_kernel": None if layer.decode_op is None else {"splits": layer.decode_op.splits, "block_g": layer.decode_op.block_g},
                        "graph": graph, "eager": eager, "expert_counts": counts, "routing_sha256": sha}
+                if args.diagnose:
+                    rec["diagnose"] = diagnose(layer, scratch.zero_, args.reps)
                 line = json.dumps(rec)
                 print(line, file=fh, flush=True)
                 brief = {k: rec[k] for k in ("model", "phase", "tokens", "context")}

@@ -30,7 +30,8 @@ captured in a CUDA graph). Shapes are per GPU; bf16 unless said. Kernels:
   mla_absorb      MLA decode's two per-head batched GEMMs: q_nope [T, h, 128] x W_UK [h, 128, 512]
                   and o_latent [T, h, 512] x W_UV [h, 512, 128] (torch.bmm on head-major views)
   experts         torch._grouped_mm gate/up, silu_mul, torch._grouped_mm down (int32 end offsets,
-                  all local experts); fp8: torch._scaled_grouped_mm with row-wise scales
+                  all local experts); fp8: torch._scaled_grouped_mm with row-wise scales on tokens
+                  already quantised (by the dispatch) and the activation quantised in the block
 """
 import math
 
@@ -126,13 +127,21 @@ def experts_bf16(x, wgu, wd, offs):
     return torch._grouped_mm(silu_mul(y1), wd.transpose(-2, -1), offs=offs)
 
 
-def experts_fp8(x, wgu8, sgu, wd8, sd, offs):
-    """x [T, H] bf16 (quantised here, row-wise), wgu8 [E, 2F, H] / wd8 [E, H, F] e4m3 with
-    per-(expert, output column) scales sgu [E, 2F], sd [E, H]."""
-    xq, sx = quant_fp8(x)
-    y1 = torch._scaled_grouped_mm(xq, wgu8.transpose(-2, -1), sx.squeeze(-1), sgu, offs=offs, out_dtype=torch.bfloat16)
+def experts_fp8(xq, sx, wgu8, sgu, wd8, sd, offs):
+    """FP8 grouped SwiGLU block: xq [T, H] e4m3 with row scales sx [T] (quantised before dispatch,
+    as DeepEP's FP8 dispatch delivers it), wgu8 [E, 2F, H] / wd8 [E, H, F] e4m3 with
+    per-(expert, output row) scales sgu [E, 2F], sd [E, H]; the SiLU*mul output is quantised
+    row-wise in the block. torch._scaled_grouped_mm, bf16 out."""
+    y1 = torch._scaled_grouped_mm(xq, wgu8.transpose(-2, -1), sx, sgu, offs=offs, out_dtype=torch.bfloat16)
     aq, sa = quant_fp8(silu_mul(y1))
     return torch._scaled_grouped_mm(aq, wd8.transpose(-2, -1), sa.squeeze(-1), sd, offs=offs, out_dtype=torch.bfloat16)
+
+
+def quant_weights_fp8(w):
+    """[E, N, K] bf16 -> (e4m3 [E, N, K], fp32 scales [E, N]): one scale per output row."""
+    amax = w.abs().amax(dim=-1).float().clamp_(min=1e-12)
+    scale = amax / FP8_MAX
+    return (w / scale.unsqueeze(-1).to(w.dtype)).to(FP8), scale
 
 
 SDPA_BACKENDS = ("FLASH_ATTENTION", "CUDNN_ATTENTION", "EFFICIENT_ATTENTION")

@@ -21,7 +21,8 @@ import time
 import torch
 import torch.nn.functional as Fn
 
-from timing_stats import summary  # calibration/, the script's folder, is on sys.path
+import layer_ops  # calibration/, the script's folder, is on sys.path
+from timing_stats import summary
 
 BACKEND = "torch-grouped-mm"
 
@@ -58,6 +59,31 @@ def block(x, wgu, wd, offs, F):
     y1 = torch._grouped_mm(x, wgu.transpose(-2, -1), offs=offs)
     a = Fn.silu(y1[:, :F]) * y1[:, F:]
     return torch._grouped_mm(a, wd.transpose(-2, -1), offs=offs)
+
+
+def block_fp8(x8, wgu, wd, offs, F):
+    """x8 = (e4m3 tokens, row scales); wgu / wd = (e4m3 weights, scales)."""
+    return layer_ops.experts_fp8(x8[0], x8[1], wgu[0], wgu[1], wd[0], wd[1], offs)
+
+
+def quant_tokens(x):
+    q, s = layer_ops.quant_fp8(x)
+    return q, s.squeeze(-1)
+
+
+def selftest_fp8(gen):
+    H, F, counts = 256, 128, [16, 0, 32, 16]
+    E = len(counts)
+    wgu, wd = nonzero_rand((E, 2 * F, H), H ** -0.5, gen), nonzero_rand((E, H, F), F ** -0.5, gen)
+    x = nonzero_rand((sum(counts), H), 1.0, gen)
+    offs = torch.tensor(counts, device="cuda", dtype=torch.int32).cumsum(0).to(torch.int32)
+    q_gu, q_d = layer_ops.quant_weights_fp8(wgu), layer_ops.quant_weights_fp8(wd)
+    y = block_fp8(quant_tokens(x), q_gu, q_d, offs, F).double()
+    ref = block(x, wgu, wd, offs, F).double()
+    err = ((y - ref).norm() / ref.norm()).item()
+    ok = err < 8e-2 and torch.isfinite(y).all().item()
+    print(json.dumps({"kind": "selftest", "backend": BACKEND, "fp8_rel_err": err, "ok": bool(ok)}), flush=True)
+    return ok
 
 
 def selftest(gen):
@@ -120,20 +146,20 @@ def main():
     gen.manual_seed(1)
     if args.selftest and not selftest(gen):
         return 1
+    fp8_ok = hasattr(torch, "_scaled_grouped_mm") and (not args.selftest or selftest_fp8(gen))
     if not args.plan:
         return 0
     jobs = parse_plan(args.plan)
     max_e, max_t = {}, {}
     for j in jobs:
-        if j["dtype"] != "bf16":
-            continue
-        k = (j["H"], j["F"])
+        k = (j["H"], j["F"], j["dtype"])
         max_e[k] = max(max_e.get(k, 0), len(j["counts"]))
         max_t[k] = max(max_t.get(k, 1), sum(j["counts"]))
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
     scratch = torch.empty(max(2 * l2, 64 << 20), dtype=torch.uint8, device="cuda")
     flush = scratch.zero_
     cur, wgu, wd, xbuf = None, None, None, None
+    x8 = None
     for i, j in enumerate(jobs):
         if time.monotonic() - t0 > args.deadline_s:
             print(json.dumps({"kind": "truncated", "backend": BACKEND, "done": i, "total": len(jobs)}), flush=True)
@@ -142,33 +168,44 @@ def main():
         rec = {"kind": "expert_block", "backend": BACKEND, "tag": j["tag"], "dtype": j["dtype"], "hidden": H, "intermediate": F,
                "experts": len(counts)}
         rec.update({"counts": counts} if j["kind"] == "v" else {"tokens": counts[0]})
-        if j["dtype"] != "bf16":
+        fp8 = j["dtype"] == "fp8"
+        if j["dtype"] not in ("bf16", "fp8") or (fp8 and not fp8_ok):
             rec["skipped"] = "dtype"
             print(json.dumps(rec), flush=True)
             continue
         T = sum(counts)
         try:
-            first = cur != (H, F)
+            first = cur != (H, F, j["dtype"])
             if first:
-                wgu = wd = xbuf = None
+                wgu = wd = xbuf = x8 = None
                 torch.cuda.empty_cache()
-                wgu = nonzero_rand((max_e[(H, F)], 2 * F, H), H ** -0.5, gen)
-                wd = nonzero_rand((max_e[(H, F)], H, F), F ** -0.5, gen)
-                xbuf = nonzero_rand((2, max_t[(H, F)], H), 1.0, gen)  # 2 input rotations, sliced per job
-                cur = (H, F)
+                key = (H, F, j["dtype"])
+                wgu = nonzero_rand((max_e[key], 2 * F, H), H ** -0.5, gen)
+                wd = nonzero_rand((max_e[key], H, F), F ** -0.5, gen)
+                if fp8:
+                    wgu, wd = layer_ops.quant_weights_fp8(wgu), layer_ops.quant_weights_fp8(wd)
+                    torch.cuda.empty_cache()
+                xbuf = nonzero_rand((2, max_t[key], H), 1.0, gen)  # 2 input rotations, sliced per job
+                x8 = [quant_tokens(xbuf[r]) for r in range(2)] if fp8 else None
+                cur = key
             E = len(counts)
             offs = torch.tensor(counts, device="cuda", dtype=torch.int32).cumsum(0).to(torch.int32)
-            xs = [xbuf[r, :T] for r in range(2)]
+            if fp8:
+                xs = [(x8[r][0][:T], x8[r][1][:T]) for r in range(2)]
+                run_block = lambda x: block_fp8(x, (wgu[0][:E], wgu[1][:E]), (wd[0][:E], wd[1][:E]), offs, F)  # noqa: E731
+            else:
+                xs = [xbuf[r, :T] for r in range(2)]
+                run_block = lambda x: block(x, wgu[:E], wd[:E], offs, F)  # noqa: E731
             st = {"median_us": 0.0, "p10_us": 0.0, "p90_us": 0.0, "min_us": 0.0, "reps": 0}
             if T > 0:
                 if first:  # warm-up outside capture (kernel selection, lazy init)
-                    block(xs[0], wgu[:E], wd[:E], offs, F)
+                    run_block(xs[0])
                     torch.cuda.synchronize()
                 graphs = []
                 for x in xs:
                     g = torch.cuda.CUDAGraph()
                     with torch.cuda.graph(g):
-                        block(x, wgu[:E], wd[:E], offs, F)
+                        run_block(x)
                     graphs.append(g)
                 st = time_graphs(graphs, flush)
                 del graphs
@@ -178,7 +215,7 @@ def main():
             rec["graph"] = True
         except torch.cuda.OutOfMemoryError:
             rec["skipped"] = "memory"
-            wgu = wd = xbuf = None
+            wgu = wd = xbuf = x8 = None
             cur = None
             torch.cuda.empty_cache()
         print(json.dumps(rec), flush=True)

@@ -24,6 +24,7 @@ class InputError(Exception):
 # exposed_comm is on the path. The labels are the figures' own.
 LABELS = {
     "attention": "Attention",
+    "moe_local": "MoE-local (router, permute, ...)",
     "dense_ffn": "Dense FFN",
     "shared_expert": "Shared expert",
     "expert_compute": "Expert compute",

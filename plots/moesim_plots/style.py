@@ -22,6 +22,7 @@ plt.rcParams.update({
 # map onto these too).
 COMPONENT_COLORS = {
     "attention": "#4C72B0",
+    "moe_local": "#DA8BC3",
     "dense_ffn": "#DD8452",
     "shared_expert": "#55A868",
     "expert_compute": "#8172B3",

@@ -9,6 +9,7 @@ from .style import COMPONENT_COLORS, EXTRA_COLORS, new_figure
 # timeline op name (less any '_bwd') -> (colour, legend label)
 OP_KINDS = OrderedDict([
     ("attention", (COMPONENT_COLORS["attention"], "Attention")),
+    ("moe_local", (COMPONENT_COLORS["moe_local"], "MoE-local")),
     ("dense_ffn", (COMPONENT_COLORS["dense_ffn"], "Dense FFN")),
     ("shared_expert", (COMPONENT_COLORS["shared_expert"], "Shared expert")),
     ("experts", (COMPONENT_COLORS["expert_compute"], "Expert compute")),

@@ -14,6 +14,7 @@ int trace(const std::vector<std::string>& args);
 int trace_synth(const std::vector<std::string>& args);
 int comm(const std::vector<std::string>& args);
 int cost(const std::vector<std::string>& args);
+int cost_layer(const std::vector<std::string>& args);  // `moesim cost layer` (cli_cost_layer.cpp)
 int main(int argc, char** argv);
 
 }  // namespace moesim::cli

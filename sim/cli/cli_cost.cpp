@@ -14,6 +14,7 @@
 
 #include <fmt/ranges.h>
 
+#include "sim/cli/cli.h"
 #include "sim/hardware/device_cost.h"
 #include "sim/hardware/expert_backends.h"
 #include "sim/io/errors.h"
@@ -166,11 +167,13 @@ int cost(const std::vector<std::string>& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     fmt::print(args.empty() ? stderr : stdout,
                "usage: moesim cost experts --hardware NAME [--kernel BACKEND] --hidden H --intermediate F [--dtype bf16]\n"
-               "                           --counts c1,c2,... [--allow-extrapolation]   (or --batch FILE)\n");
+               "                           --counts c1,c2,... [--allow-extrapolation]   (or --batch FILE)\n"
+               "       moesim cost layer --model NAME --hardware NAME --phase prefill|decode --tokens T ...   (--help)\n");
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "experts") return cost_experts(std::vector<std::string>(args.begin() + 1, args.end()));
-  fmt::print(stderr, "moesim cost: error: unknown target \"{}\" (experts)\n", args[0]);
+  if (args[0] == "layer") return cost_layer(std::vector<std::string>(args.begin() + 1, args.end()));
+  fmt::print(stderr, "moesim cost: error: unknown target \"{}\" (experts, layer)\n", args[0]);
   return 2;
 }
 

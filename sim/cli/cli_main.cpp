@@ -24,6 +24,7 @@ const char* kUsage =
     "  trace import|stats ...          import routing recorders' output; summarise a trace\n"
     "  comm a2a ...                    time one all-to-all dispatch and combine\n"
     "  cost experts ...                predicted time of one grouped expert block\n"
+    "  cost layer ...                  predicted time of one whole transformer layer, op by op\n"
     "\n"
     "Run 'moesim COMMAND --help' for a command's options.\n";
 

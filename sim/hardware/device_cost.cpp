@@ -1,11 +1,35 @@
 #include "sim/hardware/device_cost.h"
 
+#include <filesystem>
+
+#include <fmt/format.h>
+
 #include "sim/hardware/expert_backends.h"
 
 namespace moesim {
 
+std::optional<OpTable> find_op_table(const HardwareProfile& hw, const std::string& data_dir, std::optional<HardwareProfile>& source_hw) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(data_dir) / "hw_profiles";
+  std::error_code ec;
+  const std::string& name = hw.op_table_from.empty() ? hw.name : hw.op_table_from;
+  const auto path = (dir / (name + ".ops.json")).string();
+  if (!fs::is_regular_file(path, ec)) {
+    if (!hw.op_table_from.empty())
+      throw InputError(fmt::format("hardware \"{}\": op_table_from names \"{}\" but {} does not exist", hw.name, name, path));
+    return std::nullopt;
+  }
+  auto t = load_op_table_file(path);
+  if (t.hardware != name) throw input_error(path, "$.hardware", fmt::format("table is for \"{}\" but the profile asks for \"{}\"", t.hardware, name));
+  if (!hw.op_table_from.empty()) source_hw = load_hardware_file((dir / (name + ".json")).string());
+  return t;
+}
+
 DeviceCostModel::DeviceCostModel(const HardwareProfile& hw, const DeviceCostOptions& options)
     : hw_(hw), options_(options), roofline_(hw_) {
+  std::optional<HardwareProfile> source;
+  ops_ = find_op_table(hw_, options_.data_dir, source);
+  if (source) ops_source_ = std::make_unique<HardwareProfile>(std::move(*source));
   const auto* entry = expert_backend_registry().find(options_.expert_backend);
   if (!entry) throw CostSourceError("unknown expert backend \"" + options_.expert_backend + "\"");
   if (entry->traits.kind == ExpertBackendKind::Roofline) return;
@@ -73,6 +97,30 @@ OpTime DeviceCostModel::dense_mlp(int64_t tokens, int64_t hidden, int64_t interm
   act.bytes = 3.0 * static_cast<double>(tokens * intermediate) * act_bytes_per_elem;
   act.kernels = 1;
   return {SimTime::from_seconds((*gate_up + *down) * 1e-6 * overlap_stretch()) + roofline(act, true), "calibrated:dense-gemm"};
+}
+
+}  // namespace moesim
+
+namespace moesim {
+
+OpTiming DeviceCostModel::op(const std::string& table_op, const std::vector<double>& coords, const OpCost& roofline_cost, bool beside_comm) const {
+  if (ops_) {
+    if (const auto hit = ops_->lookup(table_op, coords)) {
+      double ratio = 1.0;
+      std::string source = "measured:" + table_op;
+      if (ops_source_) {  // the transfer rule: the ratio of the two devices' rooflines for this op
+        const double here = static_cast<double>(roofline_.estimate(roofline_cost).time.ps());
+        const double there = static_cast<double>(RooflineModel(*ops_source_).estimate(roofline_cost).time.ps());
+        if (there > 0) ratio = here / there;
+        source += " (from " + ops_source_->name + ")";
+      }
+      const double stretch = beside_comm ? overlap_stretch() : 1.0;
+      return {SimTime::from_seconds(hit->graph_us * 1e-6 * ratio * stretch), SimTime::from_seconds(hit->host_us * 1e-6), source, hit->extrapolated};
+    }
+  }
+  SimTime host;
+  for (int k = 0; k < roofline_cost.kernels; ++k) host += hw_.kernel_launch;
+  return {roofline(roofline_cost, beside_comm), host, "roofline", false};
 }
 
 }  // namespace moesim

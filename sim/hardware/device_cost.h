@@ -9,7 +9,14 @@
 //    dtype, extrapolating beyond the grid; a named backend: strict, CostSourceError outside its
 //    grid unless allow_extrapolation), else the roofline of the grouped SwiGLU block;
 //  - dense SwiGLU MLPs (shared experts): two measured dense GEMMs (gate/up [T,H]x[H,2F], down
-//    [T,F]x[F,H]) plus the activation's roofline where the table has both shapes, else the roofline.
+//    [T,F]x[F,H]) plus the activation's roofline where the table has both shapes, else the roofline;
+//  - every other op of a layer (op(): norms, projections, rotary, attention core, router, permute,
+//    ...; sim/moe/layer_ops.h lists them) from the device's per-op table
+//    (hw_profiles/<gpu>.ops.json, op_table.h): the GPU time in a CUDA graph and the host's time to
+//    issue it in eager mode. A profile with "op_table_from" (the H100 and H800 take the H200's: the
+//    same GH100 die, SMs and clocks) transfers that table by the ratio of the two devices'
+//    rooflines for the op: compute-bound time carries over, memory-bound time scales with HBM
+//    bandwidth, launch-bound time stays. No table or no such op: the roofline, labelled so.
 // Times are SimTime; the tables' microseconds are converted here, at the boundary.
 #pragma once
 #include <cstdint>
@@ -22,6 +29,7 @@
 #include "sim/hardware/dense_gemm_table.h"
 #include "sim/hardware/expert_cost_model.h"
 #include "sim/hardware/hardware_profile.h"
+#include "sim/hardware/op_table.h"
 #include "sim/hardware/roofline.h"
 #include "sim/io/errors.h"
 
@@ -48,6 +56,17 @@ struct OpTime {
   bool extrapolated = false;  // beyond the measured grid
 };
 
+// One op of a layer: its GPU time (in a CUDA graph) and the host's time to issue it eagerly.
+struct OpTiming {
+  SimTime gpu, host;
+  std::string source;  // "measured:<table op>", "measured:<table op> (from <device>)", "roofline"
+  bool extrapolated = false;
+};
+
+// The per-op table for `hw`: its own hw_profiles/<name>.ops.json, else the one of `op_table_from`
+// (then `source_hw` is that device's profile, for the transfer); nullopt when neither exists.
+std::optional<OpTable> find_op_table(const HardwareProfile& hw, const std::string& data_dir, std::optional<HardwareProfile>& source_hw);
+
 class DeviceCostModel {
  public:
   // Throws CostSourceError when a named measured backend has no table on this device.
@@ -61,6 +80,11 @@ class DeviceCostModel {
   // A dense SwiGLU MLP over `tokens` tokens, beside communication (shared experts).
   OpTime dense_mlp(int64_t tokens, int64_t hidden, int64_t intermediate, Dtype weight_dtype, double act_bytes_per_elem,
                    const OpCost& roofline_cost) const;
+  // One op of a layer from the per-op table (`table_op` and its coordinates: op_table.h), else
+  // the roofline of `roofline_cost`. `beside_comm`: it runs while communication kernels hold SMs.
+  OpTiming op(const std::string& table_op, const std::vector<double>& coords, const OpCost& roofline_cost, bool beside_comm) const;
+  // The per-op table in use (null: ops come from the roofline) and the device it was measured on.
+  const OpTable* op_table() const { return ops_ ? &*ops_ : nullptr; }
   const HardwareProfile& hardware() const { return hw_; }
   // The measured table the expert blocks come from; null when they come from the roofline.
   const CalibrationTable* calibration() const { return experts_ && experts_->table() ? &*experts_->table() : nullptr; }
@@ -75,6 +99,8 @@ class DeviceCostModel {
   std::unique_ptr<ExpertCostModel> experts_;  // null: roofline only
   bool strict_ = false;                       // a named backend: its errors are errors
   DenseGemmTable dense_gemms_;
+  std::optional<OpTable> ops_;
+  std::unique_ptr<HardwareProfile> ops_source_;  // set when ops_ is another device's table
 };
 
 }  // namespace moesim

@@ -62,6 +62,7 @@ HardwareProfile parse_hardware(const JsonValue& value) {
   h.collective_latency = o.required("collective_latency").as_duration();
   if (auto p = o.optional("price_per_hour")) h.price_per_hour = p->as_number(0, 1e6);
   if (auto c = o.optional("calibration_from")) h.calibration_from = c->as_string();
+  if (auto c = o.optional("op_table_from")) h.op_table_from = c->as_string();
   o.finish();
   return h;
 }

@@ -35,6 +35,7 @@ struct HardwareProfile {
   SimTime collective_latency;       // fixed software cost of one collective
   double price_per_hour = 0;        // USD per device-hour, 0 when unknown
   std::string calibration_from;     // another profile whose measured tables this one uses
+  std::string op_table_from;        // another profile whose per-op table (ops.json) this one transfers
   Json source_json;
 
   double usable_hbm_bytes() const { return hbm_capacity_bytes - hbm_reserved_bytes; }

@@ -31,6 +31,10 @@ AttentionConfig parse_attention(const JsonValue& v) {
     if (a.num_heads % a.num_kv_heads != 0)
       o.self().fail(fmt::format("num_heads ({}) must be a multiple of num_kv_heads ({})", a.num_heads, a.num_kv_heads));
     if (auto b = o.optional("qkv_bias")) a.qkv_bias = b->as_bool();
+    if (auto q = o.optional("qk_norm")) {
+      const std::string n = q->as_choice({"none", "per_head", "full_width"});
+      a.qk_norm = n == "per_head" ? QkNorm::PerHead : n == "full_width" ? QkNorm::FullWidth : QkNorm::None;
+    }
   }
   o.finish();
   return a;

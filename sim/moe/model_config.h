@@ -10,6 +10,9 @@
 namespace moesim {
 
 enum class AttentionKind { Mha, Gqa, Mla };
+// RMSNorm of queries and keys before rotary: per head over head_dim (Qwen3) or over the whole
+// projection width (OLMoE).
+enum class QkNorm { None, PerHead, FullWidth };
 
 struct AttentionConfig {
   AttentionKind kind = AttentionKind::Gqa;
@@ -23,6 +26,7 @@ struct AttentionConfig {
   int64_t qk_rope_head_dim = 0;
   int64_t v_head_dim = 0;
   bool qkv_bias = false;
+  QkNorm qk_norm = QkNorm::None;  // GQA/MHA
 };
 
 

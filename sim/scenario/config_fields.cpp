@@ -282,6 +282,11 @@ std::vector<ConfigField> compute_and_cost_fields() {
       {"compute", "allow_extrapolation", "boolean", "", "false", "a named measured backend extrapolates beyond its grid instead of refusing", {},
        [](const JsonValue& v, ExperimentConfig& e) { e.compute.allow_extrapolation = v.as_bool(); },
        [](const ExperimentConfig& e) -> std::optional<Json> { return e.compute.allow_extrapolation; }},
+      {"compute", "launch_mode", "choice", "", "graph",
+       "graph: each op costs its GPU time in a CUDA graph; eager: the host issues op after op (measured host times) and the GPU waits when it is slower",
+       [] { return std::vector<std::string>{"graph", "eager"}; },
+       [](const JsonValue& v, ExperimentConfig& e) { e.compute.launch_mode = v.as_choice({"graph", "eager"}) == "eager" ? LaunchMode::Eager : LaunchMode::Graph; },
+       [](const ExperimentConfig& e) -> std::optional<Json> { return e.compute.launch_mode == LaunchMode::Eager ? "eager" : "graph"; }},
       {"cost", "price_per_device_hour", "number", "USD", "the hardware profile's price_per_hour", "price of one device-hour", {},
        [](const JsonValue& v, ExperimentConfig& e) { e.cost.price_per_device_hour = v.as_number(0.0, 1e6); },
        [](const ExperimentConfig& e) -> std::optional<Json> {

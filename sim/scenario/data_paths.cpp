@@ -31,7 +31,7 @@ std::vector<std::string> bundled_names(const std::string& folder) {
   for (const auto& entry : fs::directory_iterator(fs::path(data_dir()) / folder, ec)) {
     const auto name = entry.path().filename().string();
     if (entry.path().extension() != ".json") continue;
-    if (name.size() > 17 && name.ends_with(".calibration.json")) continue;
+    if (name.ends_with(".calibration.json") || name.ends_with(".ops.json")) continue;  // measured tables, not profiles
     out.push_back(entry.path().stem().string());
   }
   std::sort(out.begin(), out.end());

@@ -26,11 +26,16 @@ struct PlacementConfig {
   std::string file_as_written;
 };
 
+enum class LaunchMode { Graph, Eager };
+
 struct ComputeConfig {
   // Expert-block cost backend, a name in expert_backend_registry() (sim/hardware/expert_backends.h);
   // a named measured backend must cover every query unless allow_extrapolation is set.
   std::string expert_backend = "auto";
   bool allow_extrapolation = false;
+  // How the framework launches a layer's kernels: replayed from a CUDA graph (each op costs its GPU
+  // time) or eagerly from Python (the host issues op after op; the GPU waits when the host is slower).
+  LaunchMode launch_mode = LaunchMode::Graph;
 };
 
 struct CostConfig {

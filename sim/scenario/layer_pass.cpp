@@ -63,29 +63,93 @@ std::vector<int32_t> top_destinations(const DispatchTraffic& traffic, int64_t de
 
 }  // namespace
 
-DenseCosts dense_costs(const Scenario& sc) {
+LayerShape layer_shape(const ExperimentConfig& c, const CostContext& ctx) {
+  LayerShape s;
+  s.tokens = c.workload.tokens_per_device;
+  s.decode = c.workload.phase == WorkloadPhase::Decode;
+  s.sequence_length = c.workload.sequence_length;
+  s.context = c.workload.context_length;
+  s.tensor_parallel = c.parallel.attention_tensor_parallel;
+  s.weight_dtype = c.memory.weight_dtype;
+  s.act_bytes = ctx.act_bytes_per_elem;
+  s.kv_bytes = ctx.kv_bytes_per_elem;
+  s.quantise_dispatch = dtype_bytes(c.moe.dispatch_dtype) < 2 || dtype_bytes(ctx.expert_dtype) < 2;
+  s.lm_head_tokens = c.workload.phase == WorkloadPhase::Prefill ? std::max<int64_t>(1, s.tokens / c.workload.sequence_length) : s.tokens;
+  return s;
+}
+
+namespace {
+
+// The expert block as one op of an eagerly launched layer: its GPU time at the mean load of a
+// device (every local expert with the device's mean share of the routed copies) and the host time
+// of its three launches (two grouped GEMMs and the activation, as the measured GEMM and SiLU*mul).
+CostedOp mean_expert_op(const Scenario& sc, const LayerShape& s) {
   const auto& c = sc.config();
   const auto& m = c.model;
   const auto& ctx = sc.cost_context();
-  const auto& cost = sc.cost();
-  const int64_t T = c.workload.tokens_per_device;
-  const bool decode = c.workload.phase == WorkloadPhase::Decode;
-  const double context = decode ? static_cast<double>(c.workload.context_length) : (static_cast<double>(c.workload.sequence_length) + 1.0) / 2.0;
-  const OpCost attn = attention_cost(ctx, T, context, decode ? static_cast<double>(T) * context : 0.0);
-  const SimTime tp_comm = attention_tp_allreduce(c);
-  DenseCosts d;
-  d.attention = cost.roofline(attn, false) + tp_comm;
-  d.attention_bwd = cost.roofline(scaled(attn, 2.0), false) + tp_comm;
-  d.router = cost.roofline(router_cost(ctx, T), true);
-  if (m.dense_intermediate_size > 0) d.dense_ffn = cost.roofline(dense_ffn_cost(ctx, T), false);
-  if (m.moe.num_shared_experts > 0) {
-    const OpTime shared = cost.dense_mlp(T, m.hidden_size, m.moe.shared_expert_intermediate_size * m.moe.num_shared_experts,
-                                         c.memory.weight_dtype, ctx.act_bytes_per_elem, shared_expert_cost(ctx, T));
-    d.shared_expert = shared.time;
-    d.shared_expert_source = shared.source;
+  const int64_t ep = c.parallel.expert_parallel, local = std::max<int64_t>(1, m.moe.num_experts / ep);
+  const int64_t per_expert = std::max<int64_t>(1, (s.tokens * m.moe.top_k * ep + m.moe.num_experts - 1) / m.moe.num_experts);
+  const double F = static_cast<double>(m.moe.expert_intermediate_size) / static_cast<double>(c.parallel.expert_tensor_parallel);
+  CostedOp op{LayerOpKind::Projection, LayerBlock::MoeBeforeDispatch, "experts (mean load)", "", {}, {}, false};
+  try {
+    op.gpu = sc.cost().expert_block(m.hidden_size, F, ctx.expert_dtype, ctx.expert_weight_bytes_per_elem, ctx.act_bytes_per_elem,
+                                    std::vector<int64_t>(static_cast<size_t>(local), per_expert)).time;
+  } catch (const CostSourceError&) {
+    op.gpu = SimTime::zero();
   }
-  const int64_t head_tokens = c.workload.phase == WorkloadPhase::Prefill ? std::max<int64_t>(1, T / c.workload.sequence_length) : T;
-  d.lm_head = cost.roofline(lm_head_cost(ctx, head_tokens), false);
+  op.host = expert_block_host_time(sc.cost(), s.tokens * m.moe.top_k, m.hidden_size, static_cast<int64_t>(F));
+  return op;
+}
+
+// What eager launching adds to a layer made of `seq`: the pipelined end time plus the latency,
+// less the GPU times.
+SimTime eager_overhead(const std::vector<CostedOp>& seq, double latency_us) {
+  SimTime gpu;
+  for (const auto& o : seq) gpu += o.gpu;
+  const SimTime end = eager_sequence_time(seq) + SimTime::from_us(latency_us);
+  return end > gpu ? end - gpu : SimTime::zero();
+}
+
+}  // namespace
+
+DenseCosts dense_costs(const Scenario& sc) {
+  const auto& c = sc.config();
+  const auto& m = c.model;
+  const auto& cost = sc.cost();
+  const LayerShape s = layer_shape(c, sc.cost_context());
+  DenseCosts d;
+  d.attention_ops = cost_layer_ops(cost, attention_ops(m, s));
+  d.moe_ops = cost_layer_ops(cost, moe_local_ops(m, s));
+  if (m.moe.num_shared_experts > 0)
+    d.shared_ops = cost_layer_ops(cost, swiglu_mlp_ops(m, s, m.moe.shared_expert_intermediate_size * m.moe.num_shared_experts,
+                                                       LayerOpKind::SharedExpert, LayerBlock::SharedExpert, "shared expert"));
+  if (m.dense_intermediate_size > 0)
+    d.dense_ffn_ops = cost_layer_ops(cost, swiglu_mlp_ops(m, s, std::max<int64_t>(1, m.dense_intermediate_size / s.tensor_parallel),
+                                                          LayerOpKind::DenseFfn, LayerBlock::DenseFfn, "dense FFN"));
+  d.lm_head_ops = cost_layer_ops(cost, lm_head_ops(m, s));
+  d.tp_allreduce = attention_tp_allreduce(c);
+  d.attention = d.attention_ops.gpu() + d.tp_allreduce;
+  d.attention_bwd = SimTime::from_ps(d.attention_ops.gpu().ps() * 2) + d.tp_allreduce;
+  d.moe_before = d.moe_ops.gpu(LayerBlock::MoeBeforeDispatch);
+  d.moe_after = d.moe_ops.gpu(LayerBlock::MoeAfterCombine);
+  d.shared_expert = d.shared_ops.gpu();
+  d.dense_ffn = d.dense_ffn_ops.gpu();
+  d.lm_head = d.lm_head_ops.gpu();
+  if (!d.shared_ops.ops.empty()) d.shared_expert_source = d.shared_ops.ops.front().source;
+  if (c.compute.launch_mode == LaunchMode::Eager) {
+    const double latency = cost.op_table() ? cost.op_table()->eager_latency_us : 0.0;
+    std::vector<CostedOp> moe_seq = d.attention_ops.ops;
+    for (const auto& o : d.moe_ops.ops)
+      if (o.block == LayerBlock::MoeBeforeDispatch) moe_seq.push_back(o);
+    moe_seq.push_back(mean_expert_op(sc, s));
+    for (const auto& o : d.moe_ops.ops)
+      if (o.block == LayerBlock::MoeAfterCombine) moe_seq.push_back(o);
+    moe_seq.insert(moe_seq.end(), d.shared_ops.ops.begin(), d.shared_ops.ops.end());
+    d.eager_moe_layer = eager_overhead(moe_seq, latency);
+    std::vector<CostedOp> dense_seq = d.attention_ops.ops;
+    dense_seq.insert(dense_seq.end(), d.dense_ffn_ops.ops.begin(), d.dense_ffn_ops.ops.end());
+    d.eager_dense_layer = eager_overhead(dense_seq, latency);
+  }
   return d;
 }
 

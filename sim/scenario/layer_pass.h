@@ -13,6 +13,7 @@
 
 #include "sim/moe/dispatch_plan.h"
 #include "sim/network/network_model.h"
+#include "sim/scenario/layer_op_costs.h"
 #include "sim/scenario/scenario.h"
 
 namespace moesim {
@@ -42,11 +43,21 @@ struct MoeLayerStats {
   double max_link_utilization = 0;
 };
 
-// The ops that are the same on every device of every layer.
+// The ops that are the same on every device of every layer (sim/moe/layer_ops.h), costed per op.
 struct DenseCosts {
-  SimTime attention, attention_bwd, router, dense_ffn, shared_expert, lm_head;
+  SimTime attention, attention_bwd;       // the attention block, with its tensor-parallel all-reduce
+  SimTime moe_before, moe_after;          // MoE-local ops before dispatch (norm, router, top-k, permute,
+                                          // quantisation) and after combine (unpermute, residual)
+  SimTime dense_ffn, shared_expert, lm_head;
+  // Eager launch only: what launching from the host adds to a MoE / dense layer (layer_op_costs.h).
+  SimTime eager_moe_layer, eager_dense_layer;
   std::string shared_expert_source = "none";
+  CostedOps attention_ops, moe_ops, shared_ops, dense_ffn_ops, lm_head_ops;  // for the report
+  SimTime tp_allreduce;
 };
+
+// The layer's shape on one device, from the experiment.
+LayerShape layer_shape(const ExperimentConfig& c, const CostContext& ctx);
 
 struct LayerPassResult {
   DenseCosts dense;

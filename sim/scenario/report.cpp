@@ -15,8 +15,9 @@ Json layer_json(const ExperimentConfig& c, const StageLayout& st, int64_t l, con
   const bool moe = c.model.layer_is_moe[l];
   Json j = {{"layer", l},
             {"type", moe ? "moe" : "dense"},
-            {"layer_time_us", us_of_ps(t.attention + t.dense_ffn + t.shared_expert + t.experts + t.exposed)},
+            {"layer_time_us", us_of_ps(t.attention + t.moe_local + t.dense_ffn + t.shared_expert + t.experts + t.exposed)},
             {"attention_us", us_of_ps(t.attention)},
+            {"moe_local_us", us_of_ps(t.moe_local)},
             {"dense_ffn_us", us_of_ps(t.dense_ffn)},
             {"shared_expert_us", us_of_ps(t.shared_expert)},
             {"expert_compute_us", us_of_ps(t.experts)},
@@ -47,6 +48,7 @@ Json layer_json(const ExperimentConfig& c, const StageLayout& st, int64_t l, con
 
 Json breakdown_json(const StepAnalysis& a) {
   return {{"attention", us_of_ps(a.total.attention)},
+          {"moe_local", us_of_ps(a.total.moe_local)},
           {"dense_ffn", us_of_ps(a.total.dense_ffn)},
           {"shared_expert", us_of_ps(a.total.shared_expert)},
           {"expert_compute", us_of_ps(a.total.experts)},
@@ -70,12 +72,74 @@ Json hbm_json(const ExperimentConfig& c, const StepAnalysis& a, const std::vecto
           {"overflow_bytes", a.hbm_max_bytes > usable ? std::round(a.hbm_max_bytes - usable) : 0.0}, {"devices", devices}};
 }
 
+// Per op kind, the sources that costed its ops (source -> ops), over every op list of the layer pass.
+Json op_sources_json(const DenseCosts& d) {
+  Json by_kind = Json::object();
+  for (const CostedOps* list : {&d.attention_ops, &d.moe_ops, &d.shared_ops, &d.dense_ffn_ops, &d.lm_head_ops})
+    for (const auto& o : list->ops) {
+      Json& k = by_kind[layer_op_kind_name(o.kind)];
+      if (k.is_null()) k = Json::object();
+      const std::string src = o.source + (o.extrapolated ? " (extrapolated)" : "");
+      k[src] = k.value(src, 0) + 1;
+    }
+  return by_kind;
+}
+
+Json costed_ops_json(const CostedOps& ops) {
+  Json out = Json::array();
+  for (const auto& o : ops.ops)
+    out.push_back({{"name", o.name}, {"kind", layer_op_kind_name(o.kind)}, {"gpu_us", us(o.gpu)}, {"host_us", us(o.host)},
+                   {"source", o.source}, {"extrapolated", o.extrapolated}});
+  return out;
+}
+
+// One MoE (or dense) layer of the critical device by op kind: the dense ops as costed, the experts,
+// dispatch and combine as the mean over the critical stage's layers of that type.
+Json layer_ops_json(const Scenario& sc, const LayerPassResult& pass, const StepAnalysis& a) {
+  const auto& c = sc.config();
+  const DenseCosts& d = pass.dense;
+  auto by_kind = [](const std::vector<const CostedOps*>& lists) {
+    Json k = Json::object();
+    for (const auto* l : lists)
+      for (const auto& o : l->ops) k[layer_op_kind_name(o.kind)] = k.value(layer_op_kind_name(o.kind), 0.0) + us(o.gpu);
+    return k;
+  };
+  double experts = 0, dispatch = 0, combine = 0, n = 0;
+  for (size_t l = 0; l < a.layers.size(); ++l) {
+    if (!c.model.layer_is_moe[l] || sc.stages().stage_of_layer[l] != a.critical_stage) continue;
+    experts += us_of_ps(a.layers[l].times.experts), dispatch += us_of_ps(a.layers[l].times.dispatch), combine += us_of_ps(a.layers[l].times.combine);
+    ++n;
+  }
+  Json moe = by_kind({&d.attention_ops, &d.moe_ops, &d.shared_ops});
+  if (n > 0) moe["experts"] = experts / n, moe["dispatch"] = dispatch / n, moe["combine"] = combine / n;
+  if (d.tp_allreduce.ps() > 0) moe["tp_allreduce"] = us(d.tp_allreduce);
+  const bool eager = c.compute.launch_mode == LaunchMode::Eager;
+  if (eager) moe["eager_launch"] = us(d.eager_moe_layer);
+  Json j = {{"launch_mode", eager ? "eager" : "graph"},
+            {"moe_layer_by_kind_us", moe},
+            {"attention_ops", costed_ops_json(d.attention_ops)},
+            {"moe_ops", costed_ops_json(d.moe_ops)},
+            {"shared_expert_ops", costed_ops_json(d.shared_ops)},
+            {"lm_head_ops", costed_ops_json(d.lm_head_ops)}};
+  if (!d.dense_ffn_ops.ops.empty()) {
+    Json dense = by_kind({&d.attention_ops, &d.dense_ffn_ops});
+    if (d.tp_allreduce.ps() > 0) dense["tp_allreduce"] = us(d.tp_allreduce);
+    if (eager) dense["eager_launch"] = us(d.eager_dense_layer);
+    j["dense_layer_by_kind_us"] = dense;
+    j["dense_ffn_ops"] = costed_ops_json(d.dense_ffn_ops);
+  }
+  return j;
+}
+
 Json cost_sources_json(const Scenario& sc, const LayerPassResult& pass) {
   const auto& c = sc.config();
   Json expert_sources = Json::object();
   for (const auto& [source, n] : pass.expert_sources) expert_sources[source] = n;
   const auto* table = sc.cost().calibration();
-  return {{"compute", "roofline"},
+  const auto* ops = sc.cost().op_table();
+  return {{"compute", ops ? "measured op table" : "roofline"},
+          {"ops", op_sources_json(pass.dense)},
+          {"op_table", ops ? Json(ops->hardware + " (" + ops->gpu_name + ", " + ops->date_utc + ")") : Json(nullptr)},
           {"expert_block", expert_sources},
           {"shared_expert", pass.dense.shared_expert_source},
           {"expert_backend", c.compute.expert_backend},
@@ -138,6 +202,7 @@ Json Simulation::report() const {
   r["layers"] = layers;
   r["routing"] = sc.routing().summary();
   r["cost_sources"] = cost_sources_json(sc, pass_);
+  r["layer_ops"] = layer_ops_json(sc, pass_, a);
   r["invariants"] = {{"tokens_conserved", a.tokens_conserved}, {"bytes_sent_equal_received", a.bytes_sent_equal_received},
                      {"max_link_utilization", a.max_link_utilization}, {"no_link_above_100_percent", a.max_link_utilization <= 1.0 + 1e-9},
                      {"hbm_non_negative", a.hbm_non_negative}};

@@ -47,6 +47,7 @@ void find_critical(const Scenario& sc, const StepGraph& g, StepAnalysis& a, std:
 void add_kind(OpKindTimes& t, OpKind kind, int64_t dur, int64_t& other_compute) {
   switch (kind) {
     case OpKind::Attention: t.attention += dur; break;
+    case OpKind::MoeLocal: t.moe_local += dur; break;
     case OpKind::DenseFfn: t.dense_ffn += dur; break;
     case OpKind::SharedExpert: t.shared_expert += dur; break;
     case OpKind::Experts: t.experts += dur; break;
@@ -96,7 +97,7 @@ void sum_critical_stage(const Scenario& sc, StepAnalysis& a) {
   for (size_t l = 0; l < a.layers.size(); ++l) {
     if (sc.stages().stage_of_layer[l] != a.critical_stage) continue;
     const OpKindTimes& t = a.layers[l].times;
-    a.total.attention += t.attention, a.total.dense_ffn += t.dense_ffn, a.total.shared_expert += t.shared_expert, a.total.experts += t.experts;
+    a.total.attention += t.attention, a.total.moe_local += t.moe_local, a.total.dense_ffn += t.dense_ffn, a.total.shared_expert += t.shared_expert, a.total.experts += t.experts;
     a.total.dispatch += t.dispatch, a.total.combine += t.combine, a.total.exposed += t.exposed;
   }
 }

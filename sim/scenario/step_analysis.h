@@ -17,7 +17,7 @@ namespace moesim {
 
 // Time by op kind on the critical device (ps); collectives count whole, `exposed` their uncovered part.
 struct OpKindTimes {
-  int64_t attention = 0, dense_ffn = 0, shared_expert = 0, experts = 0, dispatch = 0, combine = 0, exposed = 0;
+  int64_t attention = 0, moe_local = 0, dense_ffn = 0, shared_expert = 0, experts = 0, dispatch = 0, combine = 0, exposed = 0;
 };
 
 struct LayerAnalysis {

@@ -15,6 +15,7 @@ const char* op_kind_name(OpKind k) {
     case OpKind::LmHead: return "lm_head";
     case OpKind::GradSync: return "grad_sync";
     case OpKind::Optimizer: return "optimizer";
+    case OpKind::MoeLocal: return "moe_local";
   }
   return "?";
 }
@@ -22,8 +23,12 @@ const char* op_kind_name(OpKind k) {
 namespace {
 
 // Issues one pipeline stage's ops. A layer of one micro-batch is four parts, each on one stream:
-// compute, comm, compute, comm (forward: attention, dispatch, experts, combine; backward: combine
-// gradient, experts, dispatch gradient, attention). A dense layer is all compute, in part 0.
+// compute, comm, compute, comm (forward: attention and the MoE-local ops before dispatch,
+// dispatch, experts, combine; backward: combine gradient, experts, dispatch gradient, the
+// MoE-local ops and attention). A dense layer is all compute, in part 0. The MoE-local ops after
+// combine (unpermute, residual) are compute too: forward, they open the next compute part (the
+// next layer's part 0, or the LM head / the stage's end); backward, their gradient closes the
+// compute part before the layer's combine gradient, so that every part stays one kind.
 class StageBuilder {
  public:
   StageBuilder(const Scenario& sc, const LayerPassResult& pass, StepGraph& g, int64_t stage);
@@ -43,6 +48,10 @@ class StageBuilder {
   void backward_chunk(int64_t g0, int64_t g1);
   void paired_chunks(int64_t f, int64_t b);
   void lm_head(int64_t mb, bool bwd);
+  void after_combine_ops(int64_t mb, int64_t l, bool bwd);
+  void flush_forward_after(int64_t mb);
+  void backward_after_of_next(int64_t mb, int64_t l_below);
+  int64_t layer_below(int64_t l) const;
 
   const ModelConfig& m_;
   const LayerPassResult& pass_;
@@ -54,6 +63,8 @@ class StageBuilder {
   std::vector<int32_t> comm_streams_;
   std::vector<std::vector<int32_t>> prev_;  // [mb][device]: the op the next op of mb on the device waits for
   std::vector<int32_t> pending_fwd_, pending_bwd_;  // [mb]: the collective the next part waits for
+  std::vector<int64_t> after_fwd_due_;    // [mb]: the MoE layer whose forward after-combine ops are due, -1
+  std::vector<int64_t> after_bwd_issued_;  // [mb]: the MoE layer whose backward after-combine ops are issued, -1
 };
 
 StageBuilder::StageBuilder(const Scenario& sc, const LayerPassResult& pass, StepGraph& g, int64_t stage)
@@ -68,6 +79,31 @@ StageBuilder::StageBuilder(const Scenario& sc, const LayerPassResult& pass, Step
   prev_.assign(M_, std::vector<int32_t>(sc.config().cluster.devices(), -1));
   pending_fwd_.assign(M_, -1);
   pending_bwd_.assign(M_, -1);
+  after_fwd_due_.assign(M_, -1);
+  after_bwd_issued_.assign(M_, -1);
+}
+
+void StageBuilder::after_combine_ops(int64_t mb, int64_t l, bool bwd) {
+  per_device(mb, l, OpKind::MoeLocal, bwd, bwd ? SimTime::from_ps(dense_.moe_after.ps() * 2) : dense_.moe_after, -1);
+}
+
+void StageBuilder::flush_forward_after(int64_t mb) {
+  if (after_fwd_due_[mb] < 0) return;
+  after_combine_ops(mb, after_fwd_due_[mb], false);
+  after_fwd_due_[mb] = -1;
+}
+
+int64_t StageBuilder::layer_below(int64_t l) const {
+  const auto it = std::find(layers_.begin(), layers_.end(), l);
+  return it == layers_.end() || it == layers_.begin() ? -1 : *(it - 1);
+}
+
+// At the end of a backward compute part: the gradient of the after-combine ops of the MoE layer
+// processed next (`l_below`), ahead of its combine gradient.
+void StageBuilder::backward_after_of_next(int64_t mb, int64_t l_below) {
+  if (l_below < 0 || !m_.layer_is_moe[l_below]) return;
+  after_combine_ops(mb, l_below, true);
+  after_bwd_issued_[mb] = l_below;
 }
 
 OpInfo StageBuilder::info(int64_t d, int64_t l, int64_t mb, OpKind k, bool bwd) const {
@@ -98,15 +134,19 @@ int32_t StageBuilder::collective(int64_t mb, int64_t l, OpKind k, bool bwd, SimT
 }
 
 void StageBuilder::forward_part(int64_t mb, int64_t l, int part) {
+  if (part == 0) flush_forward_after(mb);
   if (!m_.layer_is_moe[l]) {
     if (part == 0) {
-      per_device(mb, l, OpKind::Attention, false, dense_.attention, -1);
+      per_device(mb, l, OpKind::Attention, false, dense_.attention + dense_.eager_dense_layer, -1);
       per_device(mb, l, OpKind::DenseFfn, false, dense_.dense_ffn, -1);
     }
     return;
   }
   const MoePass& p = pass_.moe[l][mb];
-  if (part == 0) per_device(mb, l, OpKind::Attention, false, dense_.attention + dense_.router, -1);
+  if (part == 0) {
+    per_device(mb, l, OpKind::Attention, false, dense_.attention + dense_.eager_moe_layer, -1);
+    per_device(mb, l, OpKind::MoeLocal, false, dense_.moe_before, -1);
+  }
   if (part == 1) pending_fwd_[mb] = collective(mb, l, OpKind::Dispatch, false, p.dispatch);
   if (part == 2) {
     if (dense_.shared_expert.ps() > 0) per_device(mb, l, OpKind::SharedExpert, false, dense_.shared_expert, -1);
@@ -115,6 +155,7 @@ void StageBuilder::forward_part(int64_t mb, int64_t l, int part) {
   if (part == 3) {
     const int32_t c = collective(mb, l, OpKind::Combine, false, p.combine);
     for (int64_t d = first_; d < last_; ++d) prev_[mb][d] = c;
+    after_fwd_due_[mb] = l;
   }
 }
 
@@ -124,21 +165,32 @@ void StageBuilder::backward_part(int64_t mb, int64_t l, int part) {
     if (part == 0) {
       per_device(mb, l, OpKind::DenseFfn, true, twice_dense, -1);
       per_device(mb, l, OpKind::Attention, true, dense_.attention_bwd, -1);
+      backward_after_of_next(mb, layer_below(l));
     }
     return;
   }
   const MoePass& p = pass_.moe[l][mb];
-  if (part == 0) pending_bwd_[mb] = collective(mb, l, OpKind::Combine, true, p.combine_bwd);
+  if (part == 0) {
+    if (after_bwd_issued_[mb] != l) after_combine_ops(mb, l, true);  // the stage's first backward layer
+    after_bwd_issued_[mb] = -1;
+    pending_bwd_[mb] = collective(mb, l, OpKind::Combine, true, p.combine_bwd);
+  }
   if (part == 1) {
     if (dense_.shared_expert.ps() > 0) per_device(mb, l, OpKind::SharedExpert, true, twice_shared, -1);
     per_device_experts(mb, l, true, 2.0, pending_bwd_[mb]);
   }
   if (part == 2) pending_bwd_[mb] = collective(mb, l, OpKind::Dispatch, true, p.dispatch_bwd);
-  if (part == 3) per_device(mb, l, OpKind::Attention, true, dense_.attention_bwd + dense_.router, pending_bwd_[mb]);
+  if (part == 3) {
+    per_device(mb, l, OpKind::MoeLocal, true, SimTime::from_ps(dense_.moe_before.ps() * 2), pending_bwd_[mb]);
+    per_device(mb, l, OpKind::Attention, true, dense_.attention_bwd, -1);
+    backward_after_of_next(mb, layer_below(l));
+  }
 }
 
 void StageBuilder::lm_head(int64_t mb, bool bwd) {
+  if (!bwd) flush_forward_after(mb);
   if (last_stage_) per_device(mb, m_.num_layers, OpKind::LmHead, bwd, bwd ? SimTime::from_ps(dense_.lm_head.ps() * 2) : dense_.lm_head, -1);
+  if (bwd && last_stage_ && !layers_.empty()) backward_after_of_next(mb, layers_.back());
 }
 
 // Whole chunks (all of the stage's layers) of a group of micro-batches, layer by layer, parts

@@ -20,7 +20,9 @@
 
 namespace moesim {
 
-enum class OpKind : uint8_t { Attention, DenseFfn, SharedExpert, Experts, Dispatch, Combine, LmHead, GradSync, Optimizer };
+// MoeLocal: a MoE layer's own compute around its all-to-all (router, top-k, permute, quantisation
+// before dispatch; unpermute and residual after combine).
+enum class OpKind : uint8_t { Attention, DenseFfn, SharedExpert, Experts, Dispatch, Combine, LmHead, GradSync, Optimizer, MoeLocal };
 const char* op_kind_name(OpKind k);
 
 struct OpInfo {

@@ -32,8 +32,8 @@ TEST_CASE("dense GEMM table: exact, interpolated, bounded", "[quick][calibration
   CHECK(DenseGemmTable(Json()).empty());
 }
 
-TEST_CASE("shared experts are costed from measured dense GEMMs where the table has them", "[quick][simulation]") {
-  // DeepSeek-V3 on H800 (the H100's table): its shared-expert GEMM shapes were measured.
+TEST_CASE("shared experts are costed from the measured op table where the device has one", "[quick][simulation]") {
+  // DeepSeek-V3 on H800: the H200's op table, transferred (hw_profiles/H800.json op_table_from).
   const auto path = test::repo_path("tests/golden/deepseek-prefill-padded.json");
   auto run = [&](const std::vector<std::string>& overrides) {
     Simulation sim(load_experiment(path, overrides));
@@ -42,10 +42,12 @@ TEST_CASE("shared experts are costed from measured dense GEMMs where the table h
     return sim.report();
   };
   const Json r = run({});
-  CHECK(r["cost_sources"]["shared_expert"] == "calibrated:dense-gemm");
+  CHECK(r["cost_sources"]["shared_expert"] == "measured:gemm_fp8 (from H200)");
   CHECK(r["breakdown_us"]["shared_expert"].get<double>() > 0);
-  const Json roof = run({"compute.expert_backend=roofline"});
+  // A device without an op table of its own or to transfer: the roofline, labelled so.
+  const Json roof = run({"hardware=Ascend-910B", "schedule.comm_compute_units=0"});
   CHECK(roof["cost_sources"]["shared_expert"] == "roofline");
+  CHECK(roof["cost_sources"]["compute"] == "roofline");
   const Json mixtral = run({"model=mixtral-8x7b", "parallel.expert_parallel=8"});
   CHECK(mixtral["cost_sources"]["shared_expert"] == "none");
 }

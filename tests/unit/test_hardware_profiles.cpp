@@ -24,12 +24,13 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// hw_profiles/*.json, sorted, without *.calibration.json (as bundled_names() lists them).
+// hw_profiles/*.json, sorted, without the measured tables *.calibration.json and *.ops.json (as
+// bundled_names() lists them).
 std::vector<fs::path> profile_files() {
   std::vector<fs::path> out;
   for (const auto& e : fs::directory_iterator(moesim::test::repo_path("hw_profiles"))) {
     const std::string name = e.path().filename().string();
-    if (!e.is_regular_file() || !ends_with(name, ".json") || ends_with(name, ".calibration.json")) continue;
+    if (!e.is_regular_file() || !ends_with(name, ".json") || ends_with(name, ".calibration.json") || ends_with(name, ".ops.json")) continue;
     out.push_back(e.path());
   }
   std::sort(out.begin(), out.end());

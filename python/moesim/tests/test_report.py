@@ -68,7 +68,7 @@ class ReportTest(unittest.TestCase):
 
     def test_fields(self):
         self.assertEqual(report.fields("breakdown_us", part="critical_path"),
-                         ["attention", "dense_ffn", "shared_expert", "expert_compute", "exposed_comm"])
+                         ["attention", "moe_local", "dense_ffn", "shared_expert", "expert_compute", "exposed_comm"])
         self.assertEqual(report.fields("breakdown_us", part="all_to_all"), ["dispatch", "combine"])
         self.assertIn("kv_cache_bytes", report.fields("hbm.devices.categories"))
         self.assertEqual(report.unit("layers.dispatch_us"), "us")
