@@ -233,11 +233,14 @@ class DecodeAttention:
     [b, hk, ctx, d]; one program covers up to BLOCK_G of the g query heads sharing a KV head.
     MLA (absorbed): q [b, 1, h, 576], cache [b, 1, ctx, 576], V = cache[..., :512] (dk 512 + dpe 64)."""
 
-    def __init__(self, b, hk, g, ctx, dk, dpe, dv, device, sms):
+    def __init__(self, b, hk, g, ctx, dk, dpe, dv, device, sms, block_g=None, block_n=None, num_warps=None):
         self.b, self.hk, self.g, self.ctx, self.dk, self.dpe, self.dv = b, hk, g, ctx, dk, dpe, dv
-        self.block_g = max(16, min(32 if dv > 256 else 64, triton.next_power_of_2(g)))
+        self.block_g = block_g or max(16, min(32 if dv > 256 else 64, triton.next_power_of_2(g)))
         self.head_blocks = math.ceil(g / self.block_g)
-        self.block_n = 32 if dv > 256 else 64
+        # Defaults from calibration/tune_decode.py on an H200 (2026-12-04): 4 warps throughout; 64
+        # cached tokens per step, 32 for MLA's 16-head blocks (its 512-wide V tile).
+        self.block_n = block_n or (32 if dv > 256 and self.block_g < 32 else 64)
+        self.num_warps = num_warps or 4
         progs = b * hk * self.head_blocks
         want = max(1, math.ceil(2 * sms / progs))
         splits = max(1, min(want, math.ceil(ctx / (4 * self.block_n))))
@@ -257,7 +260,7 @@ class DecodeAttention:
             qf.stride(0), qf.stride(1), kf.stride(0), kf.stride(1), vf.stride(0), vf.stride(1),
             m.stride(0), m.stride(1), m.stride(2), ls.stride(0), ls.stride(1), self.g, self.head_blocks,
             BLOCK_G=self.block_g, BLOCK_N=self.block_n, DK=self.dk, DPE=self.dpe, DV=self.dv,
-            num_warps=8 if self.dv > 256 else 4, num_stages=2)
+            num_warps=self.num_warps, num_stages=2)
         mx = ls.amax(dim=1, keepdim=True)
         wgt = torch.exp(ls - mx)
         out = (m * wgt.unsqueeze(-1)).sum(1) / wgt.sum(1).unsqueeze(-1)

@@ -15,6 +15,7 @@ int trace_synth(const std::vector<std::string>& args);
 int comm(const std::vector<std::string>& args);
 int cost(const std::vector<std::string>& args);
 int cost_layer(const std::vector<std::string>& args);  // `moesim cost layer` (cli_cost_layer.cpp)
+int cost_op(const std::vector<std::string>& args);     // `moesim cost op` (cli_cost_op.cpp)
 int main(int argc, char** argv);
 
 }  // namespace moesim::cli

@@ -168,12 +168,14 @@ int cost(const std::vector<std::string>& args) {
     fmt::print(args.empty() ? stderr : stdout,
                "usage: moesim cost experts --hardware NAME [--kernel BACKEND] --hidden H --intermediate F [--dtype bf16]\n"
                "                           --counts c1,c2,... [--allow-extrapolation]   (or --batch FILE)\n"
-               "       moesim cost layer --model NAME --hardware NAME --phase prefill|decode --tokens T ...   (--help)\n");
+               "       moesim cost layer --model NAME --hardware NAME --phase prefill|decode --tokens T ...   (--help)\n"
+               "       moesim cost op --hardware NAME --op OP --coords c1,c2,...   (--list: the device's ops and axes)\n");
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "experts") return cost_experts(std::vector<std::string>(args.begin() + 1, args.end()));
   if (args[0] == "layer") return cost_layer(std::vector<std::string>(args.begin() + 1, args.end()));
-  fmt::print(stderr, "moesim cost: error: unknown target \"{}\" (experts, layer)\n", args[0]);
+  if (args[0] == "op") return cost_op(std::vector<std::string>(args.begin() + 1, args.end()));
+  fmt::print(stderr, "moesim cost: error: unknown target \"{}\" (experts, layer, op)\n", args[0]);
   return 2;
 }
 

@@ -25,6 +25,7 @@ const char* kUsage =
     "  comm a2a ...                    time one all-to-all dispatch and combine\n"
     "  cost experts ...                predicted time of one grouped expert block\n"
     "  cost layer ...                  predicted time of one whole transformer layer, op by op\n"
+    "  cost op ...                     predicted time of one op of a layer (a GEMM, a norm, attention, ...)\n"
     "\n"
     "Run 'moesim COMMAND --help' for a command's options.\n";
 

@@ -106,16 +106,16 @@ namespace moesim {
 OpTiming DeviceCostModel::op(const std::string& table_op, const std::vector<double>& coords, const OpCost& roofline_cost, bool beside_comm) const {
   if (ops_) {
     if (const auto hit = ops_->lookup(table_op, coords)) {
-      double ratio = 1.0;
+      double us = hit->graph_us;
       std::string source = "measured:" + table_op;
-      if (ops_source_) {  // the transfer rule: the ratio of the two devices' rooflines for this op
-        const double here = static_cast<double>(roofline_.estimate(roofline_cost).time.ps());
-        const double there = static_cast<double>(RooflineModel(*ops_source_).estimate(roofline_cost).time.ps());
-        if (there > 0) ratio = here / there;
+      if (ops_source_) {  // the transfer rule: add the difference of the two devices' rooflines
+        const double here = roofline_.estimate(roofline_cost).time.us();
+        const double there = RooflineModel(*ops_source_).estimate(roofline_cost).time.us();
+        us = std::max(us + here - there, std::min(us, here));
         source += " (from " + ops_source_->name + ")";
       }
       const double stretch = beside_comm ? overlap_stretch() : 1.0;
-      return {SimTime::from_seconds(hit->graph_us * 1e-6 * ratio * stretch), SimTime::from_seconds(hit->host_us * 1e-6), source, hit->extrapolated};
+      return {SimTime::from_seconds(us * 1e-6 * stretch), SimTime::from_seconds(hit->host_us * 1e-6), source, hit->extrapolated};
     }
   }
   SimTime host;

@@ -14,9 +14,14 @@
 //    ...; sim/moe/layer_ops.h lists them) from the device's per-op table
 //    (hw_profiles/<gpu>.ops.json, op_table.h): the GPU time in a CUDA graph and the host's time to
 //    issue it in eager mode. A profile with "op_table_from" (the H100 and H800 take the H200's: the
-//    same GH100 die, SMs and clocks) transfers that table by the ratio of the two devices'
-//    rooflines for the op: compute-bound time carries over, memory-bound time scales with HBM
-//    bandwidth, launch-bound time stays. No table or no such op: the roofline, labelled so.
+//    same GH100 die, SMs and clocks) transfers that table by adding the difference of the two
+//    devices' rooflines for the op, t = max(t_src + roof_dst - roof_src, min(t_src, roof_dst)):
+//    a measured time is the op's roofline-bound part (FLOPs at the peak rate or bytes at the HBM
+//    bandwidth, which differ between the devices) plus what the kernel spends beyond it (launch,
+//    waves, latency: the same die, the same overheads). So compute-bound time carries over,
+//    HBM-bound time grows with the bandwidth ratio and launch-bound time stays; scaling the whole
+//    time by the ratio of the rooflines instead was 2-3x further off against vLLM's H100/H200
+//    pairs (calibration/ACCURACY.md). No table or no such op: the roofline, labelled so.
 // Times are SimTime; the tables' microseconds are converted here, at the boundary.
 #pragma once
 #include <cstdint>

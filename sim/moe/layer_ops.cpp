@@ -1,6 +1,11 @@
 #include "sim/moe/layer_ops.h"
 
 #include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "sim/io/errors.h"
 
 namespace moesim {
 namespace {
@@ -200,6 +205,51 @@ std::vector<LayerOp> lm_head_ops(const ModelConfig& m, const LayerShape& s) {
   ops.push_back(gemm_op(LayerOpKind::LmHead, LayerBlock::LmHead, "LM head GEMM", s.lm_head_tokens,
                         std::max<int64_t>(1, m.vocab_size / s.tensor_parallel), m.hidden_size, Dtype::Bf16, 2.0, s.act_bytes));
   return ops;
+}
+
+OpCost table_op_work(const std::string& op, const std::vector<double>& c) {
+  static const std::map<std::string, size_t> axes = {
+      {"gemm", 3}, {"gemm_fp8", 3}, {"attn_prefill", 3}, {"attn_prefill_mla", 2}, {"attn_decode", 4}, {"attn_decode_mla", 3},
+      {"mla_absorb", 2}, {"rms_norm", 2}, {"add", 2}, {"silu_mul", 2}, {"rope", 3}, {"quant_fp8", 2},
+      {"topk_softmax", 3}, {"topk_sigmoid_grouped", 3}, {"permute", 3}, {"unpermute", 3}};
+  const auto it = axes.find(op);
+  if (it == axes.end()) throw InputError(fmt::format("unknown op \"{}\"", op));
+  if (c.size() != it->second) throw InputError(fmt::format("op \"{}\" takes {} coordinates, got {}", op, it->second, c.size()));
+  OpCost w;
+  w.kernels = 1;
+  if (op == "gemm" || op == "gemm_fp8") {
+    const double eb = op == "gemm" ? 2.0 : 1.0;
+    w.flops = 2.0 * c[0] * c[1] * c[2];
+    w.bytes = (c[0] * c[2] + c[1] * c[2]) * eb + c[0] * c[1] * 2.0;
+    w.dtype = op == "gemm" ? Dtype::Bf16 : Dtype::Fp8;
+  } else if (op == "attn_prefill") {  // seq, batch x heads, head_dim
+    w.flops = 2.0 * c[1] * c[0] * c[0] * c[2];
+    w.bytes = 4.0 * c[1] * c[0] * c[2] * 2.0;
+  } else if (op == "attn_prefill_mla") {  // seq, batch x heads; qk 192, v 128
+    w.flops = c[1] * c[0] * c[0] * (192.0 + 128.0);
+    w.bytes = c[1] * c[0] * (2 * 192.0 + 2 * 128.0) * 2.0;
+  } else if (op == "attn_decode") {  // batch, context, kv heads, group; head_dim 128
+    w.flops = 4.0 * c[0] * c[1] * c[2] * c[3] * 128.0;
+    w.bytes = c[0] * c[1] * 2.0 * c[2] * 128.0 * 2.0;
+  } else if (op == "attn_decode_mla") {  // batch, context, heads; latent 512 + 64
+    w.flops = 2.0 * c[0] * c[1] * c[2] * (2 * 512.0 + 64.0);
+    w.bytes = c[0] * c[1] * 576.0 * 2.0;
+  } else if (op == "mla_absorb") {  // tokens, heads
+    w.flops = 2.0 * c[0] * c[1] * 256.0 * 512.0;
+    w.bytes = c[1] * 256.0 * 512.0 * 2.0 + c[0] * c[1] * 1024.0 * 2.0;
+  } else if (op == "rope") {
+    w.bytes = c[0] * c[1] * c[2] * 4.0 * 2.0;
+  } else if (op == "topk_softmax" || op == "topk_sigmoid_grouped") {
+    w.bytes = c[0] * c[1] * 3.0 * 4.0;
+  } else if (op == "permute") {
+    w.bytes = (c[0] * c[1] * c[2] + c[0] * c[2]) * 2.0;
+  } else if (op == "unpermute") {
+    w.bytes = c[0] * c[1] * c[2] * 3.0 * 2.0;
+  } else {  // rms_norm, add, silu_mul, quant_fp8: rows x width, a few passes
+    w.bytes = c[0] * c[1] * 3.0 * 2.0;
+  }
+  if (w.flops == 0) w.flops = w.bytes;
+  return w;
 }
 
 }  // namespace moesim

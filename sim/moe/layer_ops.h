@@ -64,6 +64,11 @@ std::vector<LayerOp> moe_local_ops(const ModelConfig& m, const LayerShape& s);  
 std::vector<LayerOp> swiglu_mlp_ops(const ModelConfig& m, const LayerShape& s, int64_t intermediate, LayerOpKind kind,
                                     LayerBlock block, const std::string& what);
 std::vector<LayerOp> lm_head_ops(const ModelConfig& m, const LayerShape& s);
+// The FLOPs and HBM bytes of one table op at its coordinates (the axes of op_table.h, in order),
+// bf16 activations: what the roofline fallback and the transfer rule use for `moesim cost op`.
+// Throws InputError for an unknown op or the wrong number of coordinates.
+OpCost table_op_work(const std::string& table_op, const std::vector<double>& coords);
+
 // The GEMM Y[M, N] = X[M, K] . W[N, K]^T as a layer op.
 LayerOp gemm_op(LayerOpKind kind, LayerBlock block, const std::string& name, int64_t M, int64_t N, int64_t K, Dtype dtype,
                 double weight_bytes, double act_bytes);

@@ -1,0 +1,124 @@
+// `moesim cost op`: the time of one op of a layer on one device, from the device's per-op table
+// (hw_profiles/<gpu>.ops.json, or the one it transfers; the roofline when there is none), as
+// `moesim run` costs it: `--op gemm --coords M,N,K`, the coordinates being the op's axes in the
+// table's order (`moesim cost op --hardware H200 --list` prints them). With --batch, one query per
+// line ("OP c1,c2,...") and one JSON line out per query.
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+
+#include "sim/cli/cli.h"
+#include "sim/hardware/device_cost.h"
+#include "sim/io/errors.h"
+#include "sim/moe/layer_ops.h"
+#include "sim/scenario/data_paths.h"
+
+namespace po = boost::program_options;
+
+namespace moesim::cli {
+namespace {
+
+std::vector<double> coords_of(const std::string& text, const std::string& where) {
+  std::vector<double> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t used = 0;
+    double v = -1;
+    try {
+      v = std::stod(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size() || !(v > 0)) throw InputError(fmt::format("{}: expected comma-separated positive numbers, got \"{}\"", where, item));
+    out.push_back(v);
+  }
+  return out;
+}
+
+Json answer(const DeviceCostModel& cost, const std::string& op, const std::vector<double>& coords) {
+  const OpCost work = table_op_work(op, coords);
+  const OpTiming t = cost.op(op, coords, work, false);
+  return Json{{"hardware", cost.hardware().name}, {"op", op}, {"coords", coords}, {"gpu_us", t.gpu.us()}, {"host_us", t.host.us()},
+              {"source", t.source}, {"extrapolated", t.extrapolated}};
+}
+
+Json list_ops(const DeviceCostModel& cost) {
+  Json out = Json::object();
+  const OpTable* t = cost.op_table();
+  if (!t) return out;
+  for (const auto& [name, g] : t->ops) {
+    Json axes = Json::array();
+    for (const auto& a : g.axes) axes.push_back({{"name", a.name}, {"min", a.values.front()}, {"max", a.values.back()}});
+    out[name] = {{"kernel", g.kernel}, {"axes", axes}};
+  }
+  return out;
+}
+
+}  // namespace
+
+int cost_op(const std::vector<std::string>& args) {
+  po::options_description opts("moesim cost op --hardware NAME --op OP --coords c1,c2,...");
+  opts.add_options()("help,h", "show this help")("hardware", po::value<std::string>(), "hardware profile name or path (hw_profiles/)")(
+      "op", po::value<std::string>(), "table op: gemm, gemm_fp8, rms_norm, add, silu_mul, rope, quant_fp8, topk_softmax, "
+                                     "topk_sigmoid_grouped, permute, unpermute, attn_prefill, attn_prefill_mla, attn_decode, "
+                                     "attn_decode_mla, mla_absorb")(
+      "coords", po::value<std::string>(), "the op's coordinates, its table axes in order (--list)")(
+      "list", "print the device's table ops, their kernels and axes")(
+      "batch", po::value<std::string>(), "file of queries, one per line: OP c1,c2,... (- = stdin)");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(opts).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fmt::print(stderr, "moesim cost op: error: {}\n", e.what());
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << opts << "\nPrints {\"gpu_us\", \"host_us\", \"source\", \"extrapolated\", ...} as JSON.\n";
+    return 0;
+  }
+  if (!vm.count("hardware") || (!vm.count("list") && !vm.count("batch") && (!vm.count("op") || !vm.count("coords")))) {
+    fmt::print(stderr, "moesim cost op: error: needs --hardware and --op with --coords, --list or --batch\n");
+    return 2;
+  }
+  DeviceCostOptions o;
+  o.data_dir = data_dir();
+  const DeviceCostModel cost(load_hardware_file(resolve_data_file(vm["hardware"].as<std::string>(), "hw_profiles", "")), o);
+  if (vm.count("list")) {
+    fmt::print("{}\n", list_ops(cost).dump(1));
+    return 0;
+  }
+  if (!vm.count("batch")) {
+    fmt::print("{}\n", answer(cost, vm["op"].as<std::string>(), coords_of(vm["coords"].as<std::string>(), "--coords")).dump());
+    return 0;
+  }
+  const std::string path = vm["batch"].as<std::string>();
+  std::ifstream file;
+  if (path != "-") {
+    file.open(path);
+    if (!file) throw InputError(fmt::format("{}: cannot read", path));
+  }
+  std::istream& in = path == "-" ? std::cin : file;
+  std::string line;
+  for (int lineno = 1; std::getline(in, line); ++lineno) {
+    if (line.empty() || line[0] == '#') continue;
+    const std::string where = fmt::format("{}:{}", path, lineno);
+    std::istringstream ls(line);
+    std::string op, coords;
+    Json out;
+    try {
+      if (!(ls >> op >> coords)) throw InputError(where + ": expected OP c1,c2,...");
+      out = answer(cost, op, coords_of(coords, where));
+    } catch (const InputError& e) {  // one refused query does not end the batch
+      out = Json{{"error", e.what()}};
+    }
+    fmt::print("{}\n", out.dump());
+  }
+  return 0;
+}
+
+}  // namespace moesim::cli
