@@ -75,6 +75,8 @@ def _jobs(args):
     report = load_report(args.report)
     jobs = [("step_breakdown", lambda: figures.step_breakdown(report)),
             ("hbm", lambda: figures.hbm(report))]
+    if report.layer_by_kind:
+        jobs.append(("layer_ops", lambda: figures.layer_ops(report)))
     if report.moe_layers:
         jobs.append(("expert_load_heatmap", lambda: figures.expert_heatmap(report)))
         jobs.append(("device_load_heatmap", lambda: figures.device_heatmap(report)))

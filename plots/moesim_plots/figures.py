@@ -85,6 +85,33 @@ def step_breakdown(report):
     return fig
 
 
+COMM_KINDS = ("dispatch", "combine", "tp_allreduce")
+
+
+def layer_ops(report):
+    """One MoE layer of the critical device by op kind (report layer_ops.moe_layer_by_kind_us):
+    a bar per kind, longest first, compute solid and all-to-all hatched, each labelled with what
+    costed it (cost_sources.ops: measured table or roofline)."""
+    items = sorted(report.layer_by_kind.items(), key=lambda kv: -kv[1])
+    fig = new_figure(11, 0.42 * len(items) + 1.8)
+    ax = fig.subplots()
+    y = np.arange(len(items))[::-1]
+    total = sum(v for k, v in items if k not in COMM_KINDS)
+    for yi, (kind, us) in zip(y, items):
+        comm = kind in COMM_KINDS
+        color = COMPONENT_COLORS["dispatch" if comm else "expert_compute" if kind == "experts" else "attention"]
+        ax.barh(yi, us / 1000.0, color=color, hatch="//" if comm else None, edgecolor="white")
+        sources = report.op_sources.get(kind, {})
+        src = "measured" if any(s.startswith("measured") for s in sources) else ("roofline" if sources else "")
+        share = "" if comm else f" ({100 * us / total:.0f}%)" if total > 0 else ""
+        ax.text(us / 1000.0, yi, f" {us / 1000.0:.3g} ms{share}" + (f"  [{src}]" if src else ""), va="center", fontsize=8)
+    ax.set_yticks(y, [k.replace("_", " ") for k, _ in items])
+    ax.set_xlim(0, max([v for _, v in items] + [1.0]) / 1000.0 * 1.35)
+    ax.set_xlabel("Time in one MoE layer (ms); % of the layer's compute; hatched: all-to-all (overlappable)")
+    ax.set_title(f"One MoE layer by op kind — {report.name}")
+    return fig
+
+
 def _hbm_groups(devices):
     """Bars to draw: [(label, device dict, count)], plus a note on how devices were grouped."""
     if len(devices) <= MAX_HBM_BARS:

@@ -82,6 +82,8 @@ class Report:
         self.breakdown = {k: float(bd[k]) for k in keys}
         self.breakdown[OTHER_COMPONENT[0]] = float(bd[OTHER_COMPONENT[0]])
         self.layers = [self._layer(layer, keys) for layer in data["layers"]]
+        self.layer_by_kind = {k: float(v) for k, v in data.get("layer_ops", {}).get("moe_layer_by_kind_us", {}).items()}
+        self.op_sources = data.get("cost_sources", {}).get("ops", {})
 
         drops = data["drops"]
         cf = drops["capacity_factor"]

@@ -63,17 +63,18 @@ class PlotsTest(unittest.TestCase):
     def test_report_with_timeline_beside_it(self):
         out = os.path.join(self.tmp, "small")
         self.assert_figures(["report", SMALL], out,
-                            figures("step_breakdown", "hbm", "expert_load_heatmap", "device_load_heatmap", "timeline"))
+                            figures("step_breakdown", "hbm", "layer_ops", "expert_load_heatmap", "device_load_heatmap", "timeline"))
 
     def test_report_with_capacity_factor_draws_drops(self):
         out = os.path.join(self.tmp, "capacity")
-        self.assert_figures(["report", CAPACITY], out, figures("step_breakdown", "hbm", "expert_load_heatmap", "device_load_heatmap", "drops"))
+        self.assert_figures(["report", CAPACITY], out,
+                            figures("step_breakdown", "hbm", "layer_ops", "expert_load_heatmap", "device_load_heatmap", "drops"))
 
     def test_timeline_option_and_overflowing_hbm(self):
         out = os.path.join(self.tmp, "overflow")
         timeline = os.path.join(DATA, "ep8_small", "timeline.json")
         self.assert_figures(["report", OVERFLOW, "--timeline", timeline, "--timeline-devices", "2"], out,
-                            figures("step_breakdown", "hbm", "expert_load_heatmap", "device_load_heatmap", "timeline"))
+                            figures("step_breakdown", "hbm", "layer_ops", "expert_load_heatmap", "device_load_heatmap", "timeline"))
 
     def test_compare(self):
         out = os.path.join(self.tmp, "compare")
