@@ -6,6 +6,7 @@
 // With --batch, one JSON object per input line (the option names as keys, e.g.
 // {"model": "mixtral-8x7b", "phase": "prefill", "tokens": 4096, "sequence_length": 4096,
 //  "counts": [...]}) and one JSON line out per query; calibration/validate_layers.py uses it.
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -30,6 +31,7 @@ struct LayerQuery {
   std::string model, phase = "prefill", launch = "graph", weight_dtype = "bf16", expert_dtype = "bf16";
   int64_t tokens = 0, sequence_length = 0, context = 0, tp = 1, expert_parallel = 1;
   std::vector<int64_t> counts;
+  bool counts_given = false;
 };
 
 // One cost model per (backend, expert dtype), built on first use.
@@ -74,7 +76,14 @@ Json ops_json(const CostedOps& ops) {
 Json answer(CostModels& models, std::map<std::string, ModelConfig>& model_cache, const LayerQuery& q) {
   if (!model_cache.count(q.model)) model_cache.emplace(q.model, load_model_file(resolve_data_file(q.model, "models", "")));
   const ModelConfig& m = model_cache.at(q.model);
-  if (q.tokens <= 0) throw InputError(fmt::format("tokens: expected a positive count, got {}", q.tokens));
+  if (q.tokens <= 0 || q.tokens > (INT64_C(1) << 24))
+    throw InputError(fmt::format("tokens: expected a count from 1 to {}, got {}", INT64_C(1) << 24, q.tokens));
+  if (q.sequence_length < 0 || q.context < 0) throw InputError("sequence_length and context must not be negative");
+  if (q.phase == "prefill" && q.context > 0) throw InputError("context: prefill takes sequence_length (tokens per sequence), not context");
+  if (q.phase == "decode" && q.sequence_length > 0) throw InputError("sequence_length: decode takes context (cached tokens per sequence)");
+  if (q.sequence_length > q.tokens)
+    throw InputError(fmt::format("sequence_length ({}) is more than the tokens on the device ({})", q.sequence_length, q.tokens));
+  if (q.context > (INT64_C(1) << 24)) throw InputError(fmt::format("context: at most {} tokens, got {}", INT64_C(1) << 24, q.context));
   if (q.phase != "prefill" && q.phase != "decode") throw InputError(fmt::format("phase: expected prefill or decode, got \"{}\"", q.phase));
   if (q.launch != "graph" && q.launch != "eager") throw InputError(fmt::format("launch: expected graph or eager, got \"{}\"", q.launch));
   LayerShape s;
@@ -92,11 +101,12 @@ Json answer(CostModels& models, std::map<std::string, ModelConfig>& model_cache,
   const int64_t ep = q.expert_parallel;
   if (ep < 1 || m.moe.num_experts % ep != 0)
     throw InputError(fmt::format("expert_parallel: expected a divisor of the model's {} experts, got {}", m.moe.num_experts, ep));
+  const int64_t local = m.moe.num_experts / ep;
   std::vector<int64_t> counts = q.counts;
-  if (counts.empty()) {
-    const int64_t local = m.moe.num_experts / ep;
-    counts.assign(static_cast<size_t>(local), (q.tokens * m.moe.top_k + local - 1) / local);
-  }
+  if (q.counts_given && static_cast<int64_t>(counts.size()) != local)
+    throw InputError(fmt::format("counts: expected one token count per local expert ({} experts / EP {} = {}), got {}", m.moe.num_experts, ep,
+                                 local, counts.size()));
+  if (!q.counts_given) counts = even_counts(q.tokens * m.moe.top_k, local);
   const auto r = cost_single_layer(m, models.get(ed), s, counts, ed, dtype_bytes(ed), 1);
   Json by_kind = Json::object();
   for (const auto& o : r.ops.ops) {
@@ -105,7 +115,8 @@ Json answer(CostModels& models, std::map<std::string, ModelConfig>& model_cache,
   }
   return Json{{"model", m.name}, {"hardware", models.hardware().name}, {"phase", q.phase}, {"tokens", q.tokens},
               {"sequence_length", s.decode ? 0 : s.sequence_length}, {"context", s.decode ? s.context : 0}, {"tp", q.tp},
-              {"expert_backend", models.backend()}, {"launch_mode", q.launch},
+              {"expert_backend", models.backend()}, {"launch_mode", q.launch}, {"expert_parallel", ep},
+              {"weight_dtype", q.weight_dtype}, {"expert_dtype", q.expert_dtype}, {"expert_counts", counts},
               {"time_us", (q.launch == "eager" ? r.eager : r.graph).us()}, {"graph_us", r.graph.us()}, {"eager_us", r.eager.us()},
               {"by_kind_us", by_kind}, {"ops", ops_json(r.ops)}};
 }
@@ -122,7 +133,8 @@ LayerQuery query_of_json(const Json& j, const std::string& where) {
       (k == "tokens" ? q.tokens : k == "sequence_length" ? q.sequence_length : k == "context" ? q.context : k == "tp" ? q.tp : q.expert_parallel) =
           v.get<int64_t>();
     } else if (k == "counts") {
-      if (!v.is_array()) throw InputError(where + ": counts: expected an array of token counts");
+      if (!v.is_array() || v.empty()) throw InputError(where + ": counts: expected a non-empty array of token counts");
+      q.counts_given = true;
       for (const auto& c : v) {
         if (!c.is_number_integer() || c.get<int64_t>() < 0) throw InputError(where + ": counts: expected token counts >= 0");
         q.counts.push_back(c.get<int64_t>());
@@ -140,11 +152,13 @@ int run_batch(CostModels& models, const std::string& path) {
   std::ifstream file;
   if (path != "-") {
     file.open(path);
-    if (!file) throw InputError(fmt::format("{}: cannot read", path));
+    std::error_code ec;
+    if (!file || !std::filesystem::is_regular_file(path, ec)) throw InputError(fmt::format("{}: cannot read (not a regular file)", path));
   }
   std::istream& in = path == "-" ? std::cin : file;
   std::map<std::string, ModelConfig> cache;
   std::string line;
+  int status = 0;
   for (int lineno = 1; std::getline(in, line); ++lineno) {
     if (line.empty() || line[0] == '#') continue;
     const std::string where = fmt::format("{}:{}", path, lineno);
@@ -154,15 +168,16 @@ int run_batch(CostModels& models, const std::string& path) {
       try {
         j = Json::parse(line);
       } catch (const Json::parse_error& e) {
-        throw InputError(fmt::format("{}: not JSON: {}", where, e.what()));
+        throw InputError(fmt::format("{}: not a JSON object on one line (byte {})", where, e.byte));
       }
       out = answer(models, cache, query_of_json(j, where));
-    } catch (const InputError& e) {  // one refused query does not end the batch
-      out = Json{{"error", e.what()}};
+    } catch (const std::exception& e) {  // one refused query does not end the batch; the exit status says so
+      out = Json{{"error", fmt::format("{}: {}", where, e.what())}};
+      status = 1;
     }
     fmt::print("{}\n", out.dump());
   }
-  return 0;
+  return status;
 }
 
 std::vector<int64_t> counts_of(const std::string& text) {
@@ -188,7 +203,7 @@ std::vector<int64_t> counts_of(const std::string& text) {
 }  // namespace
 
 int cost_layer(const std::vector<std::string>& args) {
-  po::options_description opts("moesim cost layer --model NAME --hardware NAME --phase prefill|decode --tokens T [options]");
+  po::options_description opts("moesim cost layer --model NAME --hardware NAME --tokens T [--phase prefill|decode] [options]");
   opts.add_options()("help,h", "show this help")("model", po::value<std::string>(), "model name or path (models/)")(
       "hardware", po::value<std::string>(), "hardware profile name or path (hw_profiles/)")(
       "phase", po::value<std::string>()->default_value("prefill"), "prefill or decode")(
@@ -197,7 +212,8 @@ int cost_layer(const std::vector<std::string>& args) {
       "context", po::value<int64_t>()->default_value(0), "decode: cached tokens per sequence")(
       "tp", po::value<int64_t>()->default_value(1), "attention tensor parallelism")(
       "expert-parallel", po::value<int64_t>()->default_value(1), "expert parallelism (local experts = experts / EP)")(
-      "counts", po::value<std::string>(), "tokens per local expert, comma-separated (default: even)")(
+      "counts", po::value<std::string>(), "tokens per local expert, comma-separated, one per local expert (experts / EP); "
+                                          "default: tokens x top_k spread evenly")(
       "kernel", po::value<std::string>()->default_value("auto"), "expert-block backend (moesim list backends)")(
       "launch", po::value<std::string>()->default_value("graph"), "graph or eager (the time_us reported)")(
       "weight-dtype", po::value<std::string>()->default_value("bf16"), "attention, shared and dense weights: bf16 or fp8")(
@@ -212,7 +228,11 @@ int cost_layer(const std::vector<std::string>& args) {
     return 2;
   }
   if (vm.count("help")) {
-    std::cout << opts << "\nPrints {\"time_us\", \"graph_us\", \"eager_us\", \"by_kind_us\", \"ops\": [...], ...} as JSON.\n";
+    std::cout << opts << "\nPrints {\"time_us\", \"graph_us\", \"eager_us\", \"by_kind_us\", \"ops\": [...], ...} as JSON. The layer is costed\n"
+                         "on an idle GPU, as one CUDA graph of its own (graph_us includes one graph launch): no all-to-all, no\n"
+                         "tensor-parallel all-reduce, and no stretching of the shared expert beside an overlapped all-to-all\n"
+                         "(moesim run adds those). --batch: one JSON object per line with these option names (underscores)\n"
+                         "as keys; a refused line prints {\"error\"} and makes the exit status 1.\n";
     return 0;
   }
   const bool batch = vm.count("batch") > 0;
@@ -224,7 +244,13 @@ int cost_layer(const std::vector<std::string>& args) {
   if (!expert_backend_registry().find(backend))
     throw InputError(fmt::format("--kernel: unknown backend \"{}\"; did you mean \"{}\"?", backend, closest(backend, expert_backend_registry().names())));
   CostModels models(load_hardware_file(resolve_data_file(vm["hardware"].as<std::string>(), "hw_profiles", "")), backend);
-  if (batch) return run_batch(models, vm["batch"].as<std::string>());
+  if (batch) {
+    for (const char* o : {"model", "tokens", "counts"})
+      if (vm.count(o)) throw InputError(fmt::format("--{}: with --batch every query comes from the batch file", o));
+    for (const char* o : {"phase", "sequence-length", "context", "tp", "expert-parallel", "launch", "weight-dtype", "expert-dtype"})
+      if (!vm[o].defaulted()) throw InputError(fmt::format("--{}: with --batch every query comes from the batch file", o));
+    return run_batch(models, vm["batch"].as<std::string>());
+  }
   LayerQuery q;
   q.model = vm["model"].as<std::string>();
   q.phase = vm["phase"].as<std::string>();
@@ -236,7 +262,7 @@ int cost_layer(const std::vector<std::string>& args) {
   q.launch = vm["launch"].as<std::string>();
   q.weight_dtype = vm["weight-dtype"].as<std::string>();
   q.expert_dtype = vm["expert-dtype"].as<std::string>();
-  if (vm.count("counts")) q.counts = counts_of(vm["counts"].as<std::string>());
+  if (vm.count("counts")) q.counts = counts_of(vm["counts"].as<std::string>()), q.counts_given = true;
   std::map<std::string, ModelConfig> cache;
   fmt::print("{}\n", answer(models, cache, q).dump());
   return 0;

@@ -3,6 +3,8 @@
 // `moesim run` costs it: `--op gemm --coords M,N,K`, the coordinates being the op's axes in the
 // table's order (`moesim cost op --hardware H200 --list` prints them). With --batch, one query per
 // line ("OP c1,c2,...") and one JSON line out per query.
+#include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -27,14 +29,15 @@ std::vector<double> coords_of(const std::string& text, const std::string& where)
   std::string item;
   while (std::getline(ss, item, ',')) {
     size_t used = 0;
-    double v = -1;
+    long long v = -1;
     try {
-      v = std::stod(item, &used);
+      if (!item.empty() && std::isdigit(static_cast<unsigned char>(item[0]))) v = std::stoll(item, &used, 10);
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used == 0 || used != item.size() || !(v > 0)) throw InputError(fmt::format("{}: expected comma-separated positive numbers, got \"{}\"", where, item));
-    out.push_back(v);
+    if (used == 0 || used != item.size() || v < 1 || v > (1LL << 40))
+      throw InputError(fmt::format("{}: expected comma-separated whole counts from 1 to 2^40 (no spaces), got \"{}\"", where, item));
+    out.push_back(static_cast<double>(v));
   }
   return out;
 }
@@ -78,7 +81,8 @@ int cost_op(const std::vector<std::string>& args) {
     return 2;
   }
   if (vm.count("help")) {
-    std::cout << opts << "\nPrints {\"gpu_us\", \"host_us\", \"source\", \"extrapolated\", ...} as JSON.\n";
+    std::cout << opts << "\nPrints {\"gpu_us\", \"host_us\", \"source\", \"extrapolated\", ...} as JSON. Coordinates are whole counts.\n"
+                         "--batch: a refused line prints {\"error\"} and makes the exit status 1.\n";
     return 0;
   }
   if (!vm.count("hardware") || (!vm.count("list") && !vm.count("batch") && (!vm.count("op") || !vm.count("coords")))) {
@@ -100,25 +104,28 @@ int cost_op(const std::vector<std::string>& args) {
   std::ifstream file;
   if (path != "-") {
     file.open(path);
-    if (!file) throw InputError(fmt::format("{}: cannot read", path));
+    std::error_code ec;
+    if (!file || !std::filesystem::is_regular_file(path, ec)) throw InputError(fmt::format("{}: cannot read (not a regular file)", path));
   }
   std::istream& in = path == "-" ? std::cin : file;
   std::string line;
+  int status = 0;
   for (int lineno = 1; std::getline(in, line); ++lineno) {
     if (line.empty() || line[0] == '#') continue;
     const std::string where = fmt::format("{}:{}", path, lineno);
     std::istringstream ls(line);
-    std::string op, coords;
+    std::string op, coords, extra;
     Json out;
     try {
-      if (!(ls >> op >> coords)) throw InputError(where + ": expected OP c1,c2,...");
-      out = answer(cost, op, coords_of(coords, where));
-    } catch (const InputError& e) {  // one refused query does not end the batch
-      out = Json{{"error", e.what()}};
+      if (!(ls >> op >> coords) || (ls >> extra)) throw InputError("expected OP c1,c2,... (two fields)");
+      out = answer(cost, op, coords_of(coords, "coordinates"));
+    } catch (const std::exception& e) {  // one refused query does not end the batch; the exit status says so
+      out = Json{{"error", fmt::format("{}: {}", where, e.what())}};
+      status = 1;
     }
     fmt::print("{}\n", out.dump());
   }
-  return 0;
+  return status;
 }
 
 }  // namespace moesim::cli

@@ -139,15 +139,20 @@ std::optional<OpLookup> OpTable::lookup(const std::string& op, const std::vector
     pos.push_back(locate(g->axes[a], coords[a]));
     r.extrapolated = r.extrapolated || pos.back().outside;
   }
+  // The host's issue time does not grow with the work: no power law past the grid, for it.
+  auto unscaled = [](std::vector<AxisPos> p) {
+    for (auto& a : p) a.scale = 1;
+    return p;
+  };
   auto graph = interpolate(*g, g->graph_us, pos);
-  auto host = interpolate(*g, g->host_us, pos);
+  auto host = interpolate(*g, g->host_us, unscaled(pos));
   // Unmeasured cells: lower the first axis to the largest grid value whose cells all exist.
   const auto& first = g->axes[0];
   for (size_t i = pos[0].lo + 1; (!graph || !host) && i-- > 0;) {
     auto low = pos;
     low[0] = AxisPos{i, i, 0, std::pow(coords[0] / first.values[i], first.extrapolation_exponent), true};
     graph = interpolate(*g, g->graph_us, low);
-    host = interpolate(*g, g->host_us, low);
+    host = interpolate(*g, g->host_us, unscaled(low));
     r.extrapolated = true;
   }
   if (!graph || !host) return std::nullopt;

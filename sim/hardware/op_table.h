@@ -17,7 +17,8 @@
 // attention); below its first value it stays at the first value's time (launch-bound). Where a
 // bracketing cell is unmeasured, the first axis is lowered to the largest grid value whose cells
 // all exist and the time scaled from there by the same power law. Either way the result says it
-// was extrapolated.
+// was extrapolated. The host time is never scaled (issuing a kernel does not grow with its work):
+// outside the grid it is the nearest measured one.
 #pragma once
 #include <map>
 #include <optional>

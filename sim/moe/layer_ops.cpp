@@ -207,6 +207,13 @@ std::vector<LayerOp> lm_head_ops(const ModelConfig& m, const LayerShape& s) {
   return ops;
 }
 
+std::vector<int64_t> even_counts(int64_t copies, int64_t experts) {
+  std::vector<int64_t> out(static_cast<size_t>(std::max<int64_t>(1, experts)), 0);
+  const auto n = static_cast<int64_t>(out.size());
+  for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = copies / n + (i < copies % n ? 1 : 0);
+  return out;
+}
+
 OpCost table_op_work(const std::string& op, const std::vector<double>& c) {
   static const std::map<std::string, size_t> axes = {
       {"gemm", 3}, {"gemm_fp8", 3}, {"attn_prefill", 3}, {"attn_prefill_mla", 2}, {"attn_decode", 4}, {"attn_decode_mla", 3},
@@ -215,6 +222,8 @@ OpCost table_op_work(const std::string& op, const std::vector<double>& c) {
   const auto it = axes.find(op);
   if (it == axes.end()) throw InputError(fmt::format("unknown op \"{}\"", op));
   if (c.size() != it->second) throw InputError(fmt::format("op \"{}\" takes {} coordinates, got {}", op, it->second, c.size()));
+  if ((op == "topk_softmax" || op == "topk_sigmoid_grouped") && c[2] > c[1])
+    throw InputError(fmt::format("op \"{}\": top_k ({}) must not exceed the experts ({})", op, c[2], c[1]));
   OpCost w;
   w.kernels = 1;
   if (op == "gemm" || op == "gemm_fp8") {

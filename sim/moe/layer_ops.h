@@ -69,6 +69,10 @@ std::vector<LayerOp> lm_head_ops(const ModelConfig& m, const LayerShape& s);
 // Throws InputError for an unknown op or the wrong number of coordinates.
 OpCost table_op_work(const std::string& table_op, const std::vector<double>& coords);
 
+// `copies` token copies spread as evenly as possible over `experts` experts (the first
+// copies % experts get one more; with fewer copies than experts, the rest get none).
+std::vector<int64_t> even_counts(int64_t copies, int64_t experts);
+
 // The GEMM Y[M, N] = X[M, K] . W[N, K]^T as a layer op.
 LayerOp gemm_op(LayerOpKind kind, LayerBlock block, const std::string& name, int64_t M, int64_t N, int64_t K, Dtype dtype,
                 double weight_bytes, double act_bytes);

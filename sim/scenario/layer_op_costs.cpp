@@ -71,7 +71,8 @@ SingleLayerCost cost_single_layer(const ModelConfig& m, const DeviceCostModel& c
     if (o.block == LayerBlock::MoeAfterCombine && o.kind == LayerOpKind::Residual) r.ops.ops.push_back(o);
   const auto* table = cost.op_table();
   r.graph = r.ops.gpu() + SimTime::from_us(table ? table->graph_launch_us : 0.0);
-  r.eager = eager_sequence_time(r.ops.ops) + SimTime::from_us(table ? table->eager_latency_us : 0.0);
+  // Launched eagerly a layer cannot beat its own graph replay (the launch costs are what eager adds).
+  r.eager = max(r.graph, eager_sequence_time(r.ops.ops) + SimTime::from_us(table ? table->eager_latency_us : 0.0));
   return r;
 }
 

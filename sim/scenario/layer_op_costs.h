@@ -46,8 +46,11 @@ SimTime expert_block_host_time(const DeviceCostModel& cost, int64_t rows, int64_
 
 // One whole transformer layer on one device (`moesim cost layer`; the same ops and cost model as
 // `moesim run`): attention, the MoE-local ops, the expert block over `counts` (tokens per local
-// expert), shared experts, in launch order. graph: the ops' GPU times plus one graph launch;
-// eager: the eager pipeline plus the eager latency.
+// expert), shared experts, in launch order. graph: the ops' GPU times plus one graph launch (the
+// layer replayed as a graph of its own, as calibration/bench_transformer_layer.py times it; `run`
+// replays a step, so it adds none per layer); eager: the eager pipeline plus the eager latency,
+// never below graph. Costed on an idle GPU: no all-to-all and no tensor-parallel all-reduce, and
+// the shared expert is not stretched by the SMs an overlapped all-to-all holds (as in `run`).
 struct SingleLayerCost {
   CostedOps ops;  // the expert block is the op of kind Projection named "experts"
   SimTime graph, eager;

@@ -88,12 +88,12 @@ CostedOp mean_expert_op(const Scenario& sc, const LayerShape& s) {
   const auto& m = c.model;
   const auto& ctx = sc.cost_context();
   const int64_t ep = c.parallel.expert_parallel, local = std::max<int64_t>(1, m.moe.num_experts / ep);
-  const int64_t per_expert = std::max<int64_t>(1, (s.tokens * m.moe.top_k * ep + m.moe.num_experts - 1) / m.moe.num_experts);
+  const std::vector<int64_t> counts = even_counts(s.tokens * m.moe.top_k, local);
   const double F = static_cast<double>(m.moe.expert_intermediate_size) / static_cast<double>(c.parallel.expert_tensor_parallel);
   CostedOp op{LayerOpKind::Projection, LayerBlock::MoeBeforeDispatch, "experts (mean load)", "", {}, {}, false};
   try {
     op.gpu = sc.cost().expert_block(m.hidden_size, F, ctx.expert_dtype, ctx.expert_weight_bytes_per_elem, ctx.act_bytes_per_elem,
-                                    std::vector<int64_t>(static_cast<size_t>(local), per_expert)).time;
+                                    counts).time;
   } catch (const CostSourceError&) {
     op.gpu = SimTime::zero();
   }
