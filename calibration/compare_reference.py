@@ -33,16 +33,12 @@ import pathlib
 import subprocess
 import sys
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from timing_stats import quantile  # noqa: E402
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 GPUS = {"h100_sxm": "H100-SXM", "h200_sxm": "H200"}
 MODELS = {"Qwen3-30B-A3B": "qwen3-30b-a3b", "Mixtral-8x7B": "mixtral-8x7b", "DeepSeek-V3": "deepseek-v3"}
-
-
-def quantile(v, q):
-    v = sorted(v)
-    pos = q * (len(v) - 1)
-    lo = int(pos)
-    return v[lo] + (v[min(lo + 1, len(v) - 1)] - v[lo]) * (pos - lo)
 
 
 def rows(path):

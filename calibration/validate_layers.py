@@ -26,16 +26,11 @@ import pathlib
 import subprocess
 import sys
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from timing_stats import quantile  # noqa: E402
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LIMITS = {"graph": (0.05, 0.10), "eager": (0.12, 0.25)}  # (median, p90) of |error|
-
-
-def quantile(v, q):
-    v = sorted(v)
-    pos = q * (len(v) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (pos - lo)
 
 
 def load(path):

@@ -15,6 +15,7 @@
 #include <fmt/ranges.h>
 
 #include "sim/cli/cli.h"
+#include "sim/cli/cli_cost_common.h"
 #include "sim/hardware/device_cost.h"
 #include "sim/hardware/expert_backends.h"
 #include "sim/io/errors.h"
@@ -26,65 +27,19 @@ namespace po = boost::program_options;
 namespace moesim::cli {
 namespace {
 
-std::vector<int64_t> parse_counts(const std::string& text, const std::string& where) {
-  std::vector<int64_t> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    size_t used = 0;
-    long long v = -1;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != item.size() || used == 0 || v < 0)
-      throw InputError(fmt::format("{}: expected comma-separated token counts >= 0, got \"{}\"", where, item));
-    out.push_back(v);
-  }
-  if (out.empty()) throw InputError(fmt::format("{}: expected at least one token count", where));
-  return out;
-}
-
-// The cost model `moesim run` uses for one backend and dtype, built on first use.
-class Models {
- public:
-  Models(HardwareProfile hw, std::string backend, bool allow) : hw_(std::move(hw)), backend_(std::move(backend)), allow_(allow) {}
-  const DeviceCostModel& get(Dtype dtype) {
-    auto& m = models_[dtype];
-    if (!m) {
-      DeviceCostOptions o;
-      o.expert_backend = backend_;
-      o.allow_extrapolation = allow_;
-      o.expert_dtype = dtype;
-      o.data_dir = data_dir();
-      m = std::make_unique<DeviceCostModel>(hw_, o);
-    }
-    return *m;
-  }
-  const std::string& backend() const { return backend_; }
-  const std::string& hardware() const { return hw_.name; }
-
- private:
-  HardwareProfile hw_;
-  std::string backend_;
-  bool allow_;
-  std::map<Dtype, std::unique_ptr<DeviceCostModel>> models_;
-};
-
 Dtype parse_expert_dtype(const std::string& name, const std::string& where) {
   const auto d = parse_dtype(name);
   if (!d || (*d != Dtype::Bf16 && *d != Dtype::Fp8)) throw InputError(fmt::format("{}: expected an expert dtype (bf16, fp8), got \"{}\"", where, name));
   return *d;
 }
 
-Json answer(Models& models, int64_t hidden, int64_t inter, const std::string& dtype_name, const std::vector<int64_t>& counts, const std::string& where) {
+Json answer(CostModels& models, int64_t hidden, int64_t inter, const std::string& dtype_name, const std::vector<int64_t>& counts, const std::string& where) {
   if (hidden <= 0 || inter <= 0) throw InputError(fmt::format("expert block: hidden ({}) and intermediate ({}) must be positive", hidden, inter));
   const Dtype dtype = parse_expert_dtype(dtype_name, where);
   const auto e = models.get(dtype).expert_block(hidden, static_cast<double>(inter), dtype, dtype_bytes(dtype), 2.0, counts);
   int64_t total = 0, active = 0;
   for (int64_t c : counts) total += c, active += c > 0;
-  return Json{{"hardware", models.hardware()}, {"backend", models.backend()},
+  return Json{{"hardware", models.hardware().name}, {"backend", models.backend()},
               {"source", e.source},     {"time_us", e.time.us()},
               {"extrapolated", e.extrapolated}, {"hidden", hidden},
               {"intermediate", inter},  {"dtype", dtype_name},
@@ -92,7 +47,7 @@ Json answer(Models& models, int64_t hidden, int64_t inter, const std::string& dt
               {"total_tokens", total}};
 }
 
-int run_batch(Models& models, const std::string& path) {
+int run_batch(CostModels& models, const std::string& path) {
   std::ifstream file;
   if (path != "-") {
     file.open(path);
@@ -153,7 +108,7 @@ int cost_experts(const std::vector<std::string>& args) {
   if (!expert_backend_registry().find(backend))
     throw InputError(fmt::format("--kernel: unknown backend \"{}\"; did you mean \"{}\"? ({})", backend, closest(backend, expert_backend_registry().names()),
                                  fmt::join(expert_backend_registry().names(), ", ")));
-  Models models(load_hardware_file(resolve_data_file(vm["hardware"].as<std::string>(), "hw_profiles", "")), backend, vm.count("allow-extrapolation") > 0);
+  CostModels models(load_hardware_file(resolve_data_file(vm["hardware"].as<std::string>(), "hw_profiles", "")), backend, vm.count("allow-extrapolation") > 0);
   models.get(parse_expert_dtype(vm["dtype"].as<std::string>(), "--dtype"));  // a named backend without a table fails here
   if (batch) return run_batch(models, vm["batch"].as<std::string>());
   const auto counts = parse_counts(vm["counts"].as<std::string>(), "--counts");

@@ -6,8 +6,6 @@
 // With --batch, one JSON object per input line (the option names as keys, e.g.
 // {"model": "mixtral-8x7b", "phase": "prefill", "tokens": 4096, "sequence_length": 4096,
 //  "counts": [...]}) and one JSON line out per query; calibration/validate_layers.py uses it.
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -16,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "sim/cli/cli.h"
+#include "sim/cli/cli_cost_common.h"
 #include "sim/hardware/expert_backends.h"
 #include "sim/io/errors.h"
 #include "sim/io/json_reader.h"
@@ -32,31 +31,6 @@ struct LayerQuery {
   int64_t tokens = 0, sequence_length = 0, context = 0, tp = 1, expert_parallel = 1;
   std::vector<int64_t> counts;
   bool counts_given = false;
-};
-
-// One cost model per (backend, expert dtype), built on first use.
-class CostModels {
- public:
-  CostModels(HardwareProfile hw, std::string backend) : hw_(std::move(hw)), backend_(std::move(backend)) {}
-  const DeviceCostModel& get(Dtype expert_dtype) {
-    auto& m = models_[expert_dtype];
-    if (!m) {
-      DeviceCostOptions o;
-      o.expert_backend = backend_;
-      o.allow_extrapolation = true;
-      o.expert_dtype = expert_dtype;
-      o.data_dir = data_dir();
-      m = std::make_unique<DeviceCostModel>(hw_, o);
-    }
-    return *m;
-  }
-  const HardwareProfile& hardware() const { return hw_; }
-  const std::string& backend() const { return backend_; }
-
- private:
-  HardwareProfile hw_;
-  std::string backend_;
-  std::map<Dtype, std::unique_ptr<DeviceCostModel>> models_;
 };
 
 Dtype dtype_of(const std::string& name, const std::string& where) {
@@ -149,55 +123,16 @@ LayerQuery query_of_json(const Json& j, const std::string& where) {
 }
 
 int run_batch(CostModels& models, const std::string& path) {
-  std::ifstream file;
-  if (path != "-") {
-    file.open(path);
-    std::error_code ec;
-    if (!file || !std::filesystem::is_regular_file(path, ec)) throw InputError(fmt::format("{}: cannot read (not a regular file)", path));
-  }
-  std::istream& in = path == "-" ? std::cin : file;
   std::map<std::string, ModelConfig> cache;
-  std::string line;
-  int status = 0;
-  for (int lineno = 1; std::getline(in, line); ++lineno) {
-    if (line.empty() || line[0] == '#') continue;
-    const std::string where = fmt::format("{}:{}", path, lineno);
-    Json out;
+  return run_batch_lines(path, [&](const std::string& line, const std::string&) {
+    Json j;
     try {
-      Json j;
-      try {
-        j = Json::parse(line);
-      } catch (const Json::parse_error& e) {
-        throw InputError(fmt::format("{}: not a JSON object on one line (byte {})", where, e.byte));
-      }
-      out = answer(models, cache, query_of_json(j, where));
-    } catch (const std::exception& e) {  // one refused query does not end the batch; the exit status says so
-      out = Json{{"error", fmt::format("{}: {}", where, e.what())}};
-      status = 1;
+      j = Json::parse(line);
+    } catch (const Json::parse_error& e) {
+      throw InputError(fmt::format("not a JSON object on one line (byte {})", e.byte));
     }
-    fmt::print("{}\n", out.dump());
-  }
-  return status;
-}
-
-std::vector<int64_t> counts_of(const std::string& text) {
-  std::vector<int64_t> out;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    const size_t end = std::min(text.find(',', pos), text.size());
-    const std::string item = text.substr(pos, end - pos);
-    size_t used = 0;
-    long long v = -1;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size() || v < 0) throw InputError(fmt::format("--counts: expected comma-separated token counts >= 0, got \"{}\"", item));
-    out.push_back(v);
-    pos = end + 1;
-  }
-  return out;
+    return answer(models, cache, query_of_json(j, "query"));
+  });
 }
 
 }  // namespace
@@ -243,7 +178,7 @@ int cost_layer(const std::vector<std::string>& args) {
   const std::string backend = vm["kernel"].as<std::string>().empty() ? "roofline" : vm["kernel"].as<std::string>();
   if (!expert_backend_registry().find(backend))
     throw InputError(fmt::format("--kernel: unknown backend \"{}\"; did you mean \"{}\"?", backend, closest(backend, expert_backend_registry().names())));
-  CostModels models(load_hardware_file(resolve_data_file(vm["hardware"].as<std::string>(), "hw_profiles", "")), backend);
+  CostModels models(load_hardware_file(resolve_data_file(vm["hardware"].as<std::string>(), "hw_profiles", "")), backend, true);
   if (batch) {
     for (const char* o : {"model", "tokens", "counts"})
       if (vm.count(o)) throw InputError(fmt::format("--{}: with --batch every query comes from the batch file", o));
@@ -262,7 +197,7 @@ int cost_layer(const std::vector<std::string>& args) {
   q.launch = vm["launch"].as<std::string>();
   q.weight_dtype = vm["weight-dtype"].as<std::string>();
   q.expert_dtype = vm["expert-dtype"].as<std::string>();
-  if (vm.count("counts")) q.counts = counts_of(vm["counts"].as<std::string>()), q.counts_given = true;
+  if (vm.count("counts")) q.counts = parse_counts(vm["counts"].as<std::string>(), "--counts"), q.counts_given = true;
   std::map<std::string, ModelConfig> cache;
   fmt::print("{}\n", answer(models, cache, q).dump());
   return 0;

@@ -4,8 +4,6 @@
 // table's order (`moesim cost op --hardware H200 --list` prints them). With --batch, one query per
 // line ("OP c1,c2,...") and one JSON line out per query.
 #include <cctype>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -13,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "sim/cli/cli.h"
+#include "sim/cli/cli_cost_common.h"
 #include "sim/hardware/device_cost.h"
 #include "sim/io/errors.h"
 #include "sim/moe/layer_ops.h"
@@ -100,32 +99,12 @@ int cost_op(const std::vector<std::string>& args) {
     fmt::print("{}\n", answer(cost, vm["op"].as<std::string>(), coords_of(vm["coords"].as<std::string>(), "--coords")).dump());
     return 0;
   }
-  const std::string path = vm["batch"].as<std::string>();
-  std::ifstream file;
-  if (path != "-") {
-    file.open(path);
-    std::error_code ec;
-    if (!file || !std::filesystem::is_regular_file(path, ec)) throw InputError(fmt::format("{}: cannot read (not a regular file)", path));
-  }
-  std::istream& in = path == "-" ? std::cin : file;
-  std::string line;
-  int status = 0;
-  for (int lineno = 1; std::getline(in, line); ++lineno) {
-    if (line.empty() || line[0] == '#') continue;
-    const std::string where = fmt::format("{}:{}", path, lineno);
+  return run_batch_lines(vm["batch"].as<std::string>(), [&](const std::string& line, const std::string&) {
     std::istringstream ls(line);
     std::string op, coords, extra;
-    Json out;
-    try {
-      if (!(ls >> op >> coords) || (ls >> extra)) throw InputError("expected OP c1,c2,... (two fields)");
-      out = answer(cost, op, coords_of(coords, "coordinates"));
-    } catch (const std::exception& e) {  // one refused query does not end the batch; the exit status says so
-      out = Json{{"error", fmt::format("{}: {}", where, e.what())}};
-      status = 1;
-    }
-    fmt::print("{}\n", out.dump());
-  }
-  return status;
+    if (!(ls >> op >> coords) || (ls >> extra)) throw InputError("expected OP c1,c2,... (two fields)");
+    return answer(cost, op, coords_of(coords, "coordinates"));
+  });
 }
 
 }  // namespace moesim::cli

@@ -80,27 +80,6 @@ LayerShape layer_shape(const ExperimentConfig& c, const CostContext& ctx) {
 
 namespace {
 
-// The expert block as one op of an eagerly launched layer: its GPU time at the mean load of a
-// device (every local expert with the device's mean share of the routed copies) and the host time
-// of its three launches (two grouped GEMMs and the activation, as the measured GEMM and SiLU*mul).
-CostedOp mean_expert_op(const Scenario& sc, const LayerShape& s) {
-  const auto& c = sc.config();
-  const auto& m = c.model;
-  const auto& ctx = sc.cost_context();
-  const int64_t ep = c.parallel.expert_parallel, local = std::max<int64_t>(1, m.moe.num_experts / ep);
-  const std::vector<int64_t> counts = even_counts(s.tokens * m.moe.top_k, local);
-  const double F = static_cast<double>(m.moe.expert_intermediate_size) / static_cast<double>(c.parallel.expert_tensor_parallel);
-  CostedOp op{LayerOpKind::Projection, LayerBlock::MoeBeforeDispatch, "experts (mean load)", "", {}, {}, false};
-  try {
-    op.gpu = sc.cost().expert_block(m.hidden_size, F, ctx.expert_dtype, ctx.expert_weight_bytes_per_elem, ctx.act_bytes_per_elem,
-                                    counts).time;
-  } catch (const CostSourceError&) {
-    op.gpu = SimTime::zero();
-  }
-  op.host = expert_block_host_time(sc.cost(), s.tokens * m.moe.top_k, m.hidden_size, static_cast<int64_t>(F));
-  return op;
-}
-
 // What eager launching adds to a layer made of `seq`: the pipelined end time plus the latency,
 // less the GPU times.
 SimTime eager_overhead(const std::vector<CostedOp>& seq, double latency_us) {
@@ -138,14 +117,12 @@ DenseCosts dense_costs(const Scenario& sc) {
   if (!d.shared_ops.ops.empty()) d.shared_expert_source = d.shared_ops.ops.front().source;
   if (c.compute.launch_mode == LaunchMode::Eager) {
     const double latency = cost.op_table() ? cost.op_table()->eager_latency_us : 0.0;
-    std::vector<CostedOp> moe_seq = d.attention_ops.ops;
-    for (const auto& o : d.moe_ops.ops)
-      if (o.block == LayerBlock::MoeBeforeDispatch) moe_seq.push_back(o);
-    moe_seq.push_back(mean_expert_op(sc, s));
-    for (const auto& o : d.moe_ops.ops)
-      if (o.block == LayerBlock::MoeAfterCombine) moe_seq.push_back(o);
-    moe_seq.insert(moe_seq.end(), d.shared_ops.ops.begin(), d.shared_ops.ops.end());
-    d.eager_moe_layer = eager_overhead(moe_seq, latency);
+    // A MoE layer as `cost layer` launches it, its expert block at a device's mean load.
+    const auto& ctx = sc.cost_context();
+    const int64_t local = std::max<int64_t>(1, m.moe.num_experts / c.parallel.expert_parallel);
+    const SingleLayerCost one = cost_single_layer(m, cost, s, even_counts(s.tokens * m.moe.top_k, local), ctx.expert_dtype,
+                                                  ctx.expert_weight_bytes_per_elem, c.parallel.expert_tensor_parallel);
+    d.eager_moe_layer = eager_overhead(one.ops.ops, latency);
     std::vector<CostedOp> dense_seq = d.attention_ops.ops;
     dense_seq.insert(dense_seq.end(), d.dense_ffn_ops.ops.begin(), d.dense_ffn_ops.ops.end());
     d.eager_dense_layer = eager_overhead(dense_seq, latency);

@@ -1,0 +1,73 @@
+#include "sim/cli/cli_cost_common.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "sim/io/errors.h"
+#include "sim/scenario/data_paths.h"
+
+namespace moesim::cli {
+
+const DeviceCostModel& CostModels::get(Dtype expert_dtype) {
+  auto& m = models_[expert_dtype];
+  if (!m) {
+    DeviceCostOptions o;
+    o.expert_backend = backend_;
+    o.allow_extrapolation = allow_;
+    o.expert_dtype = expert_dtype;
+    o.data_dir = data_dir();
+    m = std::make_unique<DeviceCostModel>(hw_, o);
+  }
+  return *m;
+}
+
+std::vector<int64_t> parse_counts(const std::string& text, const std::string& where) {
+  std::vector<int64_t> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t used = 0;
+    long long v = -1;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || used == 0 || v < 0)
+      throw InputError(fmt::format("{}: expected comma-separated token counts >= 0, got \"{}\"", where, item));
+    out.push_back(v);
+  }
+  if (out.empty()) throw InputError(fmt::format("{}: expected at least one token count", where));
+  return out;
+}
+
+int run_batch_lines(const std::string& path, const std::function<Json(const std::string& line, const std::string& where)>& answer) {
+  std::ifstream file;
+  if (path != "-") {
+    file.open(path);
+    std::error_code ec;
+    if (!file || !std::filesystem::is_regular_file(path, ec)) throw InputError(fmt::format("{}: cannot read (not a regular file)", path));
+  }
+  std::istream& in = path == "-" ? std::cin : file;
+  std::string line;
+  int status = 0;
+  for (int lineno = 1; std::getline(in, line); ++lineno) {
+    if (line.empty() || line[0] == '#') continue;
+    const std::string where = fmt::format("{}:{}", path, lineno);
+    Json out;
+    try {
+      out = answer(line, where);
+    } catch (const std::exception& e) {  // one refused query does not end the batch; the exit status says so
+      out = Json{{"error", fmt::format("{}: {}", where, e.what())}};
+      status = 1;
+    }
+    fmt::print("{}\n", out.dump());
+  }
+  return status;
+}
+
+}  // namespace moesim::cli
