@@ -237,11 +237,11 @@ def markdown(summary, trans):
         lines.append(f"| {kind} | {gpu} | {n} | {100 * med:.1f}% | {100 * p90:.1f}% | {100 * bias:+.1f}% |")
     lines += ["", "Why the gaps remain (they are the kernel stack, not the modelling of one: moesim times PyTorch-level kernels, vLLM "
               "fuses): decode attention is moesim's Triton split-KV kernel plus a PyTorch merge of the splits (about 8 kernels) "
-              "against one FlashAttention-3 / FlashMLA kernel, hence about 2x; the fused MoE rows are one fused top-k, one "
+              "against vLLM's single fused decode kernel (the decode rows); the fused MoE rows are one fused top-k, one "
               "align/permute and two Triton or CUTLASS grouped GEMMs with the weighted reduction fused, against moesim's "
-              "PyTorch top-k, argsort permute, torch._grouped_mm and index_select unpermute (about 15 kernels), hence 1.8-2.2x; "
+              "PyTorch top-k, argsort permute, torch._grouped_mm and index_select unpermute (about 15 kernels); "
               "the reference does not flush L2 between runs (small GEMMs and elementwise ops read from L2 there, from HBM in "
-              "moesim's tables: +10% on GEMMs); moesim's fp8 GEMM uses row-wise scales, vLLM's CUTLASS per-tensor or "
+              "moesim's tables: the GEMM rows' bias); moesim's fp8 GEMM uses row-wise scales, vLLM's CUTLASS per-tensor or "
               "128-block scales. A framework with these fused kernels would be a measured op table of its own "
               "(calibration/bench_layer_ops.py takes one implementation per op).", "",
               "The H200 -> H100 transfer rule against vLLM's own ratio of the two GPUs' times for the same shapes "
