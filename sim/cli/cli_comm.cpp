@@ -71,6 +71,7 @@ CommA2aRequest request_of(const po::variables_map& vm) {
   r.spines = given<int64_t>(vm, "spines");
   r.nodes_per_leaf = given<int64_t>(vm, "nodes-per-leaf");
   r.collective_latency = given<std::string>(vm, "collective-latency");
+  r.sms = given<int64_t>(vm, "sms");
   return r;
 }
 
@@ -102,7 +103,9 @@ int comm(const std::vector<std::string>& args) {
       ("spines", po::value<int64_t>(), "spine switches (rail-fat-tree, fat-tree; default one per leaf)")
       ("nodes-per-leaf", po::value<int64_t>(), "nodes under one leaf (rail-fat-tree, fat-tree; default: the generator's)")
       ("tolerance", po::value<double>()->default_value(1e-3), "flow model: relative completion batching (0 = exact)")
-      ("collective-latency", po::value<std::string>(), "fixed software latency per collective (default: the profile's; \"0 us\" for kernel time only, as DeepEP's profiler measures)");
+      ("sms", po::value<int64_t>(), "SMs a DeepEP normal kernel is given (Buffer.set_num_sms; default 24, as schedule.comm_compute_units in run)")
+      ("collective-latency", po::value<std::string>(), "fixed time of each dispatch and combine call (default: DeepEP kernels' measured floor, "
+                                                        "else the profile's collective_latency; \"0 us\": the data movement alone)");
   po::options_description hidden;
   hidden.add_options()("stats", "print wall times, flows and peak RSS to stderr");
   po::variables_map vm;

@@ -8,6 +8,7 @@
 
 #include "sim/base/dtype.h"
 #include "sim/base/enum_table.h"
+#include "sim/engine/sim_time.h"
 
 namespace moesim {
 
@@ -26,6 +27,9 @@ struct MoeRunConfig {
   Dtype expert_compute_dtype = Dtype::Bf16;  // dtype of expert GEMMs (bf16 | fp8)
   // All-to-all algorithm (a2a_registry()); "auto": resolve_a2a() in sim/network/a2a_wire.h.
   std::string all_to_all = "auto";
+  // Fixed time of each dispatch and combine call; none: the kernel's measured floor for DeepEP's
+  // kernels (sim/network/comm_kernel.h), else the hardware profile's collective_latency.
+  std::optional<SimTime> all_to_all_latency;
 };
 
 }  // namespace moesim

@@ -5,24 +5,28 @@
 //   deepep-normal       DeepEP normal kernels: RDMA once per destination node to the GPU with the
 //                       same local index, then NVLink to the destination GPUs (a2a_hierarchical.cpp).
 //   hccl-hierarchical   the same two-level scheme over RoCE and an HCCS mesh (Ascend).
-//   deepep-low-latency  DeepEP low-latency kernels: one RDMA message per (token, expert), no NVLink.
+//   deepep-low-latency  DeepEP low-latency kernels: one message per (token, expert), over NVLink to
+//                       peers in the device's scale-up domain and RDMA to the others.
+//   deepep-low-latency-rdma  the same kernels as first published: every message NIC to NIC.
 // Bytes per token (or per message) come from the caller: FP8 dispatch with its scales, BF16 combine.
+// The DeepEP algorithms also put their kernels' limits on the flows (comm_kernel.h) when the caller
+// says how the kernel is launched.
 #pragma once
 #include <functional>
 
 #include "sim/base/registry.h"
+#include "sim/network/comm_kernel.h"
 #include "sim/network/dispatch_traffic.h"
 #include "sim/network/flow_set.h"
 
 namespace moesim {
-
-enum class A2aPhase { Dispatch, Combine };
 
 struct A2aInput {
   const Topology* topology = nullptr;
   const DispatchTraffic* traffic = nullptr;
   A2aPhase phase = A2aPhase::Dispatch;
   double bytes_per_token = 0;  // one token copy (normal, pairwise) or one (token, expert) message (low latency)
+  const CommKernelLaunch* kernel = nullptr;  // DeepEP algorithms: their kernel limits; nullptr: wires only
 };
 
 using A2aFactory = FlowSet (*)(const A2aInput&);
@@ -40,6 +44,7 @@ struct A2aTraits {
   double header_bytes = 0;         // per unit on the wire, beyond the hidden vector (low latency: 16)
   bool carries_topk_meta = false;  // dispatch also carries int32 expert ids + fp32 weights per top-k entry
   DeepEpCount deepep_count = DeepEpCount::CrossingTokens;
+  A2aKernel kernel = A2aKernel::None;  // whose limits and fixed time (comm_kernel.h) apply
 };
 
 using A2aRegistry = Registry<A2aFactory, A2aTraits>;
@@ -52,6 +57,7 @@ FlowSet device_pair_flows(const A2aInput& in, bool count_messages, Route (Topolo
 // The algorithms (also reachable through the registry).
 FlowSet a2a_pairwise(const A2aInput& in);
 FlowSet a2a_hierarchical(const A2aInput& in);
-FlowSet a2a_low_latency(const A2aInput& in);
+FlowSet a2a_low_latency(const A2aInput& in);       // NVLink inside the scale-up domain, RDMA across
+FlowSet a2a_low_latency_rdma(const A2aInput& in);  // NIC to NIC for every peer
 
 }  // namespace moesim

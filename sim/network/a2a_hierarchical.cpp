@@ -17,6 +17,10 @@
 // forwarding leg is not held back by the leg that feeds it. Sources: DeepEP README (normal kernels
 // "with NVLink and RDMA forwarding") and docs/legacy.md; DeepSeek-V3 report arXiv:2412.19437 Sec.
 // 3.2.2. The same scheme over RoCE and an HCCS mesh is registered as hccl-hierarchical.
+//
+// Kernel limits (comm_kernel.h), when the caller gives the launch: every NVLink leg (and staging
+// copy) of a (forwarder, peer) pair passes that pair's warps, and every RDMA leg its source's
+// RDMA-sender warps (combine: the same warps, the other way).
 #include <vector>
 
 #include "sim/network/a2a.h"
@@ -29,15 +33,18 @@ FlowSet a2a_hierarchical(const A2aInput& in) {
   const int64_t G = tr.devices_per_node, D = tr.devices;
   FlowSet set(topo);
   const bool back = in.phase == A2aPhase::Combine;
+  const bool across_nodes = D > G;
   // RDMA legs, one per (source, destination node) other than its own.
   for (int64_t g = 0; g < D; ++g) {
     const int64_t local = g % G;
+    int32_t sender = -1;
     for (const auto* e = tr.node_begin(g); e != tr.node_end(g); ++e) {
       if (e->node == g / G || e->tokens == 0) continue;
+      if (in.kernel && sender < 0) sender = set.add_kernel_link("RDMA-sender warps", g, g, normal_rdma_sender_Bps(*in.kernel));
       const int64_t f = e->node * G + local;
       const double bytes = static_cast<double>(e->tokens) * in.bytes_per_token;
-      if (back) set.add(topo.scale_out_route(f, g), f, g, bytes);
-      else set.add(topo.scale_out_route(g, f), g, f, bytes);
+      if (back) set.add(topo.scale_out_route(f, g), f, g, bytes, sender);
+      else set.add(topo.scale_out_route(g, f), g, f, bytes, sender);
     }
   }
   // NVLink legs: what forwarder f sends to device j of its node, summed over the sources that f
@@ -54,9 +61,12 @@ FlowSet a2a_hierarchical(const A2aInput& in) {
       if (n == 0) continue;
       const int64_t j = (f / G) * G + i;
       const double bytes = static_cast<double>(n) * in.bytes_per_token;
-      if (j == f) set.add(topo.staging_route(f), f, f, bytes);
-      else if (back) set.add(topo.route(j, f), j, f, bytes);
-      else set.add(topo.route(f, j), f, j, bytes);
+      const int32_t warps = in.kernel ? set.add_kernel_link(across_nodes ? "forwarder warps" : "copy warps", f, j,
+                                                            normal_pair_Bps(*in.kernel, across_nodes, G))
+                                      : -1;
+      if (j == f) set.add(topo.staging_route(f), f, f, bytes, warps);
+      else if (back) set.add(topo.route(j, f), j, f, bytes, warps);
+      else set.add(topo.route(f, j), f, j, bytes, warps);
     }
   return set;
 }

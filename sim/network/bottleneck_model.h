@@ -3,6 +3,7 @@
 // (bandwidth x efficiency), plus the longest route latency and a fixed software latency. No link
 // can exceed 100% by construction. The fast mode; flow_model.h shares links by max-min fairness.
 #pragma once
+#include <string>
 #include <vector>
 
 #include "sim/network/flow_set.h"
@@ -20,7 +21,10 @@ struct CollectiveResult {
   double bytes_ingress = 0;           // bytes on links entering a device (what destinations got)
   double max_link_utilization = 0;   // busiest link's bytes / (bandwidth x duration)
   int32_t bottleneck_link = -1;       // the link whose bytes need the longest at its achievable rate
-  double bottleneck_link_bytes = 0;
+  double bottleneck_link_bytes = 0;   // (a topology link, or a kernel link of the FlowSet)
+  std::string bottleneck_name;        // its name ("" when nothing moved)
+  bool bottleneck_is_kernel = false;  // a limit of the communication kernel, not of a wire
+  double max_wire_utilization = 0;    // busiest topology link's bytes / (bandwidth x duration)
   int64_t flows = 0;                  // flows simulated (after merging identical ones)
   int64_t rate_updates = 0;           // flow model: times the max-min rates were recomputed
 };
@@ -30,9 +34,8 @@ struct CollectiveResult {
 class LinkLoads {
  public:
   void add(const FlowSet& flows, CollectiveResult& r);
-  void add(const Topology& topo, const int32_t* path, int32_t hops, int64_t src, int64_t dst, double bytes, CollectiveResult& r);
-  double busiest_seconds(const Topology& topo) const;  // most loaded link at bandwidth x efficiency
-  void finish(const Topology& topo, CollectiveResult& r);  // bottleneck, utilisation, egress/ingress; resets
+  double busiest_seconds(const FlowSet& flows) const;  // most loaded link at its achievable rate
+  void finish(const FlowSet& flows, CollectiveResult& r);  // bottleneck, utilisation, egress/ingress; resets
 
  private:
   std::vector<double> bytes_;
@@ -45,7 +48,7 @@ class BottleneckModel {
   CollectiveResult run(const FlowSet& flows, SimTime fixed_latency);
 
  private:
-  CollectiveResult finish(CollectiveResult& r, SimTime max_latency, SimTime fixed_latency);
+  CollectiveResult finish(const FlowSet& set, CollectiveResult& r, SimTime max_latency, SimTime fixed_latency);
   const Topology& topo_;
   LinkLoads loads_;
 };

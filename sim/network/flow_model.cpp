@@ -89,7 +89,7 @@ void FlowModel::setup(const FlowSet& set) {
   const auto& flows = set.flows();
   const size_t F = flows.size();
   // Number the links the flows use, in order of first use, and list each one's flows (CSR).
-  std::vector<int32_t> local(topo_.num_links(), -1), link_id, path;
+  std::vector<int32_t> local(set.num_links(), -1), link_id, path;
   std::vector<int64_t> flow_first(F + 1, 0);
   for (size_t f = 0; f < F; ++f) {
     const int32_t* p = set.path(flows[f]);
@@ -104,7 +104,7 @@ void FlowModel::setup(const FlowSet& set) {
   }
   const size_t U = link_id.size();
   std::vector<double> cap(U);
-  for (size_t l = 0; l < U; ++l) cap[l] = topo_.link(link_id[l]).bandwidth_Bps * topo_.link(link_id[l]).efficiency;
+  for (size_t l = 0; l < U; ++l) cap[l] = set.capacity_Bps(link_id[l]);
   std::vector<int64_t> first(U + 1, 0);
   for (int32_t l : path) ++first[static_cast<size_t>(l) + 1];
   for (size_t l = 0; l < U; ++l) first[l + 1] += first[l];
@@ -381,6 +381,7 @@ void FlowModel::finish(size_t slot) {
 
 CollectiveResult FlowModel::run(const FlowSet& set_in, SimTime fixed_latency) {
   CollectiveResult r;
+  if (&set_in.topology() != &topo_) throw std::logic_error("flow model: the flows are on another topology");
   if (set_in.size() == 0) return r;
   // Identical flows (same route and bytes) finish together: merge them, copying the set only if any.
   FlowSet merged(set_in.topology());
@@ -415,7 +416,7 @@ CollectiveResult FlowModel::run(const FlowSet& set_in, SimTime fixed_latency) {
   // Round up to a whole picosecond so that no link is charged above 100%.
   r.duration = SimTime::from_ps(static_cast<int64_t>(std::ceil(end * 1e12 - 1e-6))) + fixed_latency;
   loads_.add(set, r);
-  loads_.finish(topo_, r);
+  loads_.finish(set, r);
   if (r.max_link_utilization > 1.0 + 1e-9) throw std::logic_error("flow model charged a link above 100%");
   return r;
 }

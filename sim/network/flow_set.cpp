@@ -2,20 +2,46 @@
 
 #include <algorithm>
 #include <bit>
+#include <stdexcept>
+
+#include <fmt/format.h>
 
 namespace moesim {
 
-void FlowSet::add(const Route& route, int64_t src, int64_t dst, double bytes) {
-  if (route.empty() || !(bytes > 0)) return;
+void FlowSet::add(const Route& route, int64_t src, int64_t dst, double bytes, int32_t kernel_link) {
+  if ((route.empty() && kernel_link < 0) || !(bytes > 0)) return;
   Flow f;
   f.first_link = static_cast<int64_t>(links_.size());
-  f.hops = route.size();
+  f.hops = route.size() + (kernel_link >= 0 ? 1 : 0);
   f.src = static_cast<int32_t>(src);
   f.dst = static_cast<int32_t>(dst);
   f.bytes = bytes;
   f.latency = topo_->latency_of(route);
   links_.insert(links_.end(), route.begin(), route.end());
+  if (kernel_link >= 0) links_.push_back(kernel_link);
   flows_.push_back(f);
+}
+
+int32_t FlowSet::add_kernel_link(const char* role, int64_t device, int64_t peer, double capacity_Bps) {
+  if (!(capacity_Bps > 0)) throw std::invalid_argument(fmt::format("kernel link {} of device {}: capacity must be positive", role, device));
+  kernel_links_.push_back({role, static_cast<int32_t>(device), static_cast<int32_t>(peer), capacity_Bps});
+  return static_cast<int32_t>(topo_->num_links() + kernel_links_.size() - 1);
+}
+
+double FlowSet::capacity_Bps(int32_t link) const {
+  if (!is_kernel_link(link)) return topo_->link(link).bandwidth_Bps * topo_->link(link).efficiency;
+  return kernel_links_[static_cast<size_t>(link) - topo_->num_links()].capacity_Bps;
+}
+
+double FlowSet::bandwidth_Bps(int32_t link) const {
+  if (!is_kernel_link(link)) return topo_->link(link).bandwidth_Bps;
+  return kernel_links_[static_cast<size_t>(link) - topo_->num_links()].capacity_Bps;
+}
+
+std::string FlowSet::link_name(int32_t link) const {
+  if (!is_kernel_link(link)) return topo_->link(link).name;
+  const KernelLink& k = kernel_links_[static_cast<size_t>(link) - topo_->num_links()];
+  return fmt::format("gpu{}->gpu{} {} (kernel)", k.device, k.peer, k.role);
 }
 
 double FlowSet::bytes_total() const {

@@ -108,6 +108,14 @@ Route Topology::staging_route(int64_t device) const {
   return r;
 }
 
+double Topology::scale_up_Bps(int64_t device) const {
+  const auto& t = tables_;
+  const auto d = static_cast<size_t>(device);
+  if (d < t.up.size() && t.up[d] >= 0) return link(t.up[d]).bandwidth_Bps;
+  if (d < t.loopback.size() && t.loopback[d] >= 0) return link(t.loopback[d]).bandwidth_Bps;
+  return link(t.dev_to_port[d]).bandwidth_Bps;
+}
+
 SimTime Topology::latency_of(const Route& r) const {
   int64_t ps = 0;
   for (int32_t l : r) ps += latency_ps_[static_cast<size_t>(l)];

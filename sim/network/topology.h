@@ -98,6 +98,9 @@ class Topology {
   int64_t nodes() const { return devices_ / devices_per_node_; }
   int64_t node_of(int64_t device) const { return device / devices_per_node_; }
   int64_t local_index(int64_t device) const { return device % devices_per_node_; }
+  // Whether two devices share a scale-up fabric (NVLink / HCCS): every generator builds one per
+  // node, so a rack-scale NVLink domain (GB200 NVL72) is a node of 72 devices.
+  bool same_scale_up_domain(int64_t a, int64_t b) const { return node_of(a) == node_of(b); }
   size_t num_links() const { return links_.size(); }
   const TopoLink& link(int32_t id) const { return links_[static_cast<size_t>(id)]; }
 
@@ -112,6 +115,9 @@ class Topology {
   // tokens through the same buffers as sent ones (DeepEP's normal kernels).
   Route staging_route(int64_t device) const;
   SimTime latency_of(const Route& r) const;
+  // A device's scale-up bandwidth per direction (its switch port, or its mesh loopback at the
+  // profile's scale-up rate); its NIC port's where it has no scale-up fabric.
+  double scale_up_Bps(int64_t device) const;
   const Graph& graph() const { return graph_; }
 
   // Generator interface (used while building, before freeze).

@@ -1,6 +1,9 @@
 #include "sim/scenario/a2a_scenario.h"
 
+#include <algorithm>
 #include <chrono>
+
+#include <fmt/format.h>
 
 #include "sim/io/units.h"
 #include "sim/network/a2a_bench.h"
@@ -31,12 +34,28 @@ Json link_json(const Topology& topo, const CollectiveResult& r) {
             {"max_link_utilization", r.max_link_utilization},
             {"flows", r.flows},
             {"rate_updates", r.rate_updates}};
+  j["max_wire_utilization"] = r.max_wire_utilization;
   if (r.bottleneck_link >= 0) {
-    const auto& l = topo.link(r.bottleneck_link);
-    j["bottleneck_link"] = l.name;
-    j["bottleneck_domain"] = l.domain == LinkDomain::ScaleUp ? "nvlink" : "rdma";
+    j["bottleneck_link"] = r.bottleneck_name;
+    if (r.bottleneck_is_kernel) j["bottleneck_domain"] = "kernel";
+    else j["bottleneck_domain"] = topo.link(r.bottleneck_link).domain == LinkDomain::ScaleUp ? "nvlink" : "rdma";
   }
   return j;
+}
+
+// DeepEP's counted figure against what crossed the wires: the counted bytes may exceed the real
+// ones (a token's copy to its own node or device is counted), never the wires' capacity.
+Json invariants_json(const Scenario& sc, const DeepEpCounted& counted, const MoePass& p) {
+  const double D = static_cast<double>(sc.config().cluster.devices());
+  auto real_per_device = [&](const CollectiveResult& r) {
+    return (counted.domain == "rdma" ? r.bytes_inter_node : r.bytes_intra_node + r.bytes_staged) / D;
+  };
+  const double counted_dispatch = counted.units_per_device * sc.a2a_bytes().dispatch_counted;
+  const double real_dispatch = real_per_device(p.dispatch_net);
+  const double wire = std::max(p.dispatch_net.max_wire_utilization, p.combine_net.max_wire_utilization);
+  return {{"max_wire_utilization", wire},
+          {"no_wire_above_100_percent", wire <= 1.0 + 1e-9},
+          {"dispatch_counted_over_real_bytes", real_dispatch > 0 ? counted_dispatch / real_dispatch : 0.0}};
 }
 
 }  // namespace
@@ -66,10 +85,17 @@ CommA2aResult run_comm_a2a(const CommA2aRequest& r) {
   ExperimentConfig cfg = parse_experiment(JsonDocument::from_json(comm_a2a_experiment(r), kFile));
   if (r.collective_latency) {
     try {
-      cfg.hardware.collective_latency = SimTime::from_seconds(units::parse_duration_seconds(*r.collective_latency));
+      cfg.moe.all_to_all_latency = SimTime::from_seconds(units::parse_duration_seconds(*r.collective_latency));
     } catch (const std::exception& e) {
       throw input_error(kFile, "--collective-latency", e.what());
     }
+    if (cfg.moe.all_to_all_latency->ps() < 0) throw input_error(kFile, "--collective-latency", "must not be negative");
+    cfg.hardware.collective_latency = *cfg.moe.all_to_all_latency;
+  }
+  if (r.sms) {
+    if (*r.sms < 2 || *r.sms >= cfg.hardware.compute_units)
+      throw input_error(kFile, "--sms", fmt::format("must be at least 2 and below the device's {} SMs", cfg.hardware.compute_units));
+    cfg.schedule.comm_compute_units = *r.sms;
   }
   Scenario sc(std::move(cfg));
   sc.freeze();
@@ -102,8 +128,12 @@ CommA2aResult run_comm_a2a(const CommA2aRequest& r) {
                 {"dispatch_GBps", deepep_GBps(counted, sc.a2a_bytes().dispatch_counted, p.dispatch.seconds())},
                 {"combine_GBps", deepep_GBps(counted, sc.a2a_bytes().combine_counted, p.combine.seconds())},
                 {"GBps_domain", counted.domain},
+                {"kernel_sms", sc.a2a_kernel() ? Json(sc.a2a().traits.kernel == A2aKernel::DeepEpLowLatency ? low_latency_sms(*sc.a2a_kernel()) : sc.a2a_kernel()->sms) : Json()},
+                {"dispatch_fixed_us", sc.a2a_latency(A2aPhase::Dispatch).us()},
+                {"combine_fixed_us", sc.a2a_latency(A2aPhase::Combine).us()},
                 {"dispatch", link_json(sc.topology(), p.dispatch_net)},
                 {"combine", link_json(sc.topology(), p.combine_net)}};
+  out.report["invariants"] = invariants_json(sc, counted, p);
   return out;
 }
 

@@ -32,7 +32,8 @@ struct CommA2aRequest {
   std::optional<std::string> topology;  // default: the hardware's (default_topology)
   std::optional<int64_t> nics_per_node, spines, nodes_per_leaf;
   std::optional<double> oversubscription;
-  std::optional<std::string> collective_latency;  // e.g. "0 us"; default: the profile's
+  std::optional<std::string> collective_latency;  // e.g. "0 us"; default: Scenario::a2a_latency (the kernel's floor)
+  std::optional<int64_t> sms;                     // DeepEP normal kernels' SMs (schedule.comm_compute_units); default 24
 };
 
 // The experiment the request stands for (its file name is "moesim comm a2a", for errors).

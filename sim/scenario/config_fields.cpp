@@ -239,6 +239,13 @@ std::vector<ConfigField> moe_fields() {
       {"moe", "all_to_all", "choice", "", "auto", "all-to-all algorithm (moesim list a2a); auto: the topology's", &a2a_choices,
        [](const JsonValue& v, ExperimentConfig& e) { e.moe.all_to_all = v.as_choice(a2a_choices()); },
        [](const ExperimentConfig& e) -> std::optional<Json> { return e.moe.all_to_all; }},
+      {"moe", "all_to_all_latency", "duration", "", "kernel floor",
+       "fixed time of each dispatch and combine call; default: DeepEP kernels' measured floor (docs/comm-validation.md), else the profile's collective_latency",
+       {}, [](const JsonValue& v, ExperimentConfig& e) { e.moe.all_to_all_latency = v.as_duration(); },
+       [](const ExperimentConfig& e) -> std::optional<Json> {
+         if (!e.moe.all_to_all_latency) return std::nullopt;
+         return fmt::format("{} us", e.moe.all_to_all_latency->us());
+       }},
   };
 }
 
@@ -247,7 +254,7 @@ std::vector<ConfigField> schedule_fields() {
       {"schedule", "overlap", "choice", "", "none", "overlap schedule", names_of<OverlapSchedule>(kOverlapScheduleNames),
        [](const JsonValue& v, ExperimentConfig& e) { e.schedule.overlap = v.as_enum<OverlapSchedule>(kOverlapScheduleNames); },
        [](const ExperimentConfig& e) -> std::optional<Json> { return overlap_name(e.schedule.overlap); }},
-      {"schedule", "comm_compute_units", "integer", "SMs", "24", "compute units a communication kernel takes while overlapped", {},
+      {"schedule", "comm_compute_units", "integer", "SMs", "24", "compute units a communication kernel takes while overlapped; also the SMs DeepEP normal kernels run on (0: 24)", {},
        [](const JsonValue& v, ExperimentConfig& e) { e.schedule.comm_compute_units = v.as_int(0, 100000); },
        [](const ExperimentConfig& e) -> std::optional<Json> { return e.schedule.comm_compute_units; }},
   };

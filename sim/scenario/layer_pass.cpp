@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "sim/engine/parallel_for.h"
+#include "sim/network/nccl_model.h"
 #include "sim/scenario/collectives.h"
 
 namespace moesim {
@@ -21,12 +22,15 @@ DispatchOptions dispatch_options(const ExperimentConfig& c) {
   return o;
 }
 
-// Ring all-reduce of the attention output over the tensor-parallel group, inside a node.
+// All-reduce of the attention output over the tensor-parallel group, inside a node: NCCL's
+// protocols on an NVSwitch fabric (sim/network/nccl_model.h, in-switch reduction included), else a
+// ring at the link's efficiency plus the profile's collective latency.
 SimTime attention_tp_allreduce(const ExperimentConfig& c) {
   const int64_t tp = c.parallel.attention_tensor_parallel, T = c.workload.tokens_per_device;
   const double bytes = static_cast<double>(T * tp) * static_cast<double>(c.model.hidden_size) * 2.0;
   const auto& up = c.hardware.intra_node;
-  return ring_allreduce_time(bytes, tp, up.bandwidth_Bps * up.efficiency, up.latency);
+  if (up.fabric == "nvswitch") return nccl_time(NcclCollective::AllReduce, bytes, tp, up.bandwidth_Bps, true);
+  return ring_allreduce_time(bytes, tp, up.bandwidth_Bps * up.efficiency, up.latency + c.hardware.collective_latency);
 }
 
 void accumulate(MoeLayerStats& ls, const DispatchResult& r, const MoePass& pass) {
@@ -49,6 +53,7 @@ void accumulate(MoeLayerStats& ls, const DispatchResult& r, const MoePass& pass)
   ls.bytes_sent += pass.dispatch_net.bytes_egress + pass.combine_net.bytes_egress;
   ls.bytes_received += pass.dispatch_net.bytes_ingress + pass.combine_net.bytes_ingress;
   ls.max_link_utilization = std::max({ls.max_link_utilization, pass.dispatch_net.max_link_utilization, pass.combine_net.max_link_utilization});
+  ls.max_wire_utilization = std::max({ls.max_wire_utilization, pass.dispatch_net.max_wire_utilization, pass.combine_net.max_wire_utilization});
 }
 
 std::vector<int32_t> top_destinations(const DispatchTraffic& traffic, int64_t devices) {
@@ -153,7 +158,23 @@ void MoeLayerPlanner::fill_batches(int64_t layer, int64_t mb, int64_t first, int
 }
 
 CollectiveResult MoeLayerPlanner::collective(const DispatchTraffic& traffic, A2aPhase phase, double bytes) {
-  return net_.run(sc_.a2a().factory(A2aInput{&sc_.topology(), &traffic, phase, bytes}), sc_.config().hardware.collective_latency);
+  CollectiveResult r = net_.run(sc_.a2a().factory(A2aInput{&sc_.topology(), &traffic, phase, bytes, sc_.a2a_kernel()}), sc_.a2a_latency(phase));
+  // NCCL's all-to-allv bound by an NVSwitch port runs at its protocols' rates and fixed times
+  // (sim/network/nccl_model.h) instead of the link's efficiency and the profile's latency, unless
+  // the experiment fixes the call's time.
+  if (sc_.a2a().traits.kernel == A2aKernel::None && sc_.a2a().name == "pairwise" && !sc_.config().moe.all_to_all_latency &&
+      r.bottleneck_link >= 0 && !r.bottleneck_is_kernel && sc_.config().hardware.intra_node.fabric == "nvswitch") {
+    const TopoLink& l = sc_.topology().link(r.bottleneck_link);
+    if (l.domain == LinkDomain::ScaleUp) {
+      const SimTime transfer = SimTime::from_seconds(r.bottleneck_link_bytes / (l.bandwidth_Bps * l.efficiency));
+      const SimTime before = r.duration;
+      r.duration = max(transfer, nccl_alltoall_retime(transfer, l.efficiency));  // never above the wire
+      const double scale = before.seconds() / r.duration.seconds();
+      r.max_link_utilization *= scale;
+      r.max_wire_utilization *= scale;
+    }
+  }
+  return r;
 }
 
 void MoeLayerPlanner::cost_collectives(const DispatchTraffic& traffic, MoePass& pass) {

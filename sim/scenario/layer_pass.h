@@ -40,7 +40,8 @@ struct MoeLayerStats {
   double dispatch_bytes_intra = 0, dispatch_bytes_inter = 0;
   double combine_bytes_intra = 0, combine_bytes_inter = 0;
   double bytes_sent = 0, bytes_received = 0;  // device egress / ingress link bytes, dispatch + combine
-  double max_link_utilization = 0;
+  double max_link_utilization = 0;  // links and communication kernels' own limits
+  double max_wire_utilization = 0;  // physical links only
 };
 
 // The ops that are the same on every device of every layer (sim/moe/layer_ops.h), costed per op.

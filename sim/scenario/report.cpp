@@ -205,6 +205,7 @@ Json Simulation::report() const {
   r["layer_ops"] = layer_ops_json(sc, pass_, a);
   r["invariants"] = {{"tokens_conserved", a.tokens_conserved}, {"bytes_sent_equal_received", a.bytes_sent_equal_received},
                      {"max_link_utilization", a.max_link_utilization}, {"no_link_above_100_percent", a.max_link_utilization <= 1.0 + 1e-9},
+                     {"max_wire_utilization", a.max_wire_utilization},
                      {"hbm_non_negative", a.hbm_non_negative}};
   r["simulation"] = {{"events", stats_.events}, {"ops", stats_.ops}};
   r["cost"] = cost_json(c, a);

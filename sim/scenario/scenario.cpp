@@ -15,6 +15,11 @@ Scenario::Scenario(ExperimentConfig config)
   const auto& topo_entry = *topology_registry().find(cfg_.cluster.topology.generator);
   a2a_ = &resolve_a2a(cfg_.moe.all_to_all, topo_entry.traits, cfg_.workload.phase == WorkloadPhase::Decode, cfg_.cluster.topology.nodes);
   a2a_bytes_ = a2a_unit_bytes(a2a_->traits, {cfg_.model.hidden_size, cfg_.model.moe.top_k, cfg_.moe.dispatch_dtype, cfg_.moe.combine_dtype});
+  // DeepEP's normal kernels take schedule.comm_compute_units SMs (0: DeepEP's default).
+  a2a_kernel_.sms = cfg_.schedule.comm_compute_units > 0 ? cfg_.schedule.comm_compute_units : kDeepEpDefaultSms;
+  a2a_kernel_.device_sms = cfg_.hardware.compute_units;
+  a2a_kernel_.experts = cfg_.model.moe.num_experts + cfg_.placement.redundant_experts;
+  a2a_kernel_.top_k = cfg_.model.moe.top_k;
   cost_ctx_.model = &cfg_.model;
   cost_ctx_.tensor_parallel = cfg_.parallel.attention_tensor_parallel;
   cost_ctx_.weight_bytes_per_elem = dtype_bytes(cfg_.memory.weight_dtype);
@@ -25,6 +30,12 @@ Scenario::Scenario(ExperimentConfig config)
   build_cost_model();
   routing_ = make_routing_source(cfg_.routing, routing_inputs(cfg_));
   build_placements();
+}
+
+SimTime Scenario::a2a_latency(A2aPhase phase) const {
+  if (cfg_.moe.all_to_all_latency) return *cfg_.moe.all_to_all_latency;
+  if (a2a_->traits.kernel != A2aKernel::None) return kernel_floor(a2a_->traits.kernel, phase, cfg_.model.hidden_size);
+  return cfg_.hardware.collective_latency;
 }
 
 void Scenario::build_cost_model() {

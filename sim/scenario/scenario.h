@@ -36,6 +36,12 @@ class Scenario {
   const Topology& topology() const { return topology_; }
   const A2aRegistry::Entry& a2a() const { return *a2a_; }
   const A2aUnitBytes& a2a_bytes() const { return a2a_bytes_; }
+  // The launch of the all-to-all's kernel (comm_kernel.h), or nullptr where the algorithm has no
+  // kernel model (NCCL- and HCCL-style all-to-all: wires only).
+  const CommKernelLaunch* a2a_kernel() const { return a2a_->traits.kernel == A2aKernel::None ? nullptr : &a2a_kernel_; }
+  // The fixed time of one dispatch or combine: moe.all_to_all_latency if set, else the kernel's
+  // floor (DeepEP), else the profile's collective_latency.
+  SimTime a2a_latency(A2aPhase phase) const;
   const DeviceCostModel& cost() const { return *cost_; }
   const CostContext& cost_context() const { return cost_ctx_; }
   const RoutingSource& routing() const { return *routing_; }
@@ -53,6 +59,7 @@ class Scenario {
   Topology topology_;
   const A2aRegistry::Entry* a2a_ = nullptr;
   A2aUnitBytes a2a_bytes_;
+  CommKernelLaunch a2a_kernel_;
   std::unique_ptr<DeviceCostModel> cost_;
   CostContext cost_ctx_;
   std::unique_ptr<RoutingSource> routing_;

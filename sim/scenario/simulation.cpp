@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "sim/network/nccl_model.h"
 #include "sim/scenario/collectives.h"
 
 namespace moesim {
@@ -13,8 +14,10 @@ void Simulation::freeze() {
   engine_.freeze();
 }
 
-// Ring all-reduce (2(n-1)/n of the bytes through the slowest hop) of non-expert gradients over
-// the attention data-parallel group and of expert gradients over the expert data-parallel group;
+// All-reduce of non-expert gradients over the attention data-parallel group and of expert
+// gradients over the expert data-parallel group: inside one NVSwitch node NCCL's protocols
+// (sim/network/nccl_model.h); else a ring (2(n-1)/n of the bytes through the slowest hop) plus the
+// profile's collective latency;
 // then Adam over the device's parameters (from the ledger's optimizer state).
 StepExtras Simulation::training_extras() const {
   const auto& c = scenario_->config();
@@ -28,6 +31,7 @@ StepExtras Simulation::training_extras() const {
                         static_cast<double>(c.parallel.expert_parallel * c.parallel.expert_tensor_parallel * pp);
   auto ring = [&](double bytes, int64_t n, int64_t span_devices) {
     const bool inter = span_devices > dpn;
+    if (!inter && hw.intra_node.fabric == "nvswitch") return nccl_time(NcclCollective::AllReduce, bytes, n, hw.intra_node.bandwidth_Bps, true);
     const auto& link = inter ? hw.inter_node : hw.intra_node;
     const double nic_share = inter ? static_cast<double>(std::max<int64_t>(1, c.cluster.topology.nics_per_node)) / static_cast<double>(dpn) : 1.0;
     return ring_allreduce_time(bytes, n, link.bandwidth_Bps * link.efficiency * nic_share, link.latency + hw.collective_latency);

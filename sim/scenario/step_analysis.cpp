@@ -120,6 +120,7 @@ void analyse_moe_layer(const Scenario& sc, int64_t l, const MoeLayerStats& s, St
   a.dispatch_bytes_intra += s.dispatch_bytes_intra, a.dispatch_bytes_inter += s.dispatch_bytes_inter;
   a.combine_bytes_intra += s.combine_bytes_intra, a.combine_bytes_inter += s.combine_bytes_inter;
   a.max_link_utilization = std::max(a.max_link_utilization, s.max_link_utilization);
+  a.max_wire_utilization = std::max(a.max_wire_utilization, s.max_wire_utilization);
 }
 
 void analyse_memory(const Scenario& sc, const std::vector<HbmLedger>& hbm, StepAnalysis& a) {

@@ -38,7 +38,7 @@ struct StepAnalysis {
   // Totals over MoE layers.
   int64_t assignments = 0, dropped = 0, moe_layers = 0;
   double dispatch_bytes_intra = 0, dispatch_bytes_inter = 0, combine_bytes_intra = 0, combine_bytes_inter = 0;
-  double load_max_over_mean_sum = 0, device_load_max_over_mean_sum = 0, max_link_utilization = 0;
+  double load_max_over_mean_sum = 0, device_load_max_over_mean_sum = 0, max_link_utilization = 0, max_wire_utilization = 0;
   bool tokens_conserved = true, bytes_sent_equal_received = true, hbm_non_negative = true;
   // Throughput, memory, cost.
   double tokens_per_step = 0, tokens_per_s = 0;

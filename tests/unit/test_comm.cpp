@@ -208,6 +208,7 @@ TEST_CASE("comm: hierarchical dispatch crosses RDMA once per node, pairwise once
   CHECK(rp.bytes_inter_node == Approx(2e6));
   // low latency: one message per (token, expert): also 2 MB over the NIC: 44 us.
   CHECK(m.run(a2a_low_latency(in), SimTime()).duration.us() == Approx(44));
+  CHECK(m.run(a2a_low_latency_rdma(in), SimTime()).duration.us() == Approx(44));
   // Combine reverses every flow: the same totals.
   in.phase = A2aPhase::Combine;
   auto rc = m.run(a2a_hierarchical(in), SimTime());
@@ -218,9 +219,9 @@ TEST_CASE("comm: hierarchical dispatch crosses RDMA once per node, pairwise once
   CHECK(f.run(h, SimTime()).duration.us() == Approx(24));
 }
 
-TEST_CASE("comm: low-latency mode goes NIC to NIC even inside a node", "[quick][comm][entry:deepep-low-latency]") {
-  // One node of 2: gpu0 sends 1000 messages of 1 kB to gpu1. Low latency: NIC 50 GB/s, 20 us +
-  // 4 us; pairwise: NVSwitch 100 GB/s, 10 us + 2 us.
+TEST_CASE("comm: low-latency messages take NVLink inside a node, the pure-RDMA variant the NIC", "[quick][comm][entry:deepep-low-latency][entry:deepep-low-latency-rdma]") {
+  // One node of 2: gpu0 sends 1000 messages of 1 kB to gpu1. Pure RDMA: NIC 50 GB/s, 20 us + 4 us;
+  // NVLink (as pairwise): NVSwitch 100 GB/s, 10 us + 2 us.
   auto t = frozen(1, 2);
   DispatchTrafficBuilder b(2, 2);
   const int32_t devs[] = {1};
@@ -228,12 +229,40 @@ TEST_CASE("comm: low-latency mode goes NIC to NIC even inside a node", "[quick][
   const DispatchTraffic tr = b.finish();
   A2aInput in{&t, &tr, A2aPhase::Dispatch, 1000.0};
   BottleneckModel m(t);
-  CHECK(m.run(a2a_low_latency(in), SimTime()).duration.us() == Approx(24));
+  CHECK(m.run(a2a_low_latency_rdma(in), SimTime()).duration.us() == Approx(24));
+  CHECK(m.run(a2a_low_latency(in), SimTime()).duration.us() == Approx(12));
   CHECK(m.run(a2a_pairwise(in), SimTime()).duration.us() == Approx(12));
 }
 
+TEST_CASE("comm: a kernel link limits the flows through it, and is named as the bottleneck", "[quick][comm]") {
+  // One node of 2, 1 MB from gpu0 to gpu1 over NVSwitch (100 GB/s: 10 us + 2 us). Through a
+  // kernel link of 20 GB/s as well: 50 us + 2 us, the kernel link the bottleneck, the wire 20% busy.
+  auto t = frozen(1, 2);
+  FlowSet set(t);
+  const int32_t k = set.add_kernel_link("copy warps", 0, 1, 20e9);
+  CHECK(set.is_kernel_link(k));
+  CHECK(set.capacity_Bps(k) == Approx(20e9));
+  set.add(t.route(0, 1), 0, 1, 1e6, k);
+  for (const auto kind : {NetworkModelKind::Bottleneck, NetworkModelKind::Flow}) {
+    NetworkModel m(t, kind, FlowModelOptions{0.0});
+    const auto r = m.run(set, SimTime());
+    CHECK(r.duration.us() == Approx(52));
+    CHECK(r.bottleneck_is_kernel);
+    CHECK(r.bottleneck_name == "gpu0->gpu1 copy warps (kernel)");
+    CHECK(r.max_wire_utilization == Approx(1e6 / (100e9 * 52e-6)));
+    CHECK(r.max_wire_utilization < 1.0);
+  }
+  // A device's copy into its own buffers is a flow through its kernel link alone.
+  FlowSet self(t);
+  self.add(Route(), 0, 0, 1e6, self.add_kernel_link("low-latency kernel", 0, 0, 10e9));
+  const auto r = BottleneckModel(t).run(self, SimTime());
+  CHECK(r.duration.us() == Approx(100));
+  CHECK(r.bytes_staged == Approx(1e6));
+  CHECK_THROWS_AS(self.add_kernel_link("none", 0, 0, 0.0), std::invalid_argument);
+}
+
 TEST_CASE("comm: every all-to-all algorithm is registered with a source", "[quick][comm]") {
-  for (const char* n : {"pairwise", "deepep-normal", "hccl-hierarchical", "deepep-low-latency"}) {
+  for (const char* n : {"pairwise", "deepep-normal", "hccl-hierarchical", "deepep-low-latency", "deepep-low-latency-rdma"}) {
     const auto* e = a2a_registry().find(n);
     REQUIRE(e);
     CHECK(!e->citation.empty());
@@ -289,7 +318,7 @@ Json deepep_low_latency(int64_t ep) {
   r.hidden = 7168;
   r.experts = 288 % ep == 0 ? 288 : 256;
   r.top_k = 8;
-  r.algorithm = "deepep-low-latency";
+  r.algorithm = "deepep-low-latency-rdma";
   r.distribution = "deepep-bench";
   r.collective_latency = "0 us";
   return run_comm_a2a(r).report;

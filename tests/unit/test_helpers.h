@@ -19,6 +19,12 @@ inline std::string shared_traces_dir() {
   return std::filesystem::exists(p) ? p.string() : std::string();
 }
 
+// A file or folder under ../shared beside the checkout; empty when absent.
+inline std::string shared_path(const std::string& rel) {
+  const auto p = std::filesystem::path(MOESIM_SOURCE_DIR).parent_path() / "shared" / rel;
+  return std::filesystem::exists(p) ? p.string() : std::string();
+}
+
 // A fresh folder under the system's temporary folder, removed again when the test ends.
 struct TempDir {
   std::string path;
