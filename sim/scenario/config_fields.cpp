@@ -281,6 +281,38 @@ std::vector<ConfigField> memory_fields() {
   };
 }
 
+std::vector<ConfigField> runtime_fields() {
+  static const std::vector<std::string> frameworks = {"none", "sglang", "vllm"};
+  return {
+      {"runtime", "framework", "choice", "", "none",
+       "serving engine whose memory pools the report applies: sglang (mem_fraction_static), vllm (gpu_memory_utilization); none: one ledger "
+       "against the usable HBM",
+       [] { return frameworks; },
+       [](const JsonValue& v, ExperimentConfig& e) {
+         const std::string f = v.as_choice(frameworks);
+         e.runtime.framework = f == "sglang" ? ServingFramework::Sglang : f == "vllm" ? ServingFramework::Vllm : ServingFramework::None;
+       },
+       [](const ExperimentConfig& e) -> std::optional<Json> {
+         return e.runtime.framework == ServingFramework::Sglang ? "sglang" : e.runtime.framework == ServingFramework::Vllm ? "vllm" : "none";
+       }},
+      {"runtime", "static_fraction", "number", "", "the framework's default",
+       "share of the GPU's memory the engine fixes at start-up: SGLang's mem_fraction_static (default by TP size: 0.88 to 0.79), vLLM's "
+       "gpu_memory_utilization (0.9)",
+       {}, [](const JsonValue& v, ExperimentConfig& e) { e.runtime.static_fraction = v.as_number(0.01, 1.0); },
+       [](const ExperimentConfig& e) -> std::optional<Json> {
+         if (e.runtime.framework == ServingFramework::None) return std::nullopt;
+         return e.runtime.static_fraction.value_or(default_static_fraction(e.runtime.framework, e.parallel.attention_tensor_parallel));
+       }},
+      {"runtime", "cuda_graph", "bytes", "B", "0 B", "memory the captured CUDA graphs hold, written with a unit (\"2 GiB\")", {},
+       [](const JsonValue& v, ExperimentConfig& e) { e.runtime.cuda_graph_bytes = v.as_bytes(); },
+       [](const ExperimentConfig& e) -> std::optional<Json> {
+         if (e.runtime.framework == ServingFramework::None) return std::nullopt;
+         return e.runtime.cuda_graph_bytes;
+       },
+       "cuda_graph_bytes"},
+  };
+}
+
 std::vector<ConfigField> compute_and_cost_fields() {
   return {
       {"compute", "expert_backend", "choice", "", "auto", "expert-block cost backend (moesim list backends)", [] { return expert_backend_registry().names(); },
@@ -319,7 +351,7 @@ const std::pair<const char*, const char*> kRegistryChoices[] = {
 std::vector<ConfigField> build_fields() {
   std::vector<ConfigField> all;
   for (auto part : {cluster_fields(), parallel_fields(), placement_fields(), workload_fields(), routing_fields(), moe_fields(), schedule_fields(),
-                    memory_fields(), compute_and_cost_fields()})
+                    memory_fields(), runtime_fields(), compute_and_cost_fields()})
     for (auto& f : part) all.push_back(std::move(f));
   for (auto& f : all)
     for (const auto& [key, command] : kRegistryChoices)

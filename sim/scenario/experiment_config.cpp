@@ -150,7 +150,7 @@ ExperimentConfig parse_experiment(const JsonDocument& doc) {
   parse_workload(o.required("workload"), e);
   parse_routing(o.required("routing"), e);
   if (auto m = o.optional("moe")) parse_moe_run(*m, e);
-  for (const char* section : {"schedule", "memory", "compute", "cost"})
+  for (const char* section : {"schedule", "memory", "runtime", "compute", "cost"})
     if (auto s = o.optional(section)) parse_plain_section(*s, section, e);
   if (!o.has("cost") && e.hardware.price_per_hour > 0) {
     e.cost.price_per_device_hour = e.hardware.price_per_hour;
@@ -163,6 +163,8 @@ ExperimentConfig parse_experiment(const JsonDocument& doc) {
     throw input_error(e.file, "$.schedule.overlap", "fwd-bwd-overlap pairs forward and backward chunks: it needs \"phase\": \"training\" (use two-microbatch for inference)");
   if (e.schedule.overlap == OverlapSchedule::FwdBwdOverlap && e.workload.micro_batches < 2)
     throw input_error(e.file, "$.workload.micro_batches", "the fwd-bwd-overlap schedule needs at least 2 micro-batches (it pairs micro-batch i's forward with i-1's backward)");
+  if (e.runtime.framework != ServingFramework::None && e.workload.phase == WorkloadPhase::Training)
+    throw input_error(e.file, "$.runtime.framework", "a serving engine's memory pools apply to prefill and decode, not training");
   if (e.schedule.comm_compute_units >= e.hardware.compute_units)
     throw input_error(e.file, "$.schedule.comm_compute_units", fmt::format("must be below the device's {} compute units", e.hardware.compute_units));
   const int64_t layers_per_stage = e.model.num_layers / e.parallel.pipeline_stages;

@@ -14,6 +14,7 @@
 #include "sim/moe/moe_run_config.h"
 #include "sim/moe/parallel_layout.h"
 #include "sim/moe/routing_source.h"
+#include "sim/moe/serving_memory.h"
 #include "sim/moe/workload.h"
 #include "sim/network/cluster_config.h"
 
@@ -57,6 +58,7 @@ struct ExperimentConfig {
   MoeRunConfig moe;
   ScheduleConfig schedule;
   MemoryConfig memory;
+  RuntimeMemoryConfig runtime;  // the serving engine's memory pools (sim/moe/serving_memory.h)
   ComputeConfig compute;
   CostConfig cost;
   Json resolved;  // the experiment with model and hardware inlined and defaults filled

@@ -59,6 +59,27 @@ Json breakdown_json(const StepAnalysis& a) {
           {"pipeline_bubble", us(a.pipeline_bubble)}};
 }
 
+// The serving engine's pools on the device with the fewest KV tokens, and what they hold: KV
+// capacity in tokens and in sequences of the workload's length (decode: context; prefill: sequence).
+Json serving_json(const ExperimentConfig& c, const ServingMemory& s, int64_t device) {
+  const bool decode = c.workload.phase == WorkloadPhase::Decode;
+  const double seq = static_cast<double>(decode ? c.workload.context_length : c.workload.sequence_length);
+  return {{"framework", c.runtime.framework == ServingFramework::Sglang ? "sglang" : "vllm"},
+          {"device", device},
+          {"static_fraction", s.static_fraction},
+          {"static_pool_bytes", std::round(s.static_pool_bytes)},
+          {"reserved_bytes", std::round(s.reserved_bytes)},
+          {"kv_pool_bytes", std::round(s.kv_pool_bytes)},
+          {"kv_bytes_per_token", s.kv_bytes_per_token},
+          {"kv_capacity_tokens", s.kv_capacity_tokens},
+          {"kv_capacity_sequences", std::floor(s.kv_capacity_tokens / seq)},
+          {"kv_needed_bytes", std::round(s.kv_needed_bytes)},
+          {"dynamic_bytes", std::round(s.dynamic_bytes)},
+          {"dynamic_limit_bytes", std::round(s.dynamic_limit_bytes)},
+          {"fits", s.fits},
+          {"limit", s.limit}};
+}
+
 Json hbm_json(const ExperimentConfig& c, const StepAnalysis& a, const std::vector<HbmLedger>& hbm) {
   const double usable = c.hardware.usable_hbm_bytes();
   Json devices = Json::array();
@@ -67,9 +88,11 @@ Json hbm_json(const ExperimentConfig& c, const StepAnalysis& a, const std::vecto
     j["device"] = d;
     devices.push_back(std::move(j));
   }
-  return {{"capacity_bytes", c.hardware.hbm_capacity_bytes}, {"usable_bytes", usable},
-          {"max_device_total_bytes", std::round(a.hbm_max_bytes)}, {"max_device", a.hbm_max_device}, {"fits", a.hbm_fits},
-          {"overflow_bytes", a.hbm_max_bytes > usable ? std::round(a.hbm_max_bytes - usable) : 0.0}, {"devices", devices}};
+  Json j = {{"capacity_bytes", c.hardware.hbm_capacity_bytes}, {"usable_bytes", usable},
+            {"max_device_total_bytes", std::round(a.hbm_max_bytes)}, {"max_device", a.hbm_max_device}, {"fits", a.hbm_fits},
+            {"overflow_bytes", a.hbm_max_bytes > usable ? std::round(a.hbm_max_bytes - usable) : 0.0}, {"devices", devices}};
+  if (a.serving) j["serving"] = serving_json(c, *a.serving, a.serving_device);
+  return j;
 }
 
 // Per op kind, the sources that costed its ops (source -> ops), over every op list of the layer pass.

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "sim/moe/layer_costs.h"
+
 namespace moesim {
 namespace {
 
@@ -129,6 +131,19 @@ void analyse_memory(const Scenario& sc, const std::vector<HbmLedger>& hbm, StepA
     for (const auto& entry : hbm[d].entries()) a.hbm_non_negative = a.hbm_non_negative && entry.second >= 0;
     if (hbm[d].total() > a.hbm_max_bytes) a.hbm_max_bytes = hbm[d].total(), a.hbm_max_device = static_cast<int64_t>(d);
     a.hbm_fits = a.hbm_fits && hbm[d].total() <= usable;
+  }
+  const auto& c = sc.config();
+  if (c.runtime.framework == ServingFramework::None) return;
+  // With a serving engine, fitting means fitting its pools on every device.
+  const auto& m = c.model;
+  const double kv_shard = m.attention.kind == AttentionKind::Mla ? 1.0 : static_cast<double>(c.parallel.attention_tensor_parallel);
+  const double kv_per_token = kv_bytes_per_token_layer(m, dtype_bytes(c.memory.kv_cache_dtype)) * static_cast<double>(m.num_layers) / kv_shard;
+  a.hbm_fits = true;
+  for (size_t d = 0; d < hbm.size(); ++d) {
+    const ServingMemory s = serving_memory(c.runtime, c.parallel.attention_tensor_parallel, hbm[d], c.hardware.hbm_capacity_bytes,
+                                           c.hardware.hbm_reserved_bytes, kv_per_token);
+    a.hbm_fits = a.hbm_fits && s.fits;
+    if (!a.serving || s.kv_capacity_tokens < a.serving->kv_capacity_tokens) a.serving = s, a.serving_device = static_cast<int64_t>(d);
   }
 }
 

@@ -7,9 +7,11 @@
 // negative). report.cpp and timeline.cpp only serialise it. Times are in picoseconds.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "sim/moe/hbm_ledger.h"
+#include "sim/moe/serving_memory.h"
 #include "sim/scenario/layer_pass.h"
 #include "sim/scenario/step_graph.h"
 
@@ -45,6 +47,9 @@ struct StepAnalysis {
   double hbm_max_bytes = 0;
   int64_t hbm_max_device = 0;
   bool hbm_fits = true;
+  // The serving engine's pools (experiment `runtime`), on the device with the fewest KV tokens.
+  std::optional<ServingMemory> serving;
+  int64_t serving_device = 0;
 };
 
 StepAnalysis analyse_step(const Scenario& scenario, const LayerPassResult& pass, const StepGraph& graph, const std::vector<HbmLedger>& hbm,
