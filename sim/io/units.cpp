@@ -15,11 +15,12 @@ struct Split {
   std::string unit;
 };
 
-Split split_number(const std::string& text, const char* what) {
+// `example`: a valid text of the kind, for the message.
+Split split_number(const std::string& text, const char* what, const char* example) {
   const char* begin = text.c_str();
   char* end = nullptr;
   const double v = std::strtod(begin, &end);
-  if (end == begin) throw std::invalid_argument(fmt::format("expected {} such as {}, got \"{}\"", what, "\"80 GiB\"", text));
+  if (end == begin) throw std::invalid_argument(fmt::format("expected {} such as \"{}\", got \"{}\"", what, example, text));
   std::string unit(end);
   size_t a = unit.find_first_not_of(' ');
   unit = a == std::string::npos ? "" : unit.substr(a);
@@ -48,7 +49,7 @@ double take_prefix(std::string& unit) {
 }  // namespace
 
 double parse_bytes(const std::string& text) {
-  auto [v, unit] = split_number(text, "a size with units");
+  auto [v, unit] = split_number(text, "a size with units", "80 GiB");
   std::string u = unit;
   const double m = take_prefix(u);
   if (u == "B") return v * m;
@@ -57,7 +58,7 @@ double parse_bytes(const std::string& text) {
 }
 
 double parse_bandwidth(const std::string& text) {
-  auto [v, unit] = split_number(text, "a bandwidth with units");
+  auto [v, unit] = split_number(text, "a bandwidth with units", "400 Gb/s");
   std::string u = unit;
   const double m = take_prefix(u);
   if (u == "B/s" || u == "Bps") return v * m;
@@ -66,7 +67,7 @@ double parse_bandwidth(const std::string& text) {
 }
 
 double parse_flops_rate(const std::string& text) {
-  auto [v, unit] = split_number(text, "a FLOP rate with units");
+  auto [v, unit] = split_number(text, "a FLOP rate with units", "989 TFLOP/s");
   std::string u = unit;
   const double m = take_prefix(u);
   if (u == "FLOP/s" || u == "FLOPS" || u == "flop/s") return v * m;
@@ -74,7 +75,7 @@ double parse_flops_rate(const std::string& text) {
 }
 
 double parse_duration_seconds(const std::string& text) {
-  auto [v, unit] = split_number(text, "a duration with units");
+  auto [v, unit] = split_number(text, "a duration with units", "2 us");
   if (unit == "s") return v;
   if (unit == "ms") return v * 1e-3;
   if (unit == "us" || unit == "\xC2\xB5s") return v * 1e-6;

@@ -33,7 +33,7 @@ FlowSet a2a_hierarchical(const A2aInput& in) {
   const int64_t G = tr.devices_per_node, D = tr.devices;
   FlowSet set(topo);
   const bool back = in.phase == A2aPhase::Combine;
-  const bool across_nodes = D > G;
+  const bool across_nodes = in.kernel && normal_across_nodes(*in.kernel, G);
   // RDMA legs, one per (source, destination node) other than its own.
   for (int64_t g = 0; g < D; ++g) {
     const int64_t local = g % G;
@@ -62,7 +62,7 @@ FlowSet a2a_hierarchical(const A2aInput& in) {
       const int64_t j = (f / G) * G + i;
       const double bytes = static_cast<double>(n) * in.bytes_per_token;
       const int32_t warps = in.kernel ? set.add_kernel_link(across_nodes ? "forwarder warps" : "copy warps", f, j,
-                                                            normal_pair_Bps(*in.kernel, across_nodes, G))
+                                                            normal_pair_Bps(*in.kernel, G))
                                       : -1;
       if (j == f) set.add(topo.staging_route(f), f, f, bytes, warps);
       else if (back) set.add(topo.route(j, f), j, f, bytes, warps);

@@ -62,6 +62,7 @@ CollectiveResult BottleneckModel::finish(const FlowSet& set, CollectiveResult& r
   // Round the transfer part up to a whole picosecond so that no link is charged above 100%.
   const SimTime transfer = SimTime::from_ps(static_cast<int64_t>(std::ceil(loads_.busiest_seconds(set) * 1e12)));
   r.duration = transfer + max_latency + fixed_latency;
+  r.fixed_latency = fixed_latency;
   loads_.finish(set, r);
   if (r.max_link_utilization > 1.0 + 1e-9) throw std::logic_error("bottleneck model charged a link above 100%");
   return r;

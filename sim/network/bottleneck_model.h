@@ -13,6 +13,7 @@ namespace moesim {
 
 struct CollectiveResult {
   SimTime duration;
+  SimTime fixed_latency;              // the fixed time included in duration
   double bytes_total = 0;             // bytes between distinct devices (intra + inter node)
   double bytes_intra_node = 0;
   double bytes_inter_node = 0;

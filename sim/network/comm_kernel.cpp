@@ -13,9 +13,9 @@ double channels(const CommKernelLaunch& k) { return static_cast<double>(std::max
 
 }  // namespace
 
-double normal_pair_Bps(const CommKernelLaunch& k, bool across_nodes, int64_t devices_per_node) {
-  if (across_nodes) return channels(k) * kWarpCopyBps;
-  const int64_t warps = std::max<int64_t>(1, kIntranodeWarpsPerSm / std::max<int64_t>(1, devices_per_node));
+double normal_pair_Bps(const CommKernelLaunch& k, int64_t devices_per_node) {
+  if (normal_across_nodes(k, devices_per_node)) return channels(k) * kWarpCopyBps;
+  const int64_t warps = std::max<int64_t>(1, kIntranodeWarpsPerSm / std::max<int64_t>(1, k.ranks));
   return channels(k) * static_cast<double>(warps) * kWarpCopyBps;
 }
 

@@ -7,7 +7,7 @@
 // DeepEP normal kernels (csrc/kernels/intranode.cu, internode.cu, github.com/deepseek-ai/DeepEP):
 // a call with S SMs runs S / 2 channels.
 //   one node:    each channel has a sender SM and a receiver SM of 24 warps each, split evenly over
-//                the node's G ranks: a (source, destination) pair is moved by (S / 2) x (24 / G)
+//                the EP group's G ranks: a (source, destination) pair is moved by (S / 2) x (24 / G)
 //                warps (G = 8: 3 per channel);
 //   across nodes: each channel has a forwarder SM with one warp per NVLink peer, so a (forwarder,
 //                peer) pair is moved by S / 2 warps; the other SM's 7 RDMA-sender warps copy what a
@@ -49,15 +49,20 @@ inline constexpr int64_t kDeepEpDefaultSms = 24;  // DeepEP's tests and tuning t
 
 // How a DeepEP kernel is launched: the sizes its grid and warps depend on.
 struct CommKernelLaunch {
-  int64_t sms = kDeepEpDefaultSms;  // normal kernels: SMs given (Buffer.set_num_sms); >= 2
+  int64_t sms = kDeepEpDefaultSms;  // normal kernels: SMs given (Buffer.set_num_sms); even, >= 2
+  int64_t ranks = 8;                // the EP group's size: the kernel's ranks
   int64_t device_sms = 132;         // the device's SMs (the low-latency grid)
   int64_t experts = 0;              // expert slots of the EP group (the low-latency grid)
   int64_t top_k = 0;
 };
 
+// Whether the normal kernels of this launch are DeepEP's internode ones: the EP group spans more
+// than one node of `devices_per_node`.
+inline bool normal_across_nodes(const CommKernelLaunch& k, int64_t devices_per_node) { return k.ranks > devices_per_node; }
 // Bytes/s one (source, destination) pair can move through a normal kernel: inside one node
-// (intranode kernel), or one forwarder to one NVLink peer (internode kernel).
-double normal_pair_Bps(const CommKernelLaunch& k, bool across_nodes, int64_t devices_per_node);
+// (intranode kernel: the warps split over the group's ranks), or one forwarder to one NVLink peer
+// (internode kernel).
+double normal_pair_Bps(const CommKernelLaunch& k, int64_t devices_per_node);
 // Bytes/s one GPU's RDMA-sender warps can move (internode kernel).
 double normal_rdma_sender_Bps(const CommKernelLaunch& k);
 // SMs the low-latency kernel launches; bytes/s one device's messages can move, on a device whose

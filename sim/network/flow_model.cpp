@@ -415,6 +415,7 @@ CollectiveResult FlowModel::run(const FlowSet& set_in, SimTime fixed_latency) {
   }
   // Round up to a whole picosecond so that no link is charged above 100%.
   r.duration = SimTime::from_ps(static_cast<int64_t>(std::ceil(end * 1e12 - 1e-6))) + fixed_latency;
+  r.fixed_latency = fixed_latency;
   loads_.add(set, r);
   loads_.finish(set, r);
   if (r.max_link_utilization > 1.0 + 1e-9) throw std::logic_error("flow model charged a link above 100%");

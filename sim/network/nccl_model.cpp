@@ -38,10 +38,13 @@ SimTime nccl_time(NcclCollective collective, double bytes, int64_t ranks, double
   return SimTime::from_seconds(best);
 }
 
-SimTime nccl_alltoall_retime(SimTime transfer, double efficiency) {
-  double best = std::numeric_limits<double>::infinity();
-  for (const Protocol& p : kAllToAll) best = std::min(best, p.alpha_us * 1e-6 + transfer.seconds() * efficiency / p.share);
-  return SimTime::from_seconds(best);
+NcclRetime nccl_alltoall_retime(SimTime transfer, double efficiency) {
+  double best = std::numeric_limits<double>::infinity(), alpha = 0;
+  for (const Protocol& p : kAllToAll) {
+    const double s = p.alpha_us * 1e-6 + transfer.seconds() * efficiency / p.share;
+    if (s < best) best = s, alpha = p.alpha_us;
+  }
+  return {SimTime::from_seconds(best), SimTime::from_us(alpha)};
 }
 
 }  // namespace moesim

@@ -29,6 +29,9 @@ SimTime nccl_time(NcclCollective collective, double bytes, int64_t ranks, double
 
 // A transfer the network model timed at the link's own efficiency (`transfer` at `efficiency`),
 // retimed as NCCL's all-to-all moves it: the fastest protocol's fixed time + the bytes at its share.
-SimTime nccl_alltoall_retime(SimTime transfer, double efficiency);
+struct NcclRetime {
+  SimTime time, alpha;  // the whole call, and its protocol's fixed time
+};
+NcclRetime nccl_alltoall_retime(SimTime transfer, double efficiency);
 
 }  // namespace moesim

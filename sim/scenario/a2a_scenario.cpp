@@ -47,7 +47,11 @@ Json link_json(const Topology& topo, const CollectiveResult& r) {
 // ones (a token's copy to its own node or device is counted), never the wires' capacity.
 Json invariants_json(const Scenario& sc, const DeepEpCounted& counted, const MoePass& p) {
   const double D = static_cast<double>(sc.config().cluster.devices());
+  // The real bytes of the counted units: every message for the low-latency kernels (own ones are
+  // staged copies), the bytes crossing nodes for RDMA counts, the node's bytes for NVLink counts.
+  const bool messages = sc.a2a().traits.deepep_count == DeepEpCount::Messages;
   auto real_per_device = [&](const CollectiveResult& r) {
+    if (messages) return (r.bytes_total + r.bytes_staged) / D;
     return (counted.domain == "rdma" ? r.bytes_inter_node : r.bytes_intra_node + r.bytes_staged) / D;
   };
   const double counted_dispatch = counted.units_per_device * sc.a2a_bytes().dispatch_counted;
@@ -95,9 +99,12 @@ CommA2aResult run_comm_a2a(const CommA2aRequest& r) {
   if (r.sms) {
     if (*r.sms < 2 || *r.sms >= cfg.hardware.compute_units)
       throw input_error(kFile, "--sms", fmt::format("must be at least 2 and below the device's {} SMs", cfg.hardware.compute_units));
+    if (*r.sms % 2 != 0) throw input_error(kFile, "--sms", "DeepEP's normal kernels run one channel per 2 SMs: give an even number");
     cfg.schedule.comm_compute_units = *r.sms;
   }
   Scenario sc(std::move(cfg));
+  if (r.sms && sc.a2a().traits.kernel != A2aKernel::DeepEpNormal)
+    throw input_error(kFile, "--sms", fmt::format("sets the SMs of DeepEP's normal kernels; {} does not take it", sc.a2a().name));
   sc.freeze();
   const auto t0 = std::chrono::steady_clock::now();
   MoeLayerPlanner planner(sc);
@@ -108,7 +115,10 @@ CommA2aResult run_comm_a2a(const CommA2aRequest& r) {
   out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const MoePass& p = passes[0];
   const auto& c = sc.config();
-  const auto counted = deepep_counted_units(planner.last_dispatch().traffic, sc.a2a().traits.deepep_count, r.expert_parallel, r.tokens_per_device);
+  auto counted = deepep_counted_units(planner.last_dispatch().traffic, sc.a2a().traits.deepep_count, r.expert_parallel, r.tokens_per_device);
+  // Low-latency messages inside one node ride NVLink (all but the pure-RDMA variant).
+  if (sc.a2a().traits.deepep_count == DeepEpCount::Messages && sc.a2a().factory == &a2a_low_latency && r.expert_parallel <= r.devices_per_node)
+    counted.domain = "nvlink";
   out.flows = p.dispatch_net.flows + p.combine_net.flows;
   out.rate_updates = p.dispatch_net.rate_updates + p.combine_net.rate_updates;
   out.report = {{"hardware", c.hardware.name},
@@ -129,8 +139,8 @@ CommA2aResult run_comm_a2a(const CommA2aRequest& r) {
                 {"combine_GBps", deepep_GBps(counted, sc.a2a_bytes().combine_counted, p.combine.seconds())},
                 {"GBps_domain", counted.domain},
                 {"kernel_sms", sc.a2a_kernel() ? Json(sc.a2a().traits.kernel == A2aKernel::DeepEpLowLatency ? low_latency_sms(*sc.a2a_kernel()) : sc.a2a_kernel()->sms) : Json()},
-                {"dispatch_fixed_us", sc.a2a_latency(A2aPhase::Dispatch).us()},
-                {"combine_fixed_us", sc.a2a_latency(A2aPhase::Combine).us()},
+                {"dispatch_fixed_us", p.dispatch_net.fixed_latency.us()},
+                {"combine_fixed_us", p.combine_net.fixed_latency.us()},
                 {"dispatch", link_json(sc.topology(), p.dispatch_net)},
                 {"combine", link_json(sc.topology(), p.combine_net)}};
   out.report["invariants"] = invariants_json(sc, counted, p);

@@ -159,16 +159,18 @@ void MoeLayerPlanner::fill_batches(int64_t layer, int64_t mb, int64_t first, int
 
 CollectiveResult MoeLayerPlanner::collective(const DispatchTraffic& traffic, A2aPhase phase, double bytes) {
   CollectiveResult r = net_.run(sc_.a2a().factory(A2aInput{&sc_.topology(), &traffic, phase, bytes, sc_.a2a_kernel()}), sc_.a2a_latency(phase));
-  // NCCL's all-to-allv bound by an NVSwitch port runs at its protocols' rates and fixed times
+  // NCCL's all-to-allv inside one NVSwitch node runs at its protocols' rates and fixed times
   // (sim/network/nccl_model.h) instead of the link's efficiency and the profile's latency, unless
-  // the experiment fixes the call's time.
+  // the experiment fixes the call's time; across nodes the network model's time stands.
   if (sc_.a2a().traits.kernel == A2aKernel::None && sc_.a2a().name == "pairwise" && !sc_.config().moe.all_to_all_latency &&
-      r.bottleneck_link >= 0 && !r.bottleneck_is_kernel && sc_.config().hardware.intra_node.fabric == "nvswitch") {
+      r.bottleneck_link >= 0 && !r.bottleneck_is_kernel && r.bytes_inter_node == 0 && sc_.config().hardware.intra_node.fabric == "nvswitch") {
     const TopoLink& l = sc_.topology().link(r.bottleneck_link);
     if (l.domain == LinkDomain::ScaleUp) {
       const SimTime transfer = SimTime::from_seconds(r.bottleneck_link_bytes / (l.bandwidth_Bps * l.efficiency));
       const SimTime before = r.duration;
-      r.duration = max(transfer, nccl_alltoall_retime(transfer, l.efficiency));  // never above the wire
+      const NcclRetime nccl = nccl_alltoall_retime(transfer, l.efficiency);
+      r.duration = max(transfer, nccl.time);  // never above the wire
+      r.fixed_latency = nccl.alpha;
       const double scale = before.seconds() / r.duration.seconds();
       r.max_link_utilization *= scale;
       r.max_wire_utilization *= scale;

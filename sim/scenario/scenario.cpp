@@ -17,7 +17,13 @@ Scenario::Scenario(ExperimentConfig config)
   a2a_bytes_ = a2a_unit_bytes(a2a_->traits, {cfg_.model.hidden_size, cfg_.model.moe.top_k, cfg_.moe.dispatch_dtype, cfg_.moe.combine_dtype});
   // DeepEP's normal kernels take schedule.comm_compute_units SMs (0: DeepEP's default).
   a2a_kernel_.sms = cfg_.schedule.comm_compute_units > 0 ? cfg_.schedule.comm_compute_units : kDeepEpDefaultSms;
+  a2a_kernel_.ranks = cfg_.parallel.expert_parallel;
   a2a_kernel_.device_sms = cfg_.hardware.compute_units;
+  if (a2a_->traits.kernel == A2aKernel::DeepEpNormal && cfg_.schedule.comm_compute_units > 0 && cfg_.schedule.comm_compute_units % 2 != 0)
+    throw input_error(cfg_.file, "$.schedule.comm_compute_units", "DeepEP's normal kernels run one channel per 2 SMs: give an even number");
+  if (a2a_->traits.kernel != A2aKernel::None && cfg_.schedule.overlap != OverlapSchedule::None && cfg_.schedule.comm_compute_units == 0)
+    throw input_error(cfg_.file, "$.schedule.comm_compute_units",
+                      "an overlapped DeepEP kernel runs on SMs that compute then lacks: give at least 2 (DeepEP's default is 24)");
   a2a_kernel_.experts = cfg_.model.moe.num_experts + cfg_.placement.redundant_experts;
   a2a_kernel_.top_k = cfg_.model.moe.top_k;
   cost_ctx_.model = &cfg_.model;

@@ -15,6 +15,7 @@
 
 #include "sim/network/comm_kernel.h"
 #include "sim/scenario/a2a_scenario.h"
+#include "sim/scenario/simulation.h"
 #include "test_helpers.h"
 
 using namespace moesim;
@@ -188,4 +189,81 @@ TEST_CASE("comm kernels: low-latency messages choose NVLink per peer from the to
   CHECK(rdma["dispatch"]["bottleneck_domain"] == "rdma");
   CHECK(nvl["dispatch_us"].get<double>() < 0.65 * rdma["dispatch_us"].get<double>());
   CHECK(nvl["invariants"]["no_wire_above_100_percent"] == true);
+}
+
+TEST_CASE("comm kernels: the EP group, not the cluster, decides DeepEP's intranode or internode kernel", "[quick][comm]") {
+  // EP8 inside one node of a 2-node cluster moves nothing across nodes: the intranode kernel, the
+  // same time as on a one-node cluster.
+  CommA2aRequest r = internode("H200", 16, "fp8");
+  r.expert_parallel = 8;
+  r.groups = 1;
+  r.topk_groups = 0;
+  r.nodes = 1;
+  const double one = run_comm_a2a(r).report["dispatch_us"].get<double>();
+  r.nodes = 2;
+  const auto two = run_comm_a2a(r).report;
+  CHECK(two["dispatch_us"].get<double>() == Approx(one).epsilon(0.01));
+  CHECK(two["dispatch"]["bytes_inter_node"].get<double>() == 0.0);
+  CHECK(std::string(two["dispatch"]["bottleneck_link"]).find("forwarder") == std::string::npos);
+}
+
+TEST_CASE("comm kernels: NCCL's protocols time pairwise all-to-all inside one node only, and the report gives the fixed time used",
+          "[quick][comm]") {
+  CommA2aRequest r;
+  r.hardware = "H800";
+  r.expert_parallel = 16;
+  r.tokens_per_device = 4096;
+  r.hidden = 7168;
+  r.experts = 256;
+  r.top_k = 8;
+  r.algorithm = "pairwise";
+  // Across nodes: faster NICs are never slower.
+  r.nics_per_node = 32;
+  const double nic32 = run_comm_a2a(r).report["dispatch_us"].get<double>();
+  r.nics_per_node = 64;
+  CHECK(run_comm_a2a(r).report["dispatch_us"].get<double>() <= nic32);
+  // Inside one node, one token: LL's fixed time, as reported.
+  r.nics_per_node.reset();
+  r.expert_parallel = 8;
+  r.tokens_per_device = 1;
+  const auto j = run_comm_a2a(r).report;
+  CHECK(j["dispatch_fixed_us"].get<double>() == Approx(7.8));
+  CHECK(j["dispatch_us"].get<double>() >= 7.8);
+}
+
+TEST_CASE("comm kernels: SM counts DeepEP cannot run are refused, where they apply", "[quick][comm]") {
+  auto r = internode("H200", 16, "bf16");
+  r.sms = 23;
+  CHECK_THAT(test::error_of([&] { run_comm_a2a(r); }), Catch::Contains("even"));
+  r.sms = 24;
+  r.algorithm = "deepep-low-latency";
+  CHECK_THAT(test::error_of([&] { run_comm_a2a(r); }), Catch::Contains("--sms"));
+  // In run: an odd comm_compute_units with DeepEP's normal kernels, or none under overlap.
+  const std::string base = R"({"name": "s", "model": "mixtral-8x7b", "hardware": "H200", "cluster": {"nodes": 1, "devices_per_node": 8},
+    "parallel": {"expert_parallel": 8}, "workload": {"phase": "prefill", "tokens_per_device": 256, "sequence_length": 256, "micro_batches": 2},
+    "routing": {"source": "synthetic", "distribution": "uniform", "seed": 1}, "schedule": SCHEDULE})";
+  auto err = [&](const std::string& schedule) {
+    std::string j = base;
+    j.replace(j.find("SCHEDULE"), 8, schedule);
+    return test::error_of([&] { Simulation sim(parse_experiment(JsonDocument::from_json(Json::parse(j), "s.json"))); });
+  };
+  CHECK_THAT(err(R"({"comm_compute_units": 23})"), Catch::Contains("$.schedule.comm_compute_units"));
+  CHECK_THAT(err(R"({"overlap": "two-microbatch", "comm_compute_units": 0})"), Catch::Contains("$.schedule.comm_compute_units"));
+  CHECK(err(R"({"overlap": "two-microbatch", "comm_compute_units": 20})").empty());
+}
+
+TEST_CASE("comm kernels: low-latency invariants count every message, over NVLink inside a node", "[quick][comm]") {
+  CommA2aRequest r;
+  r.hardware = "H100-SXM";
+  r.expert_parallel = 8;
+  r.tokens_per_device = 128;
+  r.hidden = 7168;
+  r.experts = 256;
+  r.top_k = 8;
+  r.algorithm = "deepep-low-latency";
+  const auto j = run_comm_a2a(r).report;
+  CHECK(j["GBps_domain"] == "nvlink");
+  CHECK(j["invariants"]["dispatch_counted_over_real_bytes"].get<double>() == Approx(1.0).epsilon(0.01));
+  r.algorithm = "deepep-low-latency-rdma";
+  CHECK(run_comm_a2a(r).report["GBps_domain"] == "rdma");
 }

@@ -30,7 +30,9 @@ TEST_CASE("nccl model: small calls cost the fastest protocol's fixed time, large
   }
   CHECK(nccl_time(NcclCollective::AllReduce, big, 8, B, true).us() < 0.7 * nccl_time(NcclCollective::AllReduce, big, 8, B, false).us());
   // Retiming a transfer: never faster than the protocol's share allows.
-  CHECK(nccl_alltoall_retime(SimTime::from_us(100), 0.8).us() == Approx(std::min(12.0 + 100 * 0.8 / 0.56, 44.0 + 100 * 0.8 / 0.72)));
+  CHECK(nccl_alltoall_retime(SimTime::from_us(100), 0.8).time.us() == Approx(std::min(12.0 + 100 * 0.8 / 0.56, 44.0 + 100 * 0.8 / 0.72)));
+  CHECK(nccl_alltoall_retime(SimTime::from_us(100), 0.8).alpha.us() == Approx(12.0));
+  CHECK(nccl_alltoall_retime(SimTime::from_us(1000), 0.8).alpha.us() == Approx(44.0));
 }
 
 TEST_CASE("nccl model: nccl-tests all-to-all and all-reduce on one 8 x H100 node, median within 15%", "[quick][comm][validation][reference]") {
