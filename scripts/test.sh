@@ -5,8 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-# The bad-input corpus also runs against a sanitizer build of the CLI.
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMOESIM_SANITIZE=ON -DMOESIM_TESTS=OFF >/dev/null
+# The bad-input corpus also runs against a sanitizer build of the CLI. It compiles in under a
+# third of the time of a plain Debug build, with the same instrumentation and assertions:
+#  - unity build, one translation unit per layer (batch size 0), so the big headers (Boost, fmt,
+#    nlohmann/json) are parsed once per layer instead of once per file; CMakeLists.txt lists the
+#    files that keep their own translation unit;
+#  - -g1 instead of -g: line tables and function names only, which is what the sanitizer reports'
+#    stack traces use (function, file, line); no debugger information on variables and types.
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMOESIM_SANITIZE=ON -DMOESIM_TESTS=OFF \
+  -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=0 -DCMAKE_CXX_FLAGS_DEBUG=-g1 >/dev/null
 cmake --build build-asan -j2 --target moesim
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOESIM_ASAN_BINARY="$PWD/build-asan/moesim" >/dev/null
 cmake --build build -j2
