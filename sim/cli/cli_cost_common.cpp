@@ -1,8 +1,10 @@
 #include "sim/cli/cli_cost_common.h"
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -25,7 +27,7 @@ const DeviceCostModel& CostModels::get(Dtype expert_dtype) {
   return *m;
 }
 
-std::vector<int64_t> parse_counts(const std::string& text, const std::string& where) {
+std::vector<int64_t> parse_whole_list(const std::string& text, const std::string& where, int64_t min, int64_t max, const std::string& what) {
   std::vector<int64_t> out;
   std::stringstream ss(text);
   std::string item;
@@ -33,16 +35,21 @@ std::vector<int64_t> parse_counts(const std::string& text, const std::string& wh
     size_t used = 0;
     long long v = -1;
     try {
-      v = std::stoll(item, &used);
+      if (!item.empty() && std::isdigit(static_cast<unsigned char>(item[0]))) v = std::stoll(item, &used, 10);
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used != item.size() || used == 0 || v < 0)
-      throw InputError(fmt::format("{}: expected comma-separated token counts >= 0, got \"{}\"", where, item));
+    if (used == 0 || used != item.size() || v < min || v > max)
+      throw InputError(fmt::format("{}: expected comma-separated {} (no spaces), got \"{}\"", where, what, item));
     out.push_back(v);
   }
-  if (out.empty()) throw InputError(fmt::format("{}: expected at least one token count", where));
+  if (out.empty() || text.back() == ',')
+    throw InputError(fmt::format("{}: expected comma-separated {} (no spaces), got \"{}\"", where, what, text));
   return out;
+}
+
+std::vector<int64_t> parse_counts(const std::string& text, const std::string& where) {
+  return parse_whole_list(text, where, 0, std::numeric_limits<int64_t>::max(), "token counts >= 0");
 }
 
 int run_batch_lines(const std::string& path, const std::function<Json(const std::string& line, const std::string& where)>& answer) {

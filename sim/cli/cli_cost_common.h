@@ -28,7 +28,11 @@ class CostModels {
   std::map<Dtype, std::unique_ptr<DeviceCostModel>> models_;
 };
 
-// "c1,c2,..." of token counts >= 0; InputError naming `where` otherwise.
+// "n1,n2,..." of whole numbers from `min` to `max` (digits only, no spaces or signs); InputError
+// naming `where` and `what` (the list's kind, for the message) otherwise, or for an empty list.
+std::vector<int64_t> parse_whole_list(const std::string& text, const std::string& where, int64_t min, int64_t max, const std::string& what);
+
+// "c1,c2,..." of token counts >= 0 (parse_whole_list).
 std::vector<int64_t> parse_counts(const std::string& text, const std::string& where);
 
 // Answers each non-blank line of `path` (- = stdin) not starting with '#', one JSON line out per

@@ -3,9 +3,7 @@
 // `moesim run` costs it: `--op gemm --coords M,N,K`, the coordinates being the op's axes in the
 // table's order (`moesim cost op --hardware H200 --list` prints them). With --batch, one query per
 // line ("OP c1,c2,...") and one JSON line out per query.
-#include <cctype>
 #include <iostream>
-#include <sstream>
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
@@ -23,22 +21,8 @@ namespace moesim::cli {
 namespace {
 
 std::vector<double> coords_of(const std::string& text, const std::string& where) {
-  std::vector<double> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    size_t used = 0;
-    long long v = -1;
-    try {
-      if (!item.empty() && std::isdigit(static_cast<unsigned char>(item[0]))) v = std::stoll(item, &used, 10);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size() || v < 1 || v > (1LL << 40))
-      throw InputError(fmt::format("{}: expected comma-separated whole counts from 1 to 2^40 (no spaces), got \"{}\"", where, item));
-    out.push_back(static_cast<double>(v));
-  }
-  return out;
+  const auto whole = parse_whole_list(text, where, 1, int64_t{1} << 40, "whole counts from 1 to 2^40");
+  return {whole.begin(), whole.end()};
 }
 
 Json answer(const DeviceCostModel& cost, const std::string& op, const std::vector<double>& coords) {

@@ -45,6 +45,7 @@ struct A2aTraits {
   bool carries_topk_meta = false;  // dispatch also carries int32 expert ids + fp32 weights per top-k entry
   DeepEpCount deepep_count = DeepEpCount::CrossingTokens;
   A2aKernel kernel = A2aKernel::None;  // whose limits and fixed time (comm_kernel.h) apply
+  bool rdma_only = false;              // every message NIC to NIC, even to peers in the scale-up domain
 };
 
 using A2aRegistry = Registry<A2aFactory, A2aTraits>;

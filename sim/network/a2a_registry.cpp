@@ -7,10 +7,12 @@ A2aRegistry build_registry() {
   // Low-latency messages carry DeepEP's 16-byte header (an int4 of source index and counts:
   // csrc/kernels/internode_ll.cu, num_bytes_per_msg = sizeof(int4) + hidden bytes + scales) and no
   // top-k metadata; the normal kernels and NCCL-style all-to-all send the top-k ids and weights.
-  const A2aTraits nccl{A2aUnit::Token, 0.0, true, DeepEpCount::CrossingTokens, A2aKernel::None};
+  const A2aTraits nccl{A2aUnit::Token, 0.0, true, DeepEpCount::CrossingTokens, A2aKernel::Nccl};
   const A2aTraits normal{A2aUnit::Token, 0.0, true, DeepEpCount::DeviceOrNodeTokens, A2aKernel::DeepEpNormal};
   const A2aTraits hccl{A2aUnit::Token, 0.0, true, DeepEpCount::DeviceOrNodeTokens, A2aKernel::None};
   const A2aTraits low_latency{A2aUnit::Message, 16.0, false, DeepEpCount::Messages, A2aKernel::DeepEpLowLatency};
+  A2aTraits low_latency_rdma = low_latency;
+  low_latency_rdma.rdma_only = true;
   A2aRegistry r;
   r.add({"pairwise", "NCCL-style all-to-allv: each device pair's deduplicated tokens on its own fewest-hop route (NVLink in a node, NIC across)",
          "NCCL user guide, point-to-point all-to-all (docs.nvidia.com/deeplearning/nccl/user-guide/docs/usage/p2p.html)", &a2a_pairwise, nccl});
@@ -33,7 +35,7 @@ A2aRegistry build_registry() {
   r.add({"deepep-low-latency-rdma",
          "DeepEP low-latency kernels as first published, pure RDMA: every (token, expert) message NIC to NIC, even inside a node",
          "DeepEP README at commit 3b1045d (2025-04-22), low-latency kernels with pure RDMA; tests/test_low_latency.py", &a2a_low_latency_rdma,
-         low_latency});
+         low_latency_rdma});
   return r;
 }
 

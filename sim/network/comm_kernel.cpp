@@ -43,6 +43,7 @@ SimTime kernel_floor(A2aKernel kernel, A2aPhase phase, int64_t hidden) {
     case A2aKernel::DeepEpLowLatency:
       return SimTime::from_us(dispatch ? 7.8 + 0.42 * k_hidden : 8.2 + 0.40 * k_hidden);
     case A2aKernel::None:
+    case A2aKernel::Nccl:
       break;
   }
   return SimTime();

@@ -40,7 +40,10 @@
 
 namespace moesim {
 
-enum class A2aKernel { None, DeepEpNormal, DeepEpLowLatency };
+// Whose kernel model applies to an all-to-all: none (wires and the profile's latency), NCCL's
+// protocols (nccl_model.h), or DeepEP's kernels (this file).
+enum class A2aKernel { None, Nccl, DeepEpNormal, DeepEpLowLatency };
+inline bool is_deepep(A2aKernel k) { return k == A2aKernel::DeepEpNormal || k == A2aKernel::DeepEpLowLatency; }
 enum class A2aPhase { Dispatch, Combine };
 
 inline constexpr double kWarpCopyBps = 140e9 / 96.0;

@@ -117,7 +117,7 @@ CommA2aResult run_comm_a2a(const CommA2aRequest& r) {
   const auto& c = sc.config();
   auto counted = deepep_counted_units(planner.last_dispatch().traffic, sc.a2a().traits.deepep_count, r.expert_parallel, r.tokens_per_device);
   // Low-latency messages inside one node ride NVLink (all but the pure-RDMA variant).
-  if (sc.a2a().traits.deepep_count == DeepEpCount::Messages && sc.a2a().factory == &a2a_low_latency && r.expert_parallel <= r.devices_per_node)
+  if (sc.a2a().traits.deepep_count == DeepEpCount::Messages && !sc.a2a().traits.rdma_only && r.expert_parallel <= r.devices_per_node)
     counted.domain = "nvlink";
   out.flows = p.dispatch_net.flows + p.combine_net.flows;
   out.rate_updates = p.dispatch_net.rate_updates + p.combine_net.rate_updates;

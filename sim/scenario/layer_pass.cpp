@@ -157,25 +157,31 @@ void MoeLayerPlanner::fill_batches(int64_t layer, int64_t mb, int64_t first, int
   }
 }
 
+namespace {
+
+// NCCL's all-to-allv inside one NVSwitch node runs at its protocols' rates and fixed times
+// (sim/network/nccl_model.h) instead of the link's efficiency and the profile's latency; across
+// nodes, or bound by something else, the network model's time stands.
+void retime_as_nccl(const Topology& topo, const HardwareProfile& hw, CollectiveResult& r) {
+  if (r.bottleneck_link < 0 || r.bottleneck_is_kernel || r.bytes_inter_node > 0 || hw.intra_node.fabric != "nvswitch") return;
+  const TopoLink& l = topo.link(r.bottleneck_link);
+  if (l.domain != LinkDomain::ScaleUp) return;
+  const SimTime transfer = SimTime::from_seconds(r.bottleneck_link_bytes / (l.bandwidth_Bps * l.efficiency));
+  const NcclRetime nccl = nccl_alltoall_retime(transfer, l.efficiency);
+  const SimTime before = r.duration;
+  r.duration = max(transfer, nccl.time);  // never above the wire
+  r.fixed_latency = nccl.alpha;
+  const double scale = before.seconds() / r.duration.seconds();
+  r.max_link_utilization *= scale;
+  r.max_wire_utilization *= scale;
+}
+
+}  // namespace
+
 CollectiveResult MoeLayerPlanner::collective(const DispatchTraffic& traffic, A2aPhase phase, double bytes) {
   CollectiveResult r = net_.run(sc_.a2a().factory(A2aInput{&sc_.topology(), &traffic, phase, bytes, sc_.a2a_kernel()}), sc_.a2a_latency(phase));
-  // NCCL's all-to-allv inside one NVSwitch node runs at its protocols' rates and fixed times
-  // (sim/network/nccl_model.h) instead of the link's efficiency and the profile's latency, unless
-  // the experiment fixes the call's time; across nodes the network model's time stands.
-  if (sc_.a2a().traits.kernel == A2aKernel::None && sc_.a2a().name == "pairwise" && !sc_.config().moe.all_to_all_latency &&
-      r.bottleneck_link >= 0 && !r.bottleneck_is_kernel && r.bytes_inter_node == 0 && sc_.config().hardware.intra_node.fabric == "nvswitch") {
-    const TopoLink& l = sc_.topology().link(r.bottleneck_link);
-    if (l.domain == LinkDomain::ScaleUp) {
-      const SimTime transfer = SimTime::from_seconds(r.bottleneck_link_bytes / (l.bandwidth_Bps * l.efficiency));
-      const SimTime before = r.duration;
-      const NcclRetime nccl = nccl_alltoall_retime(transfer, l.efficiency);
-      r.duration = max(transfer, nccl.time);  // never above the wire
-      r.fixed_latency = nccl.alpha;
-      const double scale = before.seconds() / r.duration.seconds();
-      r.max_link_utilization *= scale;
-      r.max_wire_utilization *= scale;
-    }
-  }
+  // An experiment that fixes the call's time keeps the network model's transfer.
+  if (sc_.a2a().traits.kernel == A2aKernel::Nccl && !sc_.config().moe.all_to_all_latency) retime_as_nccl(sc_.topology(), sc_.config().hardware, r);
   return r;
 }
 

@@ -21,7 +21,7 @@ Scenario::Scenario(ExperimentConfig config)
   a2a_kernel_.device_sms = cfg_.hardware.compute_units;
   if (a2a_->traits.kernel == A2aKernel::DeepEpNormal && cfg_.schedule.comm_compute_units > 0 && cfg_.schedule.comm_compute_units % 2 != 0)
     throw input_error(cfg_.file, "$.schedule.comm_compute_units", "DeepEP's normal kernels run one channel per 2 SMs: give an even number");
-  if (a2a_->traits.kernel != A2aKernel::None && cfg_.schedule.overlap != OverlapSchedule::None && cfg_.schedule.comm_compute_units == 0)
+  if (is_deepep(a2a_->traits.kernel) && cfg_.schedule.overlap != OverlapSchedule::None && cfg_.schedule.comm_compute_units == 0)
     throw input_error(cfg_.file, "$.schedule.comm_compute_units",
                       "an overlapped DeepEP kernel runs on SMs that compute then lacks: give at least 2 (DeepEP's default is 24)");
   a2a_kernel_.experts = cfg_.model.moe.num_experts + cfg_.placement.redundant_experts;
@@ -40,7 +40,7 @@ Scenario::Scenario(ExperimentConfig config)
 
 SimTime Scenario::a2a_latency(A2aPhase phase) const {
   if (cfg_.moe.all_to_all_latency) return *cfg_.moe.all_to_all_latency;
-  if (a2a_->traits.kernel != A2aKernel::None) return kernel_floor(a2a_->traits.kernel, phase, cfg_.model.hidden_size);
+  if (is_deepep(a2a_->traits.kernel)) return kernel_floor(a2a_->traits.kernel, phase, cfg_.model.hidden_size);
   return cfg_.hardware.collective_latency;
 }
 

@@ -36,9 +36,9 @@ class Scenario {
   const Topology& topology() const { return topology_; }
   const A2aRegistry::Entry& a2a() const { return *a2a_; }
   const A2aUnitBytes& a2a_bytes() const { return a2a_bytes_; }
-  // The launch of the all-to-all's kernel (comm_kernel.h), or nullptr where the algorithm has no
-  // kernel model (NCCL- and HCCL-style all-to-all: wires only).
-  const CommKernelLaunch* a2a_kernel() const { return a2a_->traits.kernel == A2aKernel::None ? nullptr : &a2a_kernel_; }
+  // The launch of the all-to-all's DeepEP kernel (comm_kernel.h), or nullptr for the others (NCCL-
+  // and HCCL-style all-to-all put no kernel limits on their flows).
+  const CommKernelLaunch* a2a_kernel() const { return is_deepep(a2a_->traits.kernel) ? &a2a_kernel_ : nullptr; }
   // The fixed time of one dispatch or combine: moe.all_to_all_latency if set, else the kernel's
   // floor (DeepEP), else the profile's collective_latency.
   SimTime a2a_latency(A2aPhase phase) const;

@@ -4,9 +4,7 @@
 // (docs/comm-validation.md lists each source and what was and was not fitted).
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -39,12 +37,6 @@ CommA2aRequest internode(const std::string& hw, int64_t ep, const std::string& d
   r.dispatch_dtype = dispatch_dtype;
   r.collective_latency = "0 us";
   return r;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 }  // namespace
@@ -117,26 +109,14 @@ TEST_CASE("comm kernels: DeepEP on one H100 node against the measured reference 
   // kernels' NVLink share (the 7168 / 256 / top-8 slope) and the floors (the one-token rows) were
   // taken from these rows; the other rows, every normal-kernel time above one token and every
   // other shape, were not.
-  const std::string csv = test::shared_path("reference/framework-kernels/comm_h100.csv");
+  const auto csv = test::reference_comm_rows();
   if (csv.empty()) {
     WARN("skipped: ../shared/reference/framework-kernels/comm_h100.csv not found beside the checkout");
     return;
   }
-  std::ifstream in(csv);
-  std::string line;
-  std::getline(in, line);
   // (mode, hidden, tokens, experts, top-k) -> (dispatch us, combine us)
   std::map<std::tuple<std::string, int64_t, int64_t, int64_t, int64_t>, std::pair<double, double>> rows;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::string cell;
-    bool quoted = false;
-    for (char ch : line) {
-      if (ch == '"') quoted = !quoted;
-      else if (ch == ',' && !quoted) f.push_back(cell), cell.clear();
-      else cell += ch;
-    }
-    f.push_back(cell);
+  for (const auto& f : csv) {
     if (f.size() < 9 || f[1].rfind("wideep_deepep", 0) != 0) continue;
     const std::string mode = f[1].rfind("wideep_deepep_ll", 0) == 0 ? "deepep-low-latency" : "deepep-normal";
     auto& row = rows[{mode, std::llround(std::stod(f[3])), std::llround(std::stod(f[4])), std::llround(std::stod(f[5])), std::llround(std::stod(f[6]))}];
@@ -163,7 +143,7 @@ TEST_CASE("comm kernels: DeepEP on one H100 node against the measured reference 
   REQUIRE(errors.size() == 4);
   for (const auto& [what, e] : errors) {
     INFO(what << ": " << e.size() << " rows");
-    CHECK(median(e) <= 0.15);
+    CHECK(test::median(e) <= 0.15);
   }
 }
 

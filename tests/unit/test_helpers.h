@@ -3,9 +3,12 @@
 #pragma once
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sim/io/errors.h"
 
@@ -23,6 +26,37 @@ inline std::string shared_traces_dir() {
 inline std::string shared_path(const std::string& rel) {
   const auto p = std::filesystem::path(MOESIM_SOURCE_DIR).parent_path() / "shared" / rel;
   return std::filesystem::exists(p) ? p.string() : std::string();
+}
+
+// The reference kernel times measured in other frameworks (../shared/reference/framework-kernels/
+// comm_h100.csv): its rows after the header, cells split at commas outside double quotes (the quotes
+// dropped); empty when the file is absent (tests then skip with a message).
+inline std::vector<std::vector<std::string>> reference_comm_rows() {
+  const std::string path = shared_path("reference/framework-kernels/comm_h100.csv");
+  std::vector<std::vector<std::string>> rows;
+  if (path.empty()) return rows;
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells(1);
+    bool quoted = false;
+    for (char ch : line) {
+      if (ch == '"') quoted = !quoted;
+      else if (ch == ',' && !quoted) cells.emplace_back();
+      else cells.back() += ch;
+    }
+    rows.push_back(std::move(cells));
+  }
+  return rows;
+}
+
+// The median of `v` (the mean of the middle two for an even count); 0 for none.
+inline double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 // A fresh folder under the system's temporary folder, removed again when the test ends.

@@ -2,7 +2,6 @@
 // size-dependent share of the link, the in-switch all-reduce, against nccl-tests' rows.
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -39,34 +38,22 @@ TEST_CASE("nccl model: nccl-tests all-to-all and all-reduce on one 8 x H100 node
   // ../shared/reference/framework-kernels/comm_h100.csv, nccl_perf: nccl-tests 2.29.2 out-of-place
   // all-to-all and all-reduce over 8 H100 (`bytes`: the whole buffer). The protocols' lines were
   // fitted to these rows (nccl_model.h), so this checks the fit and pins it, not a prediction.
-  const std::string csv = test::shared_path("reference/framework-kernels/comm_h100.csv");
+  const auto csv = test::reference_comm_rows();
   if (csv.empty()) {
     WARN("skipped: ../shared/reference/framework-kernels/comm_h100.csv not found beside the checkout");
     return;
   }
-  std::ifstream in(csv);
-  std::string line;
   std::vector<double> a2a, ar;
-  while (std::getline(in, line)) {
-    if (line.find("nccl_perf") == std::string::npos) continue;
-    // gpu,"table",op,hidden,tokens,experts,topk,bytes,latency_us,source
-    const auto q = line.find('"', line.find('"') + 1);
-    std::vector<std::string> f;
-    std::string cell;
-    for (size_t i = q + 2; i <= line.size(); ++i) {
-      if (i == line.size() || line[i] == ',') f.push_back(cell), cell.clear();
-      else cell += line[i];
-    }
-    REQUIRE(f.size() >= 7);
-    const double bytes = std::stod(f[5]), us = std::stod(f[6]);
-    const bool all_reduce = f[0] == "allreduce";
+  for (const auto& f : csv) {
+    // gpu,table,op,hidden,tokens,experts,topk,bytes,latency_us,source
+    if (f.size() < 9 || f[1].rfind("nccl_perf", 0) != 0) continue;
+    const double bytes = std::stod(f[7]), us = std::stod(f[8]);
+    const bool all_reduce = f[2] == "allreduce";
     const double t = nccl_time(all_reduce ? NcclCollective::AllReduce : NcclCollective::AllToAll, bytes, 8, 450e9, true).us();
     (all_reduce ? ar : a2a).push_back(std::abs(t / us - 1));
   }
   REQUIRE(a2a.size() > 10);
   REQUIRE(ar.size() > 10);
-  for (auto* v : {&a2a, &ar}) {
-    std::sort(v->begin(), v->end());
-    CHECK((*v)[v->size() / 2] <= 0.15);
-  }
+  CHECK(test::median(a2a) <= 0.15);
+  CHECK(test::median(ar) <= 0.15);
 }
