@@ -190,9 +190,10 @@ def hbm(report):
     biggest = report.max_device()
     n_over = sum(not d["fits"] for d in report.devices)
     verdict = f"{n_over} of {len(report.devices)} devices do NOT fit" if n_over else "all devices fit"
-    ax.set_title(f"HBM per device — {report.name}", pad=24)
+    peak = f"\ntransient buffers peak at {biggest['peak_op']}" if biggest.get("peak_op") else ""
+    ax.set_title(f"HBM per device — {report.name}", pad=36 if peak else 24)
     ax.text(0.5, 1.015, f"largest {biggest['total'] / GIB:.1f} GiB "
-                        f"(device {biggest['device']}) of {report.hbm_usable / GIB:.1f} GiB usable: {verdict}",
+                        f"(device {biggest['device']}) of {report.hbm_usable / GIB:.1f} GiB usable: {verdict}{peak}",
             transform=ax.transAxes, ha="center", va="bottom", color=FIT_COLOR if n_over else "black")
     ax.set_xlabel(xlabel + (f"\n{note}" if note else ""))
     ax.set_ylabel("HBM (GiB)")

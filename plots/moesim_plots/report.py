@@ -98,7 +98,8 @@ class Report:
                          "total": float(dev["total_bytes"]),
                          "usable": float(dev["usable_bytes"]),
                          "capacity": float(dev["capacity_bytes"]),
-                         "fits": dev["fits"]} for dev in hbm["devices"]]
+                         "fits": dev["fits"],
+                         "peak_op": dev.get("peak_op", "")} for dev in hbm["devices"]]
 
     @staticmethod
     def _layer(layer, keys):

@@ -31,12 +31,14 @@ Json HbmLedger::to_json(double usable_bytes, double capacity_bytes) const {
   Json by = Json::object();
   for (const auto& [name, b] : entries_) by[std::string(hbm_category_name(name)) + "_bytes"] = std::round(b);
   const double t = total();
-  return {{"categories", by},
+  Json j = {{"categories", by},
           {"total_bytes", std::round(t)},
           {"usable_bytes", std::round(usable_bytes)},
           {"capacity_bytes", std::round(capacity_bytes)},
           {"fits", t <= usable_bytes},
           {"overflow_bytes", t > usable_bytes ? std::round(t - usable_bytes) : 0.0}};
+  if (!peak_op_.empty()) j["peak_op"] = peak_op_;
+  return j;
 }
 
 }  // namespace moesim

@@ -35,8 +35,12 @@ class HbmLedger {
   double get(HbmCategory category) const;
   const std::vector<std::pair<HbmCategory, double>>& entries() const { return entries_; }
   Json to_json(double usable_bytes, double capacity_bytes) const;
+  // Where the transient buffers peak ("layer 3: expert gate/up"), empty when not computed.
+  void set_peak_op(std::string op) { peak_op_ = std::move(op); }
+  const std::string& peak_op() const { return peak_op_; }
 
  private:
+  std::string peak_op_;
   std::vector<std::pair<HbmCategory, double>> entries_;  // in insertion order
 };
 

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "sim/moe/dispatch_plan.h"
 #include "sim/moe/layer_costs.h"
+#include "sim/moe/layer_liveness.h"
 
 namespace moesim {
 
@@ -45,18 +47,15 @@ DeviceParams device_params(const MemoryInputs& in, const ParamCount& p, const St
   return n;
 }
 
-// Micro-batches whose activations a device of `stage` holds at once. Two-microbatch keeps two
-// micro-batches where there was one; fwd-bwd-overlap starts micro-batch i's forward before i-1's
-// backward has freed its activations: one more in flight.
+// Training: micro-batches whose saved activations a device of `stage` holds at once under 1F1B
+// (stages - stage). Two-microbatch keeps two micro-batches where there was one; fwd-bwd-overlap
+// starts micro-batch i's forward before i-1's backward has freed its activations: one more.
 double micro_batches_in_flight(const MemoryInputs& in, const StageLayout& stages, int64_t stage) {
-  const auto& wl = *in.workload;
-  const bool training = wl.phase == WorkloadPhase::Training;
   const bool pairs = in.overlap == OverlapSchedule::TwoMicroBatch;
   const bool fwd_bwd = in.overlap == OverlapSchedule::FwdBwdOverlap;
-  const double M = static_cast<double>(wl.micro_batches);
-  return training ? (fwd_bwd ? std::min(M, static_cast<double>(stages.stages - stage) + 1.0)
-                             : std::min(M, static_cast<double>(stages.stages - stage)) * (pairs ? 2.0 : 1.0))
-                  : (pairs ? 2.0 : 1.0);
+  const double M = static_cast<double>(in.workload->micro_batches);
+  const double one_f_one_b = std::min(M, static_cast<double>(stages.stages - stage));
+  return fwd_bwd ? std::min(M, one_f_one_b + 1.0) : one_f_one_b * (pairs ? 2.0 : 1.0);
 }
 
 // Bytes per token per layer kept for backward or in flight: attention block inputs/outputs
@@ -90,20 +89,26 @@ void add_training_memory(HbmLedger& h, const MemoryInputs& in, const StageLayout
   const double zero_dense = mem.zero_stage >= 1 ? static_cast<double>(dp) : 1.0;
   const double zero_expert = mem.zero_stage >= 1 ? static_cast<double>(std::max<int64_t>(edp, 1)) : 1.0;
   h.add(HbmCategory::OptimizerState, kAdamStateBytesPerParam * (n.dense / zero_dense + (n.expert + n.redundant) / zero_expert));
-  double per_token = 0;
-  for (int64_t l = 0; l < m.num_layers; ++l)
-    if (stages.stage_of_layer[l] == stage) per_token += saved.attn + (m.layer_is_moe[l] ? saved.moe : saved.dense);
-  h.add(HbmCategory::Activations, per_token * static_cast<double>(in.workload->tokens_per_device) * 2.0 * micro_in_flight);
+  // Without recomputation every layer keeps its set; with full recomputation each layer keeps its
+  // input (H per token) and the layer being recomputed in backward holds its set once.
+  const double T = static_cast<double>(in.workload->tokens_per_device);
+  double per_token = 0, largest_layer = 0;
+  for (int64_t l = 0; l < m.num_layers; ++l) {
+    if (stages.stage_of_layer[l] != stage) continue;
+    const double layer = saved.attn + (m.layer_is_moe[l] ? saved.moe : saved.dense);
+    per_token += mem.recompute_full ? static_cast<double>(m.hidden_size) : layer;
+    largest_layer = std::max(largest_layer, layer);
+  }
+  const double recomputed = mem.recompute_full ? largest_layer * T * 2.0 : 0.0;
+  h.add(HbmCategory::Activations, per_token * T * 2.0 * micro_in_flight + recomputed);
 }
 
-// Inference: transient activations of the largest layer and the KV cache of the stage's layers.
-void add_inference_memory(HbmLedger& h, const MemoryInputs& in, const DeviceParams& n, double micro_in_flight) {
+// Inference: the KV cache of the stage's layers.
+void add_kv_cache(HbmLedger& h, const MemoryInputs& in, const DeviceParams& n) {
   const auto& m = *in.model;
   const auto& wl = *in.workload;
   const int64_t tp = in.parallel->attention_tensor_parallel;
-  const SavedPerToken saved = saved_per_token(m, tp);
   const double T = static_cast<double>(wl.tokens_per_device);
-  h.add(HbmCategory::Activations, (saved.attn + std::max(saved.moe, saved.dense)) * T * 2.0 * micro_in_flight);
   const double kv_tokens = T * static_cast<double>(wl.micro_batches) *
                            (wl.phase == WorkloadPhase::Decode ? static_cast<double>(wl.context_length) : 1.0);
   const double kv_shard = m.attention.kind == AttentionKind::Mla ? 1.0 : static_cast<double>(tp);
@@ -111,24 +116,44 @@ void add_inference_memory(HbmLedger& h, const MemoryInputs& in, const DevicePara
         kv_tokens * kv_bytes_per_token_layer(m, dtype_bytes(in.memory->kv_cache_dtype)) * static_cast<double>(n.layers) / kv_shard);
 }
 
-// Dispatch/combine buffers per micro-batch in flight. Receive side: dropless must hold the worst
-// case (every token of the group arrives once); with a capacity factor, the capacity slots of the
-// local experts. Send side: each token to at most min(top_k, EP) devices.
-double a2a_buffer_bytes(const MemoryInputs& in, const std::vector<LayerPlacement>& placements) {
+// What one device receives in MoE layer l: the layer pass's busiest micro-batch, DeepEP low
+// latency's fixed shape, or (no routing) every token of the EP group once.
+ReceivedTokens received_tokens(const MemoryInputs& in, const LayerPlacement& p, int64_t l, int64_t d, int64_t rank) {
   const auto& m = *in.model;
-  const auto& wl = *in.workload;
-  const int64_t EP = in.parallel->expert_parallel;
-  const double T = static_cast<double>(wl.tokens_per_device);
-  const double K = static_cast<double>(m.moe.top_k);
-  const bool overlap = in.overlap != OverlapSchedule::None;
-  const double slots_here = static_cast<double>(placements[std::find(m.layer_is_moe.begin(), m.layer_is_moe.end(), true) - m.layer_is_moe.begin()].rank_slots[0].size());
-  const double recv_tokens = in.moe->capacity_factor
-                                 ? slots_here * static_cast<double>(EP) *
-                                       static_cast<double>(expert_capacity(*in.moe->capacity_factor, wl.tokens_per_device, m.moe.top_k, m.moe.num_experts))
-                                 : static_cast<double>(EP) * T;
-  const double send_tokens = T * std::min<double>(K, static_cast<double>(EP));
-  const double per_mb = (recv_tokens + send_tokens) * (in.dispatch_unit_bytes + in.combine_unit_bytes);
-  return per_mb * (overlap ? 2.0 : 1.0);
+  const int64_t EP = in.parallel->expert_parallel, T = in.workload->tokens_per_device;
+  const auto slots = static_cast<int64_t>(p.rank_slots[rank].size());
+  if (in.a2a_buffers.fixed_per_expert) {
+    const int64_t fixed = slots * EP * in.a2a_buffers.max_tokens_per_rank;
+    return {fixed, fixed};
+  }
+  if (in.received) return (*in.received)[l][d];
+  return {EP * T, EP * T * std::min<int64_t>(m.moe.top_k, slots)};
+}
+
+// The transient peak of the device's layers (layer_liveness.h) under the run's schedule.
+PeakLive transient_peak(const MemoryInputs& in, const StageLayout& stages, const std::vector<LayerPlacement>& placements, int64_t stage,
+                        int64_t d, int64_t rank) {
+  const auto& m = *in.model;
+  LayerLivenessInput li;
+  li.model = &m;
+  li.attention_tp = in.parallel->attention_tensor_parallel;
+  li.expert_tp = in.parallel->expert_tensor_parallel;
+  li.decode = in.workload->phase == WorkloadPhase::Decode;
+  li.tokens = static_cast<double>(in.workload->tokens_per_device);
+  li.dispatch_elem_bytes = in.dispatch_unit_bytes / static_cast<double>(m.hidden_size);
+  li.combine_elem_bytes = in.combine_unit_bytes / static_cast<double>(m.hidden_size);
+  PeakLive best;
+  for (int64_t l = 0; l < m.num_layers; ++l) {
+    if (stages.stage_of_layer[l] != stage) continue;
+    if (m.layer_is_moe[l]) {
+      const ReceivedTokens r = received_tokens(in, placements[l], l, d, rank);
+      li.recv_rows = static_cast<double>(r.rows);
+      li.recv_copies = static_cast<double>(r.copies);
+    }
+    const PeakLive p = peak_liveness(m.layer_is_moe[l] ? moe_layer_liveness(li) : dense_layer_liveness(li), in.overlap);
+    if (p.live.total() > best.live.total()) best = {"layer " + std::to_string(l) + ": " + p.op, p.live};
+  }
+  return best;
 }
 
 }  // namespace
@@ -149,11 +174,13 @@ std::vector<HbmLedger> device_memory(const MemoryInputs& in, const ParamCount& p
     HbmLedger& h = out[d];
     h.add(HbmCategory::Weights, n.dense * wb + n.expert * ewb);
     h.add(HbmCategory::RedundantExpertWeights, n.redundant * ewb);
-    const double micro_in_flight = micro_batches_in_flight(in, stages, stage);
-    if (training) add_training_memory(h, in, stages, n, stage, micro_in_flight);
-    else add_inference_memory(h, in, n, micro_in_flight);
-    if (n.moe_layers > 0) h.add(HbmCategory::A2aBuffers, a2a_buffer_bytes(in, placements));
+    if (training) add_training_memory(h, in, stages, n, stage, micro_batches_in_flight(in, stages, stage));
+    else add_kv_cache(h, in, n);
+    const PeakLive peak = transient_peak(in, stages, placements, stage, d, rank);
+    h.add(HbmCategory::Activations, peak.live.activations);
+    h.add(HbmCategory::A2aBuffers, peak.live.a2a + (n.moe_layers > 0 ? in.a2a_buffers.library_bytes : 0.0));
     h.add(HbmCategory::Workspace, mem.workspace_bytes);
+    h.set_peak_op(peak.op);
   }
   return out;
 }

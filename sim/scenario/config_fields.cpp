@@ -275,6 +275,14 @@ std::vector<ConfigField> memory_fields() {
       {"memory", "zero_stage", "integer", "", "1", "0 or 1: optimizer state sharded over data parallel", {},
        [](const JsonValue& v, ExperimentConfig& e) { e.memory.zero_stage = v.as_int(0, 1); },
        [](const ExperimentConfig& e) -> std::optional<Json> { return e.memory.zero_stage; }},
+      {"memory", "recompute", "choice", "", "none",
+       "training: none keeps every layer's activations for backward; full keeps each layer's input and recomputes the layer in backward (Megatron-LM --recompute-granularity full)",
+       [] { return std::vector<std::string>{"none", "full"}; },
+       [](const JsonValue& v, ExperimentConfig& e) { e.memory.recompute_full = v.as_choice({"none", "full"}) == "full"; },
+       [](const ExperimentConfig& e) -> std::optional<Json> {
+         if (e.workload.phase != WorkloadPhase::Training) return std::nullopt;
+         return e.memory.recompute_full ? "full" : "none";
+       }},
       {"memory", "workspace", "bytes", "B", "1 GiB", "framework workspace (cuBLAS, allocator slack), written with a unit (\"1 GiB\")", {},
        [](const JsonValue& v, ExperimentConfig& e) { e.memory.workspace_bytes = v.as_bytes(); },
        [](const ExperimentConfig& e) -> std::optional<Json> { return e.memory.workspace_bytes; }, "workspace_bytes"},

@@ -163,6 +163,8 @@ ExperimentConfig parse_experiment(const JsonDocument& doc) {
     throw input_error(e.file, "$.schedule.overlap", "fwd-bwd-overlap pairs forward and backward chunks: it needs \"phase\": \"training\" (use two-microbatch for inference)");
   if (e.schedule.overlap == OverlapSchedule::FwdBwdOverlap && e.workload.micro_batches < 2)
     throw input_error(e.file, "$.workload.micro_batches", "the fwd-bwd-overlap schedule needs at least 2 micro-batches (it pairs micro-batch i's forward with i-1's backward)");
+  if (e.memory.recompute_full && e.workload.phase != WorkloadPhase::Training)
+    throw input_error(e.file, "$.memory.recompute", "recomputation applies to training (backward recomputes the forward), not prefill or decode");
   if (e.runtime.framework != ServingFramework::None && e.workload.phase == WorkloadPhase::Training)
     throw input_error(e.file, "$.runtime.framework", "a serving engine's memory pools apply to prefill and decode, not training");
   if (e.schedule.comm_compute_units >= e.hardware.compute_units)

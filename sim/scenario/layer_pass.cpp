@@ -1,6 +1,7 @@
 #include "sim/scenario/layer_pass.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "sim/engine/parallel_for.h"
 #include "sim/network/nccl_model.h"
@@ -54,6 +55,19 @@ void accumulate(MoeLayerStats& ls, const DispatchResult& r, const MoePass& pass)
   ls.bytes_received += pass.dispatch_net.bytes_ingress + pass.combine_net.bytes_ingress;
   ls.max_link_utilization = std::max({ls.max_link_utilization, pass.dispatch_net.max_link_utilization, pass.combine_net.max_link_utilization});
   ls.max_wire_utilization = std::max({ls.max_wire_utilization, pass.dispatch_net.max_wire_utilization, pass.combine_net.max_wire_utilization});
+}
+
+// The rows (deduplicated per token and device, own tokens included) and routed copies each device
+// of [first, last) receives in one micro-batch; keeps the larger of each per device.
+void note_received(const DispatchResult& r, int64_t first, int64_t last, std::vector<ReceivedTokens>& busiest) {
+  std::vector<int64_t> rows(busiest.size(), 0);
+  for (int64_t s = first; s < last; ++s)
+    for (const auto* e = r.traffic.device_begin(s); e != r.traffic.device_end(s); ++e) rows[static_cast<size_t>(e->dst)] += e->tokens;
+  for (int64_t d = first; d < last; ++d) {
+    auto& b = busiest[static_cast<size_t>(d)];
+    b.rows = std::max(b.rows, rows[static_cast<size_t>(d)]);
+    b.copies = std::max(b.copies, std::accumulate(r.slot_tokens[d].begin(), r.slot_tokens[d].end(), int64_t{0}));
+  }
 }
 
 std::vector<int32_t> top_destinations(const DispatchTraffic& traffic, int64_t devices) {
@@ -209,6 +223,7 @@ void MoeLayerPlanner::plan(int64_t l, std::vector<MoePass>& passes, MoeLayerStat
   ls.expert_load.assign(m.moe.num_experts, 0);
   ls.expert_dropped.assign(m.moe.num_experts, 0);
   ls.device_tokens.assign(D, 0);
+  ls.busiest_received.assign(D, {});
   passes.resize(M);
   for (int64_t mb = 0; mb < M; ++mb) {
     fill_batches(l, mb, first, last);
@@ -227,6 +242,7 @@ void MoeLayerPlanner::plan(int64_t l, std::vector<MoePass>& passes, MoeLayerStat
       }
       for (int64_t n : r.slot_tokens[d]) ls.device_tokens[d] += n;
     }
+    note_received(r, first, last, ls.busiest_received);
     pass.top_destination = top_destinations(r.traffic, D);
     cost_collectives(r.traffic, pass);
     accumulate(ls, r, pass);

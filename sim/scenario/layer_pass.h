@@ -37,6 +37,7 @@ struct MoeLayerStats {
   std::vector<int64_t> expert_load;      // [logical expert]
   std::vector<int64_t> expert_dropped;
   std::vector<int64_t> device_tokens;    // [device] routed copies processed (slot tokens)
+  std::vector<ReceivedTokens> busiest_received;  // [device] rows and copies received, busiest micro-batch (HBM peak)
   double dispatch_bytes_intra = 0, dispatch_bytes_inter = 0;
   double combine_bytes_intra = 0, combine_bytes_inter = 0;
   double bytes_sent = 0, bytes_received = 0;  // device egress / ingress link bytes, dispatch + combine

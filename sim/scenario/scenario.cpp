@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "sim/network/comm_buffers.h"
 #include "sim/network/topology_registry.h"
 #include "sim/scenario/data_paths.h"
 
@@ -95,8 +96,17 @@ MemoryInputs Scenario::memory_inputs() const {
   in.memory = &cfg_.memory;
   in.overlap = cfg_.schedule.overlap;
   in.devices = cfg_.cluster.devices();
-  in.dispatch_unit_bytes = a2a_bytes_.dispatch;
+  in.dispatch_unit_bytes = a2a_bytes_.dispatch_counted;
   in.combine_unit_bytes = a2a_bytes_.combine;
+  const auto& m = cfg_.model;
+  if (a2a_->traits.kernel == A2aKernel::DeepEpNormal) {
+    in.a2a_buffers.library_bytes = deepep_normal_buffer_bytes(a2a_kernel_.sms, cfg_.parallel.expert_parallel, m.hidden_size);
+  } else if (a2a_->traits.kernel == A2aKernel::DeepEpLowLatency) {
+    in.a2a_buffers.fixed_per_expert = true;
+    in.a2a_buffers.max_tokens_per_rank = std::max(kLowLatencyDefaultMaxTokensPerRank, cfg_.workload.tokens_per_device);
+    in.a2a_buffers.library_bytes = deepep_low_latency_buffer_bytes(in.a2a_buffers.max_tokens_per_rank, m.hidden_size,
+                                                                   m.moe.num_experts + cfg_.placement.redundant_experts);
+  }
   return in;
 }
 

@@ -55,7 +55,11 @@ void Simulation::run() {
   const auto& c = scenario_->config();
   try {
     pass_ = run_layer_pass(*scenario_, threads_, progress_);
-    hbm_ = device_memory(scenario_->memory_inputs(), scenario_->params(), scenario_->stages(), scenario_->placements());
+    std::vector<std::vector<ReceivedTokens>> received;
+    for (const auto& ls : pass_.layer_stats) received.push_back(ls.busiest_received);
+    MemoryInputs memory = scenario_->memory_inputs();
+    memory.received = &received;
+    hbm_ = device_memory(memory, scenario_->params(), scenario_->stages(), scenario_->placements());
     const StepExtras extras = c.workload.phase == WorkloadPhase::Training ? training_extras() : StepExtras{};
     build_step_graph(*scenario_, pass_, extras, graph_);
     graph_.scheduler.attach(engine_);

@@ -249,6 +249,8 @@ class DrawnValuesTest(unittest.TestCase):
             self.assertAlmostEqual(got, want, places=6)
         levels = sorted(line.get_ydata()[0] for line in ax.lines)
         self.assertEqual(levels, [hbm["usable_bytes"] / gib, hbm["capacity_bytes"] / gib])
+        # The fullest device's peak op is named above the bars.
+        self.assertIn(hbm["devices"][hbm["max_device"]]["peak_op"], " ".join(t.get_text() for t in ax.texts))
 
     def test_expert_heatmap_and_drops(self):
         fig = self.figure(lambda: self.figures.expert_heatmap(self.report.load_report(CAPACITY)))

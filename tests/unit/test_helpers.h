@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "sim/io/errors.h"
+#include "sim/io/json_reader.h"
+#include "sim/scenario/experiment_config.h"
+#include "sim/scenario/simulation.h"
 
 namespace moesim::test {
 
@@ -89,6 +92,14 @@ std::string error_of(F&& f) {
     return e.what();
   }
   return "";
+}
+
+// The report of one simulated step of the experiment `json` (its errors name `file`).
+inline Json run_report(const std::string& json, const std::string& file = "experiment.json") {
+  Simulation sim(parse_experiment(JsonDocument::from_json(Json::parse(json), file)));
+  sim.freeze();
+  sim.run();
+  return sim.report();
 }
 
 }  // namespace moesim::test

@@ -16,9 +16,17 @@ TEST_CASE("HBM ledger of a tiny model matches a hand count", "[quick][memory]") 
   // is replicated: 40 + 40 + 2 x 64 + 2 x 16 + 20 = 260. bf16: (260 + 96) x 2 = 712 bytes.
   // KV cache (prefill, 8 tokens): 2 (K,V) x 1 head x 4 x 2 bytes = 16 bytes/token/layer
   //   x 2 layers x 8 tokens = 256 bytes.
-  // Transient activations: (6H + H + top_k (H + 3F)) x T x 2 bytes = (24 + 24) x 8 x 2 = 768.
-  // A2A buffers (dropless): receive EP x T = 16 tokens, send T x min(top_k, EP) = 16 tokens,
-  //   each (4 x 2 + 2 x 8 ids/weights) + 4 x 2 combine = 32 bytes -> 1024. Workspace 1 KiB.
+  // Transient buffers at the peak (sim/moe/layer_liveness.h), with no routing replayed: every
+  // token of the EP group arrives once, R = EP x T = 16 rows, C = R x min(top_k, local experts) =
+  // 32 copies; bf16 dispatch and combine (2 bytes per element), pairwise all-to-all (no library
+  // buffers). Residual T x H x 2 = 64. Per op:
+  //   attention 64 + 2 x 64 + q,k,v,out 8 x 4 x 4 x 2 = 448;
+  //   router 64 + 64 + logits 8 x 4 x 4 + top-k 8 x 2 x 8 = 384;
+  //   dispatch 64 + 128 (top-k) + send 64 + receive 16 x (8 + 16) = 384 -> 640;
+  //   expert gate/up 64 + input 32 x 8 + gate/up out 32 x 2 x 2 x 2 = 576 activations,
+  //     the received rows 384 -> 960 (the peak);
+  //   expert down 64 + 32 x 2 x 2 + 32 x 4 x 2 = 448; combine 64 + 16 x 8 + 8 x 8 = 256.
+  // Workspace 1 KiB.
   Json exp = Json::parse(R"({
     "name": "tiny", "hardware": "H100-SXM",
     "model": {"name": "tiny", "hidden_size": 4, "num_layers": 2, "vocab_size": 10,
@@ -28,6 +36,7 @@ TEST_CASE("HBM ledger of a tiny model matches a hand count", "[quick][memory]") 
     "parallel": {"expert_parallel": 2},
     "workload": {"phase": "prefill", "tokens_per_device": 8, "sequence_length": 8},
     "routing": {"source": "synthetic", "distribution": "uniform"},
+    "moe": {"all_to_all": "pairwise"},
     "memory": {"workspace": "1 KiB"}
   })");
   const auto cfg = parse_experiment(JsonDocument::from_json(exp, "tiny.json"));
@@ -45,9 +54,10 @@ TEST_CASE("HBM ledger of a tiny model matches a hand count", "[quick][memory]") 
     CHECK(h.get(HbmCategory::Weights) == 712);
     CHECK(h.get(HbmCategory::RedundantExpertWeights) == 0);
     CHECK(h.get(HbmCategory::KvCache) == 256);
-    CHECK(h.get(HbmCategory::Activations) == 768);
-    CHECK(h.get(HbmCategory::A2aBuffers) == 1024);
+    CHECK(h.get(HbmCategory::Activations) == 576);
+    CHECK(h.get(HbmCategory::A2aBuffers) == 384);
     CHECK(h.get(HbmCategory::Workspace) == 1024);
-    CHECK(h.total() == 712 + 256 + 768 + 1024 + 1024);
+    CHECK(h.total() == 712 + 256 + 576 + 384 + 1024);
+    CHECK(h.peak_op() == "layer 0: expert gate/up");
   }
 }

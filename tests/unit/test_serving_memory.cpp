@@ -17,12 +17,7 @@ namespace {
 
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
-Json run_report(const std::string& json) {
-  Simulation sim(parse_experiment(JsonDocument::from_json(Json::parse(json), "serving.json")));
-  sim.freeze();
-  sim.run();
-  return sim.report();
-}
+Json run_report(const std::string& json) { return test::run_report(json, "serving.json"); }
 
 // Qwen3-235B-A22B-FP8 on 4 x H100, TP4 (experts sharded by TP, as both engines do by default).
 std::string qwen3_235b_tp4(const std::string& framework, double fraction) {
