@@ -1,5 +1,7 @@
 #include "sim/moe/layer_costs.h"
 
+#include <algorithm>
+
 namespace moesim {
 namespace {
 
@@ -30,6 +32,11 @@ double kv_bytes_per_token_layer(const ModelConfig& m, double kv_bytes) {
   return 2.0 * a.num_kv_heads * a.head_dim * kv_bytes;
 }
 
+double kv_shard_count(const ModelConfig& m, int64_t tp) {
+  if (m.attention.kind == AttentionKind::Mla) return 1.0;
+  return static_cast<double>(std::max<int64_t>(1, std::min(tp, m.attention.num_kv_heads)));
+}
+
 OpCost attention_cost(const CostContext& c, int64_t tokens, double context, double read_kv_tokens) {
   const auto& m = *c.model;
   const auto& a = m.attention;
@@ -46,7 +53,7 @@ OpCost attention_cost(const CostContext& c, int64_t tokens, double context, doub
   OpCost op;
   op.flops = (2.0 * params * T + score_flops_per_pos * context * T) / tp;
   op.bytes = params * c.weight_bytes_per_elem / tp + 4.0 * T * H * c.act_bytes_per_elem +
-             read_kv_tokens * kv_bytes_per_token_layer(m, c.kv_bytes_per_elem) / (a.kind == AttentionKind::Mla ? 1.0 : tp);
+             read_kv_tokens * kv_bytes_per_token_layer(m, c.kv_bytes_per_elem) / kv_shard_count(m, c.tensor_parallel);
   op.kernels = 6;
   return op;
 }

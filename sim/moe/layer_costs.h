@@ -32,6 +32,11 @@ OpCost dense_ffn_cost(const CostContext& c, int64_t tokens);
 OpCost lm_head_cost(const CostContext& c, int64_t tokens);
 // KV-cache bytes per token per layer (MLA caches the compressed latent and the rope key).
 double kv_bytes_per_token_layer(const ModelConfig& m, double kv_bytes);
+// What one GPU's KV cache is divided by under attention tensor parallelism `tp`: MLA's latent is
+// whole on every GPU (1); GQA splits its KV heads over at most kv_heads GPUs, and with more GPUs
+// than KV heads each GPU keeps one head (vLLM QKVParallelLinear, SGLang likewise replicate):
+// min(tp, kv_heads).
+double kv_shard_count(const ModelConfig& m, int64_t tp);
 OpCost scaled(OpCost op, double factor);
 
 }  // namespace moesim

@@ -111,7 +111,7 @@ void add_kv_cache(HbmLedger& h, const MemoryInputs& in, const DeviceParams& n) {
   const double T = static_cast<double>(wl.tokens_per_device);
   const double kv_tokens = T * static_cast<double>(wl.micro_batches) *
                            (wl.phase == WorkloadPhase::Decode ? static_cast<double>(wl.context_length) : 1.0);
-  const double kv_shard = m.attention.kind == AttentionKind::Mla ? 1.0 : static_cast<double>(tp);
+  const double kv_shard = kv_shard_count(m, tp);
   h.add(HbmCategory::KvCache,
         kv_tokens * kv_bytes_per_token_layer(m, dtype_bytes(in.memory->kv_cache_dtype)) * static_cast<double>(n.layers) / kv_shard);
 }

@@ -136,7 +136,7 @@ void analyse_memory(const Scenario& sc, const std::vector<HbmLedger>& hbm, StepA
   if (c.runtime.framework == ServingFramework::None) return;
   // With a serving engine, fitting means fitting its pools on every device.
   const auto& m = c.model;
-  const double kv_shard = m.attention.kind == AttentionKind::Mla ? 1.0 : static_cast<double>(c.parallel.attention_tensor_parallel);
+  const double kv_shard = kv_shard_count(m, c.parallel.attention_tensor_parallel);
   const double kv_per_token = kv_bytes_per_token_layer(m, dtype_bytes(c.memory.kv_cache_dtype)) * static_cast<double>(m.num_layers) / kv_shard;
   a.hbm_fits = true;
   for (size_t d = 0; d < hbm.size(); ++d) {

@@ -69,7 +69,7 @@ TEST_CASE("the bundled hardware profiles load and are sane", "[quick][hardware]"
   const auto files = profile_files();
   std::vector<std::string> stems;
   for (const auto& f : files) stems.push_back(f.stem().string());
-  for (const char* expected : {"H100-SXM", "H200", "H800", "Ascend-910B"})
+  for (const char* expected : {"H100-SXM", "H200", "H800", "H20", "Ascend-910B"})
     CHECK(std::find(stems.begin(), stems.end(), expected) != stems.end());
 
   for (const auto& file : files) {

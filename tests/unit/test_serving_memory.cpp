@@ -111,3 +111,57 @@ TEST_CASE("serving memory: bad runtime sections are refused with the JSON path",
   CHECK_THAT(err("decode", R"({"framework": "sglang", "pool": 1})"), Catch::Contains("$.runtime"));
   CHECK(err("decode", R"({"framework": "sglang", "static_fraction": 0.8, "cuda_graph": "2 GiB"})").empty());
 }
+
+namespace {
+
+// One device's ledger and the serving pools of `model` with attention and experts split by
+// tensor parallelism over `gpus` GPUs of one node (as both engines do without expert parallelism).
+Json tensor_parallel_report(const std::string& model, const std::string& hardware, int gpus, const std::string& dtype, const std::string& runtime) {
+  const std::string tp = std::to_string(gpus);
+  return run_report(R"({"name": "tp", "model": ")" + model + R"(", "hardware": ")" + hardware + R"(", "cluster": {"nodes": 1, "devices_per_node": )" + tp +
+                    R"(}, "parallel": {"expert_parallel": 1, "attention_tensor_parallel": )" + tp + R"(, "expert_tensor_parallel": )" + tp + R"(},
+    "workload": {"phase": "prefill", "tokens_per_device": 8192, "sequence_length": 8192},
+    "routing": {"source": "synthetic", "distribution": "uniform", "seed": 1},
+    "memory": {"weight_dtype": ")" + dtype + R"(", "expert_weight_dtype": ")" + dtype + R"("}, "runtime": )" + runtime + "}");
+}
+
+double weights_gib(const Json& report) { return report["hbm"]["devices"][0]["categories"]["weights_bytes"].get<double>() / kGiB; }
+
+}  // namespace
+
+TEST_CASE("serving memory: weights per GPU as vLLM printed them", "[quick][memory][validation]") {
+  // vLLM issue #18446 (2025-05-21): Qwen3-235B-A22B bf16, TP8 on 8 x A100-80GB: "Model loading
+  // took 54.9206 GiB" (the GPU does not change the weights; H100 stands in). moesim 54.82 GiB.
+  CHECK(weights_gib(tensor_parallel_report("qwen3-235b-a22b", "H100-SXM", 8, "bf16", R"({"framework": "vllm"})")) == Approx(54.9206).epsilon(0.01));
+  // vLLM pull request #4650 (2024-06-28): DeepSeek-V2-Lite bf16 on one GPU: "Loading model weights
+  // took 29.3010 GB" (vLLM's GB are GiB). moesim 29.26 GiB.
+  CHECK(weights_gib(tensor_parallel_report("deepseek-v2-lite", "H100-SXM", 1, "bf16", R"({"framework": "vllm"})")) == Approx(29.3010).epsilon(0.01));
+}
+
+TEST_CASE("serving memory: Qwen3-235B-A22B bf16 runs out of memory on 4 x H20 and fits on 8 (vLLM issue #17327)", "[quick][memory][validation]") {
+  // vLLM issue #17327 (Qwen3 usage guide, 2025-04-30, v0.8.5): TP4 on 4 x H20 96GB runs out of
+  // memory whatever gpu_memory_utilization; 8 x H20 with the defaults runs.
+  const Json four = tensor_parallel_report("qwen3-235b-a22b", "H20", 4, "bf16", R"({"framework": "vllm"})");
+  CHECK_FALSE(four["hbm"]["fits"].get<bool>());
+  CHECK(four["hbm"]["serving"]["limit"].get<std::string>().find("weights") != std::string::npos);
+  const Json eight = tensor_parallel_report("qwen3-235b-a22b", "H20", 8, "bf16", R"({"framework": "vllm"})");
+  CHECK(eight["hbm"]["fits"].get<bool>());
+  CHECK(eight["hbm"]["serving"]["kv_capacity_tokens"].get<double>() > 0);
+}
+
+TEST_CASE("serving memory: DeepSeek-R1 FP8 on 8 x H200, TP8, SGLang's KV capacity", "[quick][memory][validation]") {
+  // ai-dynamo/aisimulate pull request #263 (2026-09-18) reports SGLang observed "~509k" tokens of
+  // KV capacity for DeepSeek-R1 (FP8 weights, bf16 MLA cache) on H200, attention and MoE TP8,
+  // mem_fraction_static 0.82. moesim 469,736 (-7.7%): its 5 GiB reserve before the weights
+  // (context, communicators) is an assumption of the H200 profile.
+  const Json r = tensor_parallel_report("deepseek-v3", "H200", 8, "fp8", R"({"framework": "sglang", "static_fraction": 0.82})");
+  CHECK(r["hbm"]["serving"]["kv_bytes_per_token"].get<double>() == 61.0 * 576 * 2);
+  CHECK(r["hbm"]["serving"]["kv_capacity_tokens"].get<double>() == Approx(509000).epsilon(0.10));
+}
+
+TEST_CASE("serving memory: GQA with more GPUs than KV heads keeps one head per GPU", "[quick][memory]") {
+  // Qwen3-235B-A22B has 4 KV heads: with TP8 each GPU keeps one (vLLM and SGLang replicate KV heads
+  // when TP exceeds them), as with TP4: 94 layers x 1 head x 128 x 2 (K, V) x 2 bytes.
+  const Json r = tensor_parallel_report("qwen3-235b-a22b", "H100-SXM", 8, "bf16", R"({"framework": "vllm"})");
+  CHECK(r["hbm"]["serving"]["kv_bytes_per_token"].get<double>() == 94.0 * 1 * 128 * 2 * 2);
+}
