@@ -21,6 +21,7 @@
 #include "sim/io/errors.h"
 #include "sim/io/json_reader.h"
 #include "sim/scenario/data_paths.h"
+#include "sim/io/input_file.h"
 
 namespace po = boost::program_options;
 
@@ -50,6 +51,7 @@ Json answer(CostModels& models, int64_t hidden, int64_t inter, const std::string
 int run_batch(CostModels& models, const std::string& path) {
   std::ifstream file;
   if (path != "-") {
+    check_input_file(path, kMaxTextFileBytes, "a query file");
     file.open(path);
     if (!file) throw InputError(fmt::format("{}: cannot read", path));
   }

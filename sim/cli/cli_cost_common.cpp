@@ -11,6 +11,7 @@
 
 #include "sim/io/errors.h"
 #include "sim/scenario/data_paths.h"
+#include "sim/io/input_file.h"
 
 namespace moesim::cli {
 
@@ -55,9 +56,9 @@ std::vector<int64_t> parse_counts(const std::string& text, const std::string& wh
 int run_batch_lines(const std::string& path, const std::function<Json(const std::string& line, const std::string& where)>& answer) {
   std::ifstream file;
   if (path != "-") {
+    check_input_file(path, kMaxTextFileBytes, "a query file");
     file.open(path);
-    std::error_code ec;
-    if (!file || !std::filesystem::is_regular_file(path, ec)) throw InputError(fmt::format("{}: cannot read (not a regular file)", path));
+    if (!file) throw InputError(fmt::format("{}: cannot read", path));
   }
   std::istream& in = path == "-" ? std::cin : file;
   std::string line;

@@ -1,8 +1,26 @@
 #include "sim/hardware/hardware_profile.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include <fmt/format.h>
 
 namespace moesim {
+
+namespace {
+
+// A profile name finds the profile's measured tables (hw_profiles/NAME.calibration.json,
+// NAME.ops.json), so it must be one plain file-name component: letters, digits, '.', '_', '+',
+// '-', not starting with '.', at most 64 characters.
+std::string profile_name(const JsonValue& v) {
+  const std::string name = v.as_string();
+  const bool plain = !name.empty() && name.size() <= 64 && name[0] != '.' &&
+                     std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '+' || c == '-'; });
+  if (!plain) v.fail("expected a profile name (letters, digits, '.', '_', '+', '-'; not starting with '.'; at most 64 characters): it names the profile's table files");
+  return name;
+}
+
+}  // namespace
 
 double HardwareProfile::flops_for(Dtype dtype) const {
   auto it = peak_flops.find(dtype_name(dtype));
@@ -29,7 +47,7 @@ HardwareProfile parse_hardware(const JsonValue& value) {
   auto o = value.as_object();
   HardwareProfile h;
   h.source_json = value.raw();
-  h.name = o.required("name").as_string();
+  h.name = profile_name(o.required("name"));
   h.vendor = o.required("vendor").as_string();
   if (auto d = o.optional("description")) h.description = d->as_string();
   if (auto s = o.optional("sources")) s->as_string_map();
@@ -61,8 +79,8 @@ HardwareProfile parse_hardware(const JsonValue& value) {
   h.inter_node = parse_link(o.required("inter_node"), {"infiniband", "roce", "ethernet"});
   h.collective_latency = o.required("collective_latency").as_duration();
   if (auto p = o.optional("price_per_hour")) h.price_per_hour = p->as_number(0, 1e6);
-  if (auto c = o.optional("calibration_from")) h.calibration_from = c->as_string();
-  if (auto c = o.optional("op_table_from")) h.op_table_from = c->as_string();
+  if (auto c = o.optional("calibration_from")) h.calibration_from = profile_name(*c);
+  if (auto c = o.optional("op_table_from")) h.op_table_from = profile_name(*c);
   o.finish();
   return h;
 }

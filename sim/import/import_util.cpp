@@ -1,5 +1,6 @@
 // Shared importer helpers (see import_util.h).
 #include "sim/import/import_util.h"
+#include "sim/io/input_file.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,12 +13,7 @@
 namespace moesim::import {
 
 std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw input_error(path, "", "cannot open file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw input_error(path, "", "read error");
-  return ss.str();
+  return read_input_file(path, kMaxJsonFileBytes * 8, "a file read whole");
 }
 
 JsonDocument load_json(const std::string& path) {
@@ -67,6 +63,7 @@ std::string base_name(const std::string& path) {
 }
 
 void for_each_jsonl(const std::string& path, const std::function<void(int64_t, const JsonValue&)>& record) {
+  check_input_file(path, kMaxTextFileBytes, "a JSONL trace");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw input_error(path, "", "cannot open file");
   std::string text;

@@ -11,6 +11,7 @@
 
 #include "sim/import/import_util.h"
 #include "sim/import/npy_file.h"
+#include "sim/io/input_file.h"
 
 namespace moesim {
 namespace {
@@ -90,6 +91,7 @@ Imported import_vllm(const std::string& in, const ImportOptions& opt) {
   const std::string model = import::model_name(opt, "", "vllm");
   const int64_t E = import::expert_count(in, opt, 0, "vllm");
   char head[6] = {};
+  check_input_file(in, kMaxBinaryFileBytes, "a routing file");
   std::ifstream probe(in, std::ios::binary);
   if (!probe) throw input_error(in, "", "cannot open file");
   probe.read(head, 6);

@@ -13,6 +13,7 @@
 #include "sim/io/expert_counts_file.h"
 #include "sim/io/json_reader.h"
 #include "sim/io/routing_trace.h"
+#include "sim/io/input_file.h"
 
 namespace moesim {
 namespace {
@@ -128,6 +129,7 @@ double LayerStats::load_max_over_mean() const {
 }
 
 RoutingStats routing_stats(const std::string& path) {
+  check_input_file(path, kMaxBinaryFileBytes, "a routing file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw input_error(path, "", "cannot open file");
   char magic[2] = {};

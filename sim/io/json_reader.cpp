@@ -4,10 +4,13 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <vector>
 
 #include <fmt/format.h>
 
+#include "sim/io/input_file.h"
 #include "sim/io/units.h"
 
 namespace moesim {
@@ -218,13 +221,53 @@ void ObjectReader::finish() const {
   }
 }
 
+namespace {
+
+// Finds the first key that appears twice in one object while nlohmann::json parses (it keeps the
+// last silently), with its JSON path.
+struct DuplicateKeyCheck {
+  struct Frame {
+    bool array = false;
+    int64_t count = 0;  // arrays: elements begun so far
+    std::string key;    // objects: the key being read
+    std::set<std::string> keys;
+  };
+  std::vector<Frame> frames;
+  std::string duplicate_path;
+
+  void element_begins() {
+    if (!frames.empty() && frames.back().array) ++frames.back().count;
+  }
+  std::string path_to(const std::string& key) const {
+    std::string p = "$";
+    for (const auto& f : frames) {
+      if (&f == &frames.back()) break;
+      p += f.array ? fmt::format("[{}]", f.count - 1) : "." + f.key;
+    }
+    return p + "." + key;
+  }
+  bool operator()(Json::parse_event_t event, const Json& parsed) {
+    using E = Json::parse_event_t;
+    if (event == E::object_start || event == E::array_start) {
+      element_begins();
+      frames.push_back({event == E::array_start, 0, {}, {}});
+    } else if (event == E::object_end || event == E::array_end) {
+      if (!frames.empty()) frames.pop_back();
+    } else if (event == E::key) {
+      auto& f = frames.back();
+      f.key = parsed.get<std::string>();
+      if (!f.keys.insert(f.key).second && duplicate_path.empty()) duplicate_path = path_to(f.key);
+    } else if (event == E::value) {
+      element_begins();
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
 JsonDocument JsonDocument::load_file(const std::string& path) {
-  if (std::filesystem::is_directory(path)) throw input_error(path, "", "is a folder, expected a JSON file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw input_error(path, "", "cannot open file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
+  const std::string text = read_input_file(path, kMaxJsonFileBytes, "a JSON file");
   // Refuse absurd nesting before parsing: deep recursion elsewhere would exhaust the stack.
   {
     constexpr int kMaxDepth = 256;
@@ -248,7 +291,10 @@ JsonDocument JsonDocument::load_file(const std::string& path) {
   JsonDocument doc;
   doc.file_ = std::make_shared<const std::string>(path);
   try {
-    doc.value_ = std::make_shared<const Json>(Json::parse(text));
+    DuplicateKeyCheck check;
+    doc.value_ = std::make_shared<const Json>(Json::parse(text, [&check](int, Json::parse_event_t event, Json& parsed) { return check(event, parsed); }));
+    if (!check.duplicate_path.empty())
+      throw input_error(path, check.duplicate_path, "duplicate key (each key may appear once in an object; which one counts would be a guess)");
   } catch (const Json::parse_error& e) {
     // Convert the byte offset into line:column for the message.
     const size_t at = std::min<size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
@@ -266,8 +312,16 @@ JsonDocument JsonDocument::load_file(const std::string& path) {
     if (p != std::string::npos) what = what.substr(p);
     throw input_error(path, fmt::format("line {} column {}", line, col), "invalid JSON: " + what);
   } catch (const Json::exception& e) {
-    // e.g. a number out of range (1e999): not a parse error, but bad input all the same.
-    throw input_error(path, "", std::string("invalid JSON: ") + e.what());
+    // e.g. a number out of range (1e999): not a parse error, but bad input all the same. The
+    // message quotes the literal; its first place in the text gives the line.
+    std::string where;
+    const std::string what = e.what();
+    const auto q1 = what.find('\''), q2 = what.rfind('\'');
+    if (q1 != std::string::npos && q2 > q1 + 1) {
+      const auto at = text.find(what.substr(q1 + 1, q2 - q1 - 1));
+      if (at != std::string::npos) where = fmt::format("line {}", 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
+    }
+    throw input_error(path, where, "invalid JSON: a number out of range (a finite double, at most about 1.8e308): " + what.substr(what.find(']') + 2));
   }
   return doc;
 }
@@ -290,6 +344,13 @@ void apply_override(Json& root, const std::string& assignment, const std::string
     value = Json::parse(text);
   } catch (const Json::parse_error&) {
     value = text;
+  } catch (const Json::exception&) {
+    throw input_error("--set", assignment, "the number is out of range (a finite double, at most about 1.8e308)");
+  }
+  try {
+    (void)value.dump();
+  } catch (const Json::exception&) {
+    throw input_error("--set", path, "the value is not valid UTF-8 text");
   }
   Json* node = &root;
   std::string walked = "$";

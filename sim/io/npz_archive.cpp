@@ -11,6 +11,7 @@
 
 #include "sim/io/atomic_file.h"
 #include "sim/io/errors.h"
+#include "sim/io/input_file.h"
 
 namespace moesim {
 namespace {
@@ -90,6 +91,7 @@ int64_t NpyArray::count() const {
 int64_t NpyArray::item_bytes() const { return dtype == "u1" ? 1 : dtype == "i2" ? 2 : 4; }
 
 NpzReader::NpzReader(const std::string& path) : path_(path) {
+  check_input_file(path, kMaxBinaryFileBytes, "an archive");
   const int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) throw input_error(path, "", "cannot open file");
   struct stat st {};
@@ -115,35 +117,42 @@ NpzReader::NpzReader(const std::string& path) : path_(path) {
     uint64_t cd = rd32(base_ + eocd + 16);
     if (cd == 0xFFFFFFFFu && eocd >= 20 && rd32(base_ + eocd - 20) == 0x07064b50) {
       const uint64_t z64 = rd64(base_ + eocd - 20 + 8);
-      if (z64 + 56 > size_) throw input_error(path, "", "corrupt zip64 end record");
+      if (!within(z64, 56)) throw input_error(path, "", "corrupt zip64 end record");
       cd = rd64(base_ + z64 + 48);
     }
     for (uint64_t e = 0; e < entries; ++e) {
-      if (cd + 46 > size_ || rd32(base_ + cd) != 0x02014b50)
+      if (!within(cd, 46) || rd32(base_ + cd) != 0x02014b50)
         throw input_error(path, fmt::format("offset {}", cd), "corrupt zip central directory (truncated file?)");
       const uint16_t method = rd16(base_ + cd + 10);
       uint64_t comp = rd32(base_ + cd + 20), uncomp = rd32(base_ + cd + 24);
       const uint16_t name_len = rd16(base_ + cd + 28), extra_len = rd16(base_ + cd + 30), comment_len = rd16(base_ + cd + 32);
       uint64_t local = rd32(base_ + cd + 42);
-      if (cd + 46 + name_len + extra_len > size_) throw input_error(path, fmt::format("offset {}", cd), "corrupt zip entry");
+      if (!within(cd, 46 + uint64_t{name_len} + extra_len)) throw input_error(path, fmt::format("offset {}", cd), "corrupt zip entry");
       std::string name(reinterpret_cast<const char*>(base_ + cd + 46), name_len);
       // zip64 extra field: the 8-byte values replace the 0xFFFFFFFF ones, in this order.
       for (uint64_t x = cd + 46 + name_len; x + 4 <= cd + 46 + name_len + extra_len;) {
         const uint16_t id = rd16(base_ + x), len = rd16(base_ + x + 2);
         if (id == 0x0001) {
+          const uint64_t end = x + 4 + len;
           uint64_t y = x + 4;
-          if (uncomp == 0xFFFFFFFFu) uncomp = rd64(base_ + y), y += 8;
-          if (comp == 0xFFFFFFFFu) comp = rd64(base_ + y), y += 8;
-          if (local == 0xFFFFFFFFu) local = rd64(base_ + y);
+          auto next64 = [&](uint64_t& field) {
+            if (field != 0xFFFFFFFFu) return;
+            if (y + 8 > end || !within(y, 8)) throw input_error(path, name, "corrupt zip64 extra field");
+            field = rd64(base_ + y), y += 8;
+          };
+          next64(uncomp);
+          next64(comp);
+          next64(local);
         }
         x += 4 + len;
       }
       cd += 46 + name_len + extra_len + comment_len;
       if (method != 0)
         throw input_error(path, name, "compressed member; write traces with numpy.savez, not savez_compressed");
-      if (local + 30 > size_ || rd32(base_ + local) != 0x04034b50) throw input_error(path, name, "corrupt local zip header");
+      if (!within(local, 30) || rd32(base_ + local) != 0x04034b50) throw input_error(path, name, "corrupt local zip header");
       const uint64_t data = local + 30 + rd16(base_ + local + 26) + rd16(base_ + local + 28);
-      if (data + comp > size_) throw input_error(path, name, fmt::format("member truncated: needs {} bytes at offset {}", comp, data));
+      if (!within(data, comp))
+        throw input_error(path, name, fmt::format("corrupt zip entry: member truncated (needs {} bytes at offset {}, the file has {})", comp, data, size_));
       if (name.size() > 4 && name.ends_with(".npy")) name = name.substr(0, name.size() - 4);
       arrays_[name] = parse_npy(path, name, base_ + data, comp);
     }

@@ -33,6 +33,9 @@ class NpzReader {
   const uint8_t* base_ = nullptr;
   size_t size_ = 0;
   std::map<std::string, NpyArray> arrays_;
+  // Whether [offset, offset + length) lies inside the file, without wrapping (offsets and
+  // lengths read from the file may be anything up to 2^64 - 1).
+  bool within(uint64_t offset, uint64_t length) const { return offset <= size_ && length <= size_ - offset; }
 };
 
 class NpzWriter {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -9,6 +10,20 @@
 #include "sim/io/errors.h"
 
 namespace moesim {
+
+namespace {
+
+// A whole number in [min, max] from the trace header (no silent truncation of 2.7 or 1e30).
+int64_t whole_number(const std::string& path, const std::string& where, const nlohmann::json& v, int64_t min, int64_t max) {
+  if (!v.is_number_integer()) throw input_error(path, where, "expected a whole number, got " + v.dump().substr(0, 40));
+  const auto n = v.get<int64_t>();
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(max))
+    throw input_error(path, where, fmt::format("expected a whole number from {} to {}, got {}", min, max, v.dump()));
+  if (n < min || n > max) throw input_error(path, where, fmt::format("expected a whole number from {} to {}, got {}", min, max, n));
+  return n;
+}
+
+}  // namespace
 
 RoutingTrace::RoutingTrace(const std::string& path) : npz_(std::make_unique<NpzReader>(path)) {
   const auto& meta = npz_->array("meta");
@@ -26,9 +41,17 @@ RoutingTrace::RoutingTrace(const std::string& path) : npz_(std::make_unique<NpzR
   try {
     if (need("format").get<std::string>() != "moesim-trace") throw input_error(path, "meta.format", "expected \"moesim-trace\"");
     header_.model = need("model").get<std::string>();
-    header_.num_experts = need("num_experts").get<int64_t>();
-    header_.top_k = need("top_k").get<int64_t>();
-    header_.layers = need("layers").get<std::vector<int64_t>>();
+    header_.num_experts = whole_number(path, "meta.num_experts", need("num_experts"), 1, 1 << 20);
+    header_.top_k = whole_number(path, "meta.top_k", need("top_k"), 1, 1024);
+    const auto& layers = need("layers");
+    if (!layers.is_array()) throw input_error(path, "meta.layers", "expected an array of layer ids");
+    std::set<int64_t> seen;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const std::string where = fmt::format("meta.layers[{}]", i);
+      header_.layers.push_back(whole_number(path, where, layers[i], 0, 1 << 20));
+      if (!seen.insert(header_.layers.back()).second)
+        throw input_error(path, where, fmt::format("layer {} is listed twice (each layer's routing once)", header_.layers.back()));
+    }
     if (j.contains("source")) header_.source = j["source"].get<std::string>();
   } catch (const nlohmann::json::type_error& e) {
     throw input_error(path, "meta", std::string("wrong type in trace header: ") + e.what());
@@ -66,14 +89,19 @@ void RoutingTrace::read_token(size_t layer_index, int64_t token, int32_t* ids, f
     if (id < 0 || id >= header_.num_experts)
       throw input_error(path(), fmt::format("topk_ids[{}][{}][{}] (element {})", layer_index, token, i, base + i),
                         fmt::format("expert id {} out of range [0, {})", id, header_.num_experts));
+    for (int64_t j = 0; j < i; ++j)
+      if (ids[j] == id)
+        throw input_error(path(), fmt::format("topk_ids[{}][{}][{}] (element {})", layer_index, token, i, base + i),
+                          fmt::format("expert {} is already the token's choice {}: a token's top-k experts must be distinct", id, j));
     ids[i] = id;
   }
   if (weights && weights_) {
     for (int64_t i = 0; i < k; ++i) {
       float w;
       std::memcpy(&w, weights_->data + (base + i) * 4, 4);
-      if (!std::isfinite(w))
-        throw input_error(path(), fmt::format("gate_weights[{}][{}][{}] (element {})", layer_index, token, i, base + i), "weight is not finite");
+      if (!std::isfinite(w) || w < 0)
+        throw input_error(path(), fmt::format("gate_weights[{}][{}][{}] (element {})", layer_index, token, i, base + i),
+                          fmt::format("expected a finite weight >= 0, got {}", w));
       weights[i] = w;
     }
   }

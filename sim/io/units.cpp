@@ -46,14 +46,28 @@ double take_prefix(std::string& unit) {
   return 1.0;
 }
 
+// value x multiplier, refused when the product leaves [0, max]: a finite number with a prefix
+// can still overflow ("1e308 GiB" is infinite) or exceed what anything downstream can sum.
+double scaled(double v, double m, double max, const char* what, const std::string& text) {
+  const double x = v * m;
+  if (!std::isfinite(x) || x > max)
+    throw std::invalid_argument(fmt::format("{} \"{}\" is out of range (at most {:g} in base units)", what, text, max));
+  return x;
+}
+
+constexpr double kMaxBytes = 1152921504606846976.0;  // 2^60 B = 1 EiB
+constexpr double kMaxBytesPerSecond = 1e18;
+constexpr double kMaxFlopsPerSecond = 1e21;
+constexpr double kMaxSeconds = 1e6;                  // the simulated clock holds 2^63 ps (about 106 days)
+
 }  // namespace
 
 double parse_bytes(const std::string& text) {
   auto [v, unit] = split_number(text, "a size with units", "80 GiB");
   std::string u = unit;
   const double m = take_prefix(u);
-  if (u == "B") return v * m;
-  if (u == "b") return v * m / 8.0;
+  if (u == "B") return scaled(v, m, kMaxBytes, "the size", text);
+  if (u == "b") return scaled(v, m / 8.0, kMaxBytes, "the size", text);
   throw std::invalid_argument(fmt::format("expected a size with units such as \"80 GiB\" or \"512 MB\", got \"{}\"", text));
 }
 
@@ -61,8 +75,8 @@ double parse_bandwidth(const std::string& text) {
   auto [v, unit] = split_number(text, "a bandwidth with units", "400 Gb/s");
   std::string u = unit;
   const double m = take_prefix(u);
-  if (u == "B/s" || u == "Bps") return v * m;
-  if (u == "b/s" || u == "bps") return v * m / 8.0;
+  if (u == "B/s" || u == "Bps") return scaled(v, m, kMaxBytesPerSecond, "the bandwidth", text);
+  if (u == "b/s" || u == "bps") return scaled(v, m / 8.0, kMaxBytesPerSecond, "the bandwidth", text);
   throw std::invalid_argument(fmt::format("expected a bandwidth such as \"450 GB/s\" or \"400 Gb/s\", got \"{}\"", text));
 }
 
@@ -70,17 +84,17 @@ double parse_flops_rate(const std::string& text) {
   auto [v, unit] = split_number(text, "a FLOP rate with units", "989 TFLOP/s");
   std::string u = unit;
   const double m = take_prefix(u);
-  if (u == "FLOP/s" || u == "FLOPS" || u == "flop/s") return v * m;
+  if (u == "FLOP/s" || u == "FLOPS" || u == "flop/s") return scaled(v, m, kMaxFlopsPerSecond, "the FLOP rate", text);
   throw std::invalid_argument(fmt::format("expected a FLOP rate such as \"989 TFLOP/s\", got \"{}\"", text));
 }
 
 double parse_duration_seconds(const std::string& text) {
   auto [v, unit] = split_number(text, "a duration with units", "2 us");
-  if (unit == "s") return v;
-  if (unit == "ms") return v * 1e-3;
-  if (unit == "us" || unit == "\xC2\xB5s") return v * 1e-6;
-  if (unit == "ns") return v * 1e-9;
-  if (unit == "ps") return v * 1e-12;
+  if (unit == "s") return scaled(v, 1.0, kMaxSeconds, "the duration", text);
+  if (unit == "ms") return scaled(v, 1e-3, kMaxSeconds, "the duration", text);
+  if (unit == "us" || unit == "\xC2\xB5s") return scaled(v, 1e-6, kMaxSeconds, "the duration", text);
+  if (unit == "ns") return scaled(v, 1e-9, kMaxSeconds, "the duration", text);
+  if (unit == "ps") return scaled(v, 1e-12, kMaxSeconds, "the duration", text);
   throw std::invalid_argument(fmt::format("expected a duration such as \"2 us\" or \"1.5 ms\", got \"{}\"", text));
 }
 

@@ -117,10 +117,8 @@ void ExpertSampler::build_subset_tables(int64_t subsets) {
     }
     const int32_t idx = subset_index(ok);
     by_subset_[idx].build(prob_, ids);
-    uint32_t mask = 0;
-    for (int g : pick) mask |= 1u << g;
-    if (mask_of_subset_.size() < by_subset_.size()) mask_of_subset_.resize(by_subset_.size());
-    mask_of_subset_[idx] = mask;
+    if (groups_of_subset_.size() < by_subset_.size()) groups_of_subset_.resize(by_subset_.size());
+    groups_of_subset_[idx].assign(pick.begin(), pick.end());
     subset_prob[idx] = exact_sets ? ordered_pick_probability(pick) : 0.0;
     int i = topk_groups_ - 1;
     while (i >= 0 && pick[i] == num_groups_ - topk_groups_ + i) --i;
@@ -222,7 +220,8 @@ void ExpertSampler::sample(CounterRng& rng, int32_t* out) const {
       if (!repeat) e = c;
     }
     if (e < 0 && subset >= 0 && !group_ok) {
-      for (int g = 0; g < num_groups_; ++g) ok_storage[g] = (mask_of_subset_[subset] >> g) & 1;
+      std::fill(ok_storage, ok_storage + num_groups_, uint8_t{0});
+      for (int32_t g : groups_of_subset_[subset]) ok_storage[g] = 1;
       group_ok = ok_storage;
     }
     out[k] = e >= 0 ? e : draw_exact(rng, out, k, group_ok);

@@ -55,7 +55,7 @@ class ExpertSampler {
   std::vector<double> group_mass_;
   std::vector<Alias> by_subset_;                  // per group set, when enumerable
   Alias subsets_;                                 // draws a whole group set (its index), when enumerable
-  std::vector<uint32_t> mask_of_subset_;
+  std::vector<std::vector<int32_t>> groups_of_subset_;  // [subset] its groups (up to 256: no bit mask)
   std::vector<std::vector<int64_t>> binom_;       // binomial coefficients for subset ranking
   std::vector<int32_t> subset_of_mask_;           // group bitmask -> subset index (<= 16 groups)
 };

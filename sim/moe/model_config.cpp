@@ -53,7 +53,7 @@ MoeConfig parse_moe(const JsonValue& v) {
     m.shared_expert_intermediate_size = o.required("shared_expert_intermediate_size").as_positive_int();
   else
     o.optional("shared_expert_intermediate_size");
-  if (auto g = o.optional("num_groups")) m.num_groups = g->as_positive_int();
+  if (auto g = o.optional("num_groups")) m.num_groups = g->as_int(1, 256);
   if (auto g = o.optional("topk_groups")) m.topk_groups = g->as_positive_int();
   if (m.num_experts % m.num_groups != 0)
     o.self().fail(fmt::format("num_experts ({}) must be a multiple of num_groups ({})", m.num_experts, m.num_groups));
@@ -63,10 +63,11 @@ MoeConfig parse_moe(const JsonValue& v) {
     o.self().fail("topk_groups x experts per group must be at least top_k");
   if (auto b = o.optional("gate_bias")) m.gate_bias = b->as_bool();
   if (auto b = o.optional("shared_expert_gate")) m.shared_expert_gate = b->as_bool();
-  // The router's scoring function and top-k renormalisation change neither its cost nor the
-  // routing moesim samples or replays (traces carry their own weights): refused, not ignored.
-  for (const char* key : {"gating", "norm_topk_prob"})
-    if (o.has(key)) o.required(key).fail(fmt::format("\"{}\" is not modelled (it changes neither the router's cost nor the routing moesim samples or replays); remove it", key));
+  // The router's scoring function and top-k renormalisation are facts of the model that change
+  // neither the router's cost nor the routing moesim samples or replays (traces carry their own
+  // weights): checked and echoed, not used.
+  if (auto g = o.optional("gating")) g->as_choice({"softmax", "sigmoid"});
+  if (auto b = o.optional("norm_topk_prob")) b->as_bool();
   o.finish();
   return m;
 }

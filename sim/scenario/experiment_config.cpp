@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "sim/hardware/expert_backends.h"
+#include "sim/io/input_file.h"
 #include "sim/moe/placement.h"
 #include "sim/network/a2a.h"
 #include "sim/network/topology_registry.h"
@@ -16,10 +17,34 @@ namespace moesim {
 
 namespace {
 
+// Whether the file `v` names exists; a file that exists but cannot be read as one (a folder, a
+// FIFO, a link loop, no permission, too large) is refused with v's JSON path.
+bool named_file_exists(const JsonValue& v, const std::string& path) {
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(path, ec);
+  if (!exists && (!ec || ec == std::errc::no_such_file_or_directory)) return false;
+  try {
+    check_input_file(path, kMaxJsonFileBytes, "a JSON file");
+  } catch (const InputError& e) {
+    v.fail(e.what());
+  }
+  return true;
+}
+
+// Attention tensor parallelism splits the query heads evenly, and the KV heads evenly or (more GPUs
+// than KV heads) replicates each over the same number of GPUs (vLLM QKVParallelLinear; SGLang).
+void check_heads_split(ObjectReader& o, const AttentionConfig& a, int64_t tp) {
+  if (tp == 1) return;
+  if (a.num_heads % tp != 0)
+    o.required("attention_tensor_parallel").fail(fmt::format("the model's {} attention heads do not split over attention_tensor_parallel {}", a.num_heads, tp));
+  if (a.kind != AttentionKind::Mla && a.num_kv_heads % tp != 0 && tp % a.num_kv_heads != 0)
+    o.required("attention_tensor_parallel").fail(fmt::format("the model's {} KV heads neither split over nor replicate evenly on attention_tensor_parallel {}", a.num_kv_heads, tp));
+}
+
 ModelConfig resolve_model(const JsonValue& v, const std::string& experiment_file) {
   if (v.is_object()) return parse_model(v);
   const std::string path = resolve_data_file(v.as_string(), "models", experiment_file);
-  if (!std::filesystem::exists(path)) {
+  if (!named_file_exists(v, path)) {
     auto names = bundled_names("models");
     v.fail(fmt::format("no model \"{}\" (file {} not found); did you mean \"{}\"?", v.as_string(), path, closest(v.as_string(), names)));
   }
@@ -29,7 +54,7 @@ ModelConfig resolve_model(const JsonValue& v, const std::string& experiment_file
 HardwareProfile resolve_hardware(const JsonValue& v, const std::string& experiment_file) {
   if (v.is_object()) return parse_hardware(v);
   const std::string path = resolve_data_file(v.as_string(), "hw_profiles", experiment_file);
-  if (!std::filesystem::exists(path)) {
+  if (!named_file_exists(v, path)) {
     auto names = bundled_names("hw_profiles");
     v.fail(fmt::format("no hardware profile \"{}\" (file {} not found); did you mean \"{}\"?", v.as_string(), path, closest(v.as_string(), names)));
   }
@@ -67,6 +92,7 @@ void parse_parallel(const JsonValue& v, ExperimentConfig& e) {
   if (per_stage % p.attention_tensor_parallel != 0 || p.attention_tensor_parallel > devices_per_node)
     o.required("attention_tensor_parallel").fail(fmt::format("attention_tensor_parallel {} must divide the {} devices of a stage and fit in a node of {}",
                                                              p.attention_tensor_parallel, per_stage, devices_per_node));
+  check_heads_split(o, e.model.attention, p.attention_tensor_parallel);
   p.attention_data_parallel = per_stage / p.attention_tensor_parallel;
   if (has(keys, "attention_data_parallel") && o.required("attention_data_parallel").as_positive_int() != p.attention_data_parallel)
     o.required("attention_data_parallel")

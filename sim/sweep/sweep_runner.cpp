@@ -18,6 +18,7 @@
 #include "sim/scenario/simulation.h"
 #include "sim/sweep/sweep_output.h"
 #include "sim/io/atomic_file.h"
+#include "sim/io/input_file.h"
 
 namespace fs = std::filesystem;
 
@@ -47,10 +48,7 @@ void check_record(const std::string& dir, const OrderedJson& want, const std::st
   }
   OrderedJson have;
   try {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    have = OrderedJson::parse(ss.str());
+    have = OrderedJson::parse(read_input_file(path, kMaxJsonFileBytes, "a sweep record"));
   } catch (const OrderedJson::exception&) {
     throw input_error(path, "", "not a sweep record (invalid JSON); use a new --out folder");
   }

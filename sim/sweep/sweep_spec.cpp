@@ -12,19 +12,14 @@
 
 #include "sim/scenario/data_paths.h"
 #include "sim/scenario/simulation.h"
+#include "sim/io/input_file.h"
 
 namespace moesim {
 namespace {
 
 constexpr int64_t kMaxPoints = 1000000;
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw input_error(path, "", "cannot open file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string read_text(const std::string& path) { return read_input_file(path, kMaxJsonFileBytes, "a JSON file"); }
 
 // The same text as `doc`, parsed again keeping key order (axis order defines point order).
 OrderedJson ordered_text(const std::string& path) {

@@ -3,10 +3,14 @@
 
     python3 tests/bad_inputs/run_corpus.py build/moesim
 
-Each case of cases.json ({"name", "command": "run"|"validate", "file", "expect"}) runs in a
-fresh temporary folder (its working directory, and for "run" the parent of --out). A case
-passes when moesim
-  - exits with a code != 0 and < 128 (no crash, no signal),
+Each case of cases.json ({"name", "command": "run"|"validate"|"sweep", "file", "expect"}) runs in
+a fresh temporary folder (its working directory, and for "run" and "sweep" the parent of --out).
+Optional keys: "args" (more arguments, e.g. ["--set", "moe.capacity_factor=1e999"]; a lone
+surrogate such as "\udcff" becomes that raw byte), "setup" (made in the folder first: {"fifo":
+NAME}, {"symlink": NAME, "to": TARGET}, {"write": NAME, "json": VALUE}), "file" starting with
+"@" (a file of the folder, not of this one), and "valid": true (a valid input that must run:
+exit 0, report written, no sanitizer report). A bad case passes when moesim
+  - exits with code 2 (an input error: no crash, no signal, no internal error),
   - writes exactly one non-empty line to stderr, starting "moesim: error: " and containing
     "expect",
   - prints no sanitizer report (AddressSanitizer, LeakSanitizer, UBSan "runtime error") and
@@ -28,23 +32,43 @@ PREFIX = "moesim: error: "
 FORBIDDEN = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer", "runtime error", "terminate called")
 
 
-def leftovers(folder):
+def leftovers(folder, made=()):
     found = []
     for root, _dirs, files in os.walk(folder):
         found += [os.path.relpath(os.path.join(root, f), folder) for f in files]
-    return sorted(found)
+    return sorted(f for f in found if f not in made)
+
+
+def setup(case, workdir):
+    """Makes the case's "setup" entries in workdir; returns their names."""
+    made = []
+    for entry in case.get("setup", []):
+        if "fifo" in entry:
+            os.mkfifo(os.path.join(workdir, entry["fifo"]))
+            made.append(entry["fifo"])
+        elif "symlink" in entry:
+            os.symlink(entry["to"], os.path.join(workdir, entry["symlink"]))
+            made.append(entry["symlink"])
+        elif "write" in entry:
+            with open(os.path.join(workdir, entry["write"]), "w") as f:
+                json.dump(entry["json"], f)
+            made.append(entry["write"])
+        else:
+            raise ValueError("unknown setup entry %r" % entry)
+    return made
 
 
 def execute(binary, case, workdir):
     """Runs one case in workdir; returns (returncode or None on timeout, stdout, stderr, out_dir)."""
-    path = os.path.join(HERE, case["file"])
+    path = os.path.join(workdir, case["file"][1:]) if case["file"].startswith("@") else os.path.join(HERE, case["file"])
     out_dir = os.path.join(workdir, "out")
-    if case["command"] == "run":
-        argv = [binary, "run", path, "--out", out_dir]
+    if case["command"] in ("run", "sweep"):
+        argv = [binary, case["command"], path, "--out", out_dir]
     elif case["command"] == "validate":
         argv = [binary, "validate", path]
     else:
         raise ValueError("unknown command %r" % case["command"])
+    argv += [os.fsencode(a) for a in case.get("args", [])]
     env = dict(os.environ)
     # Sanitizer reports go to stderr and abort on the first one, so they cannot hide.
     env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
@@ -59,6 +83,7 @@ def execute(binary, case, workdir):
 def check_bad(binary, case):
     """Returns a list of problems (empty when the case passed) and the stderr text."""
     with tempfile.TemporaryDirectory(prefix="moesim-bad-") as workdir:
+        made = setup(case, workdir)
         rc, _out, err_bytes, _ = execute(binary, case, workdir)
         err = err_bytes.decode("utf-8", errors="replace")
         problems = []
@@ -70,6 +95,8 @@ def check_bad(binary, case):
             problems.append("exit code %d (crash?)" % rc)
         elif rc == 0:
             problems.append("exit code 0 (accepted a bad input)")
+        elif rc != 2:
+            problems.append("exit code %d, expected 2 (an input error)" % rc)
         lines = err.splitlines()
         if len(lines) != 1 or not lines[0].strip():
             problems.append("stderr has %d lines, expected exactly one" % len(lines))
@@ -80,15 +107,16 @@ def check_bad(binary, case):
         for word in FORBIDDEN:
             if word in err:
                 problems.append("stderr contains %r" % word)
-        left = leftovers(workdir)
+        left = leftovers(workdir, made)
         if left:
             problems.append("left files behind: %s" % ", ".join(left))
         return problems, err
 
 
-def check_control(binary):
+def check_control(binary, case=CONTROL):
     with tempfile.TemporaryDirectory(prefix="moesim-good-") as workdir:
-        rc, _out, err_bytes, out_dir = execute(binary, CONTROL, workdir)
+        setup(case, workdir)
+        rc, _out, err_bytes, out_dir = execute(binary, case, workdir)
         err = err_bytes.decode("utf-8", errors="replace")
         problems = []
         if rc != 0:
@@ -130,7 +158,7 @@ def main():
 
     passed = failed = 0
     for case in cases:
-        problems, err = check_bad(binary, case)
+        problems, err = check_control(binary, case) if case.get("valid") else check_bad(binary, case)
         if problems:
             failed += 1
             print("FAIL %s (%s %s): %s; stderr: %s" % (case["name"], case["command"], case["file"], "; ".join(problems), one_line(err)))

@@ -1,0 +1,63 @@
+#include "sim/io/input_file.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "sim/io/errors.h"
+
+namespace moesim {
+
+namespace {
+
+const char* kind_of(mode_t mode) {
+  if (S_ISDIR(mode)) return "a folder";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a plain file";
+}
+
+std::string size_text(uint64_t bytes) {
+  const double b = static_cast<double>(bytes);
+  if (bytes >= (uint64_t{1} << 30)) return fmt::format("{:.1f} GiB", b / static_cast<double>(uint64_t{1} << 30));
+  return fmt::format("{:.1f} MiB", b / static_cast<double>(uint64_t{1} << 20));
+}
+
+}  // namespace
+
+uint64_t check_input_file(const std::string& path, uint64_t max_bytes, const char* what) {
+  if (path.empty()) throw input_error("(empty path)", "", "expected a file name");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    if (err == ELOOP) throw input_error(path, "", "too many levels of symbolic links (a link loop?)");
+    if (err == ENOENT) throw input_error(path, "", "cannot open file: no such file");
+    if (err == EACCES) throw input_error(path, "", "cannot open file: permission denied");
+    throw input_error(path, "", std::string("cannot open file: ") + std::strerror(err));
+  }
+  if (S_ISDIR(st.st_mode)) throw input_error(path, "", "is a folder, expected a file");
+  if (!S_ISREG(st.st_mode)) throw input_error(path, "", fmt::format("not a regular file ({})", kind_of(st.st_mode)));
+  const auto size = static_cast<uint64_t>(st.st_size);
+  if (size > max_bytes)
+    throw input_error(path, "", fmt::format("{}, more than the {} {} may have", size_text(size), size_text(max_bytes), what));
+  return size;
+}
+
+std::string read_input_file(const std::string& path, uint64_t max_bytes, const char* what) {
+  check_input_file(path, max_bytes, what);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw input_error(path, "", std::string("cannot open file: ") + std::strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw input_error(path, "", "read error");
+  return ss.str();
+}
+
+}  // namespace moesim
