@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the per-token routing that calibration/moe_layer_bench.py replays (the device machine has
-no ../shared/traces, so the routing is drawn here, on the CPU, and committed):
+"""Writes the per-token routing that calibration/moe_layer_bench.py replays (a GPU machine need not
+hold the routing traces, so the routing is drawn here, on the CPU, and committed):
 
     calibration/layer_routing/deepseek-v3.npy    uint8 [ROWS, 8]  expert ids (256 experts)
     calibration/layer_routing/mixtral-8x7b.npy   uint8 [ROWS, 2]  expert ids (8 experts)

@@ -13,13 +13,28 @@
 #include "sim/io/errors.h"
 #include "sim/import/importers.h"
 #include "sim/import/trace_stats.h"
+#include "sim/moe/model_config.h"
 #include "sim/moe/placement_stats.h"
+#include "sim/scenario/data_paths.h"
 #include "sim/io/json_reader.h"
 
 namespace po = boost::program_options;
 
 namespace moesim::cli {
 namespace {
+
+// The shapes of the bundled models (models/*.json), for importers of data that names no model.
+std::vector<ModelShape> bundled_model_shapes() {
+  std::vector<ModelShape> out;
+  for (const auto& name : bundled_names("models")) {
+    const ModelConfig m = load_model_file(resolve_data_file(name, "models", ""));
+    ModelShape s{m.name, m.num_layers, m.moe.num_experts, {}};
+    for (int64_t l = 0; l < m.num_layers; ++l)
+      if (m.layer_is_moe[l]) s.moe_layers.push_back(l);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
 
 const char* kTraceUsage =
     "usage: moesim trace import --from FORMAT IN OUT [options]\n"
@@ -113,6 +128,7 @@ int import(const std::vector<std::string>& args) {
                                  fmt::join(importer_registry().names(), ", ")));
   }
   ImportOptions o;
+  o.models = bundled_model_shapes();
   if (vm.count("model")) o.model = vm["model"].as<std::string>();
   if (vm.count("experts")) o.experts = vm["experts"].as<int64_t>();
   if (vm.count("top-k")) o.top_k = vm["top-k"].as<int64_t>();

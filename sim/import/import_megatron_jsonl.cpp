@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <regex>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -143,6 +144,26 @@ int64_t count_tokens(const Groups& groups, const std::vector<int64_t>& layers, i
   return tokens;
 }
 
+// The recorded layer ids against the bundled model --model names: each must be one of its MoE
+// layers, and all of them must be there. A pipeline-parallel run numbers each stage's layers
+// from 0 (its index inside the stage's block), so its ranks' files look like one stage of the
+// model with several stages' tokens: refused, not joined.
+void check_against_model(const std::string& in, const ImportOptions& opt, const std::vector<int64_t>& layers) {
+  const ModelShape* shape = nullptr;
+  for (const auto& m : opt.models)
+    if (m.name == opt.model) shape = &m;
+  if (!shape || shape->moe_layers.empty()) return;
+  const std::set<int64_t> moe(shape->moe_layers.begin(), shape->moe_layers.end());
+  for (int64_t l : layers)
+    if (!moe.count(l))
+      throw input_error(in, "", fmt::format("recorded layer {} is not an MoE layer of {} (MoE layers {}..{}); pass --layers with the model layer ids", l,
+                                            shape->name, shape->moe_layers.front(), shape->moe_layers.back()));
+  if (layers.size() < moe.size() && opt.layers.empty())
+    throw input_error(in, "", fmt::format("the ranks record {} MoE layers ({}..{}) but {} has {}: a pipeline-parallel run numbers each stage's layers "
+                                          "from 0, so its stages cannot be joined; import one stage's rank files with --layers set to its model layer ids",
+                                          layers.size(), layers.front(), layers.back(), shape->name, moe.size()));
+}
+
 }  // namespace
 
 Imported import_megatron_jsonl(const std::string& in, const ImportOptions& opt) {
@@ -156,6 +177,7 @@ Imported import_megatron_jsonl(const std::string& in, const ImportOptions& opt) 
   if (groups.empty()) throw input_error(in, "", "no decoder-layer records");
   const std::vector<int64_t> layers = recorded_layers(groups);
   import::check_layer_set(in, opt, layers);
+  check_against_model(in, opt, layers);
   const int64_t tokens = count_tokens(groups, layers, K);
   if (tokens == 0) throw input_error(in, "", "the trace holds no tokens");
   Imported out;

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace moesim::import {
 
@@ -34,25 +35,6 @@ JsonDocument load_json(const std::string& path) {
     if (const auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
     throw input_error(path, where, "invalid JSON: " + what);
   }
-}
-
-int json_depth(const char* begin, const char* end) {
-  int depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (const char* c = begin; c != end; ++c) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (*c == '\\') escaped = true;
-      else if (*c == '"') in_string = false;
-    } else if (*c == '"') {
-      in_string = true;
-    } else if (*c == '[' || *c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if (*c == ']' || *c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
 }
 
 std::string base_name(const std::string& path) {
@@ -115,6 +97,46 @@ int64_t expert_count(const std::string& file, const ImportOptions& o, int64_t fr
 void check_top_k(const std::string& file, const std::string& where, const ImportOptions& o, int64_t from_data) {
   if (o.top_k > 0 && from_data > 0 && o.top_k != from_data)
     throw input_error(file, where, fmt::format("top-k mismatch: --top-k {} but the data has top-k {}", o.top_k, from_data));
+}
+
+namespace {
+
+bool shape_fits(const ModelShape& m, int64_t experts, int64_t rows) {
+  return m.num_experts == experts && (m.num_layers == rows || static_cast<int64_t>(m.moe_layers.size()) == rows);
+}
+
+std::string shape_text(const ModelShape& m) {
+  return fmt::format("{} ({} experts, {} layers, {} MoE)", m.name, m.num_experts, m.num_layers, m.moe_layers.size());
+}
+
+}  // namespace
+
+ModelAndLayers model_and_layers(const std::string& file, const ImportOptions& o, int64_t experts, int64_t rows, const std::string& format) {
+  const ModelShape* shape = nullptr;
+  if (!o.model.empty()) {
+    for (const auto& m : o.models)
+      if (m.name == o.model) shape = &m;
+    if (shape && !shape_fits(*shape, experts, rows) && o.layers.empty())
+      throw input_error(file, "", fmt::format("the data has {} experts and {} layers, but --model {} does not fit it: {}", experts, rows, o.model, shape_text(*shape)));
+    if (shape && shape->num_experts != experts)
+      throw input_error(file, "", fmt::format("the data has {} experts, but --model {} has {}", experts, o.model, shape->num_experts));
+  } else {
+    std::vector<const ModelShape*> fits;
+    for (const auto& m : o.models)
+      if (shape_fits(m, experts, rows)) fits.push_back(&m);
+    if (fits.size() != 1) {
+      std::vector<std::string> names;
+      for (const auto* m : fits) names.push_back(m->name);
+      throw InputError(fits.empty() ? fmt::format("--model NAME is required for {}: the data ({} experts, {} layers) names no model and no bundled model has that shape", format, experts, rows)
+                                    : fmt::format("--model NAME is required for {}: {} bundled models have {} experts and {} layers ({})", format, fits.size(), experts, rows,
+                                                  fmt::join(names, ", ")));
+    }
+    shape = fits[0];
+  }
+  ModelAndLayers out{o.model.empty() ? shape->name : o.model, {}};
+  const bool moe_rows = o.layers.empty() && shape && static_cast<int64_t>(shape->moe_layers.size()) == rows;
+  out.layers = moe_rows ? shape->moe_layers : positional_layers(file, o, rows);
+  return out;
 }
 
 std::vector<int64_t> positional_layers(const std::string& file, const ImportOptions& o, int64_t n) {

@@ -19,11 +19,6 @@ std::string read_file(const std::string& path);
 // into an InputError naming the line and column.
 JsonDocument load_json(const std::string& path);
 
-// The deepest nesting of arrays and objects in JSON text (outside strings). Callers refuse text
-// nested deeper than kMaxJsonDepth before parsing: printing or walking it would recurse too deep.
-constexpr int kMaxJsonDepth = 256;
-int json_depth(const char* begin, const char* end);
-
 // The file name without its folders, for `source` strings.
 std::string base_name(const std::string& path);
 
@@ -40,6 +35,18 @@ int64_t expert_count(const std::string& file, const ImportOptions& o, int64_t fr
 
 // Checks --top-k against the data's top-k (when both are known).
 void check_top_k(const std::string& file, const std::string& where, const ImportOptions& o, int64_t from_data);
+
+// The model and layer ids of data that names neither, with `experts` experts and `rows` layers:
+// --model if given (its experts and layer count checked when it is a bundled model), else the one
+// bundled model with that many experts and that many layers (all of them, or its MoE layers);
+// several or none is an error saying to pass --model. Layer ids: --layers if given, else the
+// model's MoE layer ids when rows is their count, else 0..rows-1 when rows is the model's layer
+// count (dense rows included); for a model that is not bundled, 0..rows-1.
+struct ModelAndLayers {
+  std::string model;
+  std::vector<int64_t> layers;
+};
+ModelAndLayers model_and_layers(const std::string& file, const ImportOptions& o, int64_t experts, int64_t rows, const std::string& format);
 
 // Layer ids for a layer axis of `n` positions: --layers (must have n entries) or 0..n-1.
 std::vector<int64_t> positional_layers(const std::string& file, const ImportOptions& o, int64_t n);

@@ -2,8 +2,9 @@
 // `routed_experts`, int16 [tokens, moe_layers, top_k]) saved either as a NumPy .npy file
 // (numpy.save) or as JSON {"routed_experts": [[[k ids] x moe_layers] x tokens]}. Writes a
 // trace without gate weights. The data names neither the model nor the expert count:
-// --model and --experts are required; --layers gives the model layer id of each MoE layer
-// (default 0..moe_layers-1).
+// --experts is required, --model unless one bundled model has that shape; --layers gives the
+// model layer id of each MoE layer (default: the model's MoE layer ids when their count matches,
+// else 0..moe_layers-1).
 #include <algorithm>
 #include <fstream>
 
@@ -88,7 +89,6 @@ Routed from_json(const std::string& in, int64_t E) {
 }  // namespace
 
 Imported import_vllm(const std::string& in, const ImportOptions& opt) {
-  const std::string model = import::model_name(opt, "", "vllm");
   const int64_t E = import::expert_count(in, opt, 0, "vllm");
   char head[6] = {};
   check_input_file(in, kMaxBinaryFileBytes, "a routing file");
@@ -102,10 +102,11 @@ Imported import_vllm(const std::string& in, const ImportOptions& opt) {
   Imported out;
   out.is_trace = true;
   TraceHeader& h = out.trace.header;
-  h.model = model;
+  auto resolved = import::model_and_layers(in, opt, E, r.layers, "vllm");
+  h.model = resolved.model;
   h.num_experts = E;
   h.top_k = r.k;
-  h.layers = import::positional_layers(in, opt, r.layers);
+  h.layers = std::move(resolved.layers);
   h.tokens = r.tokens;
   h.source = fmt::format("vllm: {} (vLLM --enable-return-routed-experts, routed_experts {})", import::base_name(in), npy ? ".npy" : "JSON");
   out.trace.ids = std::move(r.ids);

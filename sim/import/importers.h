@@ -16,7 +16,16 @@
 
 namespace moesim {
 
+// A bundled model's shape, for inferring --model and the layer ids the data leaves out.
+struct ModelShape {
+  std::string name;
+  int64_t num_layers = 0;
+  int64_t num_experts = 0;
+  std::vector<int64_t> moe_layers;  // model layer ids of the MoE layers
+};
+
 struct ImportOptions {
+  std::vector<ModelShape> models;  // the bundled models (the CLI fills them)
   std::string model;            // --model; empty: from the data, else the format's default
   int64_t experts = 0;          // --experts; 0: from the data
   int64_t top_k = 0;            // --top-k; 0: from the data

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "sim/io/atomic_file.h"
+#include "sim/io/input_file.h"
 #include "sim/io/json_reader.h"
 
 namespace moesim {
@@ -46,6 +47,9 @@ void read_pair_counts(const JsonValue& v, ExpertCounts& c) {
 // JsonDocument::load_file reports syntax errors as InputErrors but lets nlohmann's out_of_range
 // (a number such as 1e999) through; make that one an InputError too.
 JsonDocument load_document(const std::string& path) {
+  // SGLang's early recorder wrote CSV (layer_id,expert_id,count); say so instead of "invalid JSON".
+  if (read_input_file(path, kMaxJsonFileBytes, "a counts file").rfind("layer_id,expert_id,count", 0) == 0)
+    throw input_error(path, "line 1", "SGLang's CSV expert-distribution dump, not counts JSON: convert it with `moesim trace import --from sglang-counts FILE OUT.json`");
   try {
     return JsonDocument::load_file(path);
   } catch (const Json::exception& e) {

@@ -181,6 +181,17 @@ std::vector<JsonValue> JsonValue::as_array(size_t min_size, size_t max_size) con
 
 ObjectReader::ObjectReader(JsonValue object) : object_(std::move(object)) {}
 
+namespace {
+
+// A key as error messages show it: long keys (a pasted blob) cut to their first 60 characters
+// with their length, so an error stays one short line.
+std::string shown_key(const std::string& key) {
+  if (key.size() <= 80) return key;
+  return fmt::format("{}... ({} characters)", key.substr(0, 60), key.size());
+}
+
+}  // namespace
+
 JsonValue ObjectReader::required(const std::string& key) {
   known_.insert(key);
   auto it = object_.raw().find(key);
@@ -189,8 +200,8 @@ JsonValue ObjectReader::required(const std::string& key) {
     for (auto k = object_.raw().begin(); k != object_.raw().end(); ++k) {
       const size_t d = edit_distance(k.key(), key);
       if (d > 0 && d <= std::max<size_t>(2, key.size() / 4))
-        throw input_error(object_.file(), object_.path() + "." + k.key(),
-                          fmt::format("unknown key \"{}\"; did you mean \"{}\"? (required key \"{}\" is missing)", k.key(), key, key));
+        throw input_error(object_.file(), object_.path() + "." + shown_key(k.key()),
+                          fmt::format("unknown key \"{}\"; did you mean \"{}\"? (required key \"{}\" is missing)", shown_key(k.key()), key, key));
     }
     object_.fail(fmt::format("missing required key \"{}\"", key));
   }
@@ -213,11 +224,11 @@ void ObjectReader::finish() const {
   for (auto it = object_.raw().begin(); it != object_.raw().end(); ++it) {
     if (known_.count(it.key())) continue;
     const std::vector<std::string> valid(known_.begin(), known_.end());
-    const std::string path = object_.path() + "." + it.key();
+    const std::string path = object_.path() + "." + shown_key(it.key());
     if (valid.empty()) throw input_error(object_.file(), path, "unknown key (this object takes no keys)");
     throw input_error(object_.file(), path,
-                      fmt::format("unknown key \"{}\"; did you mean \"{}\"? (valid keys: {})", it.key(),
-                                  closest(it.key(), valid), join_quoted(valid)));
+                      fmt::format("unknown key \"{}\"; did you mean \"{}\"? (valid keys: {})", shown_key(it.key()),
+                                  closest(it.key().substr(0, 256), valid), join_quoted(valid)));
   }
 }
 
@@ -339,6 +350,8 @@ void apply_override(Json& root, const std::string& assignment, const std::string
     throw input_error("--set", assignment, "expected PATH=VALUE, such as parallel.expert_parallel=16");
   const std::string path = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
+  if (json_depth(text.data(), text.data() + text.size()) > kMaxJsonDepth)
+    throw input_error("--set", path, fmt::format("the value is nested deeper than {} levels", kMaxJsonDepth));
   Json value;
   try {
     value = Json::parse(text);
@@ -369,6 +382,25 @@ void apply_override(Json& root, const std::string& assignment, const std::string
     node = &(*node)[key];
     start = dot + 1;
   }
+}
+
+int json_depth(const char* begin, const char* end) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (const char* c = begin; c != end; ++c) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (*c == '\\') escaped = true;
+      else if (*c == '"') in_string = false;
+    } else if (*c == '"') {
+      in_string = true;
+    } else if (*c == '[' || *c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (*c == ']' || *c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
 }
 
 }  // namespace moesim

@@ -107,4 +107,10 @@ size_t edit_distance(const std::string& a, const std::string& b);
 // The candidate the word begins (3 or more characters), else the one at the least edit distance.
 std::string closest(const std::string& word, const std::vector<std::string>& candidates);
 
+// The deepest nesting of arrays and objects in JSON text (outside strings). Callers refuse text
+// nested deeper than kMaxJsonDepth before parsing: destroying, printing or walking it would
+// recurse too deep.
+inline constexpr int kMaxJsonDepth = 256;
+int json_depth(const char* begin, const char* end);
+
 }  // namespace moesim

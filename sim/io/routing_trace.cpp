@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sim/io/errors.h"
+#include "sim/io/json_reader.h"
 
 namespace moesim {
 
@@ -28,9 +29,12 @@ int64_t whole_number(const std::string& path, const std::string& where, const nl
 RoutingTrace::RoutingTrace(const std::string& path) : npz_(std::make_unique<NpzReader>(path)) {
   const auto& meta = npz_->array("meta");
   if (meta.dtype != "u1") throw input_error(path, "meta", "expected a uint8 array holding JSON");
+  const auto* meta_text = reinterpret_cast<const char*>(meta.data);
+  if (json_depth(meta_text, meta_text + meta.count()) > kMaxJsonDepth)
+    throw input_error(path, "meta", fmt::format("header JSON nested deeper than {} levels", kMaxJsonDepth));
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(std::string(reinterpret_cast<const char*>(meta.data), meta.count()));
+    j = nlohmann::json::parse(std::string(meta_text, static_cast<size_t>(meta.count())));
   } catch (const nlohmann::json::exception& e) {
     throw input_error(path, "meta", std::string("header is not valid JSON: ") + e.what());
   }

@@ -201,6 +201,9 @@ CollectiveResult MoeLayerPlanner::collective(const DispatchTraffic& traffic, A2a
 
 void MoeLayerPlanner::cost_collectives(const DispatchTraffic& traffic, MoePass& pass) {
   const auto& c = sc_.config();
+  // One device per EP group: every token's experts are local, so there is no all-to-all (the
+  // local permutation is costed with the MoE-local ops).
+  if (c.parallel.expert_parallel == 1) return;
   pass.dispatch_net = collective(traffic, A2aPhase::Dispatch, sc_.a2a_bytes().dispatch);
   pass.combine_net = collective(traffic, A2aPhase::Combine, sc_.a2a_bytes().combine);
   pass.dispatch = pass.dispatch_net.duration;

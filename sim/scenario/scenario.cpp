@@ -99,7 +99,9 @@ MemoryInputs Scenario::memory_inputs() const {
   in.dispatch_unit_bytes = a2a_bytes_.dispatch_counted;
   in.combine_unit_bytes = a2a_bytes_.combine;
   const auto& m = cfg_.model;
-  if (a2a_->traits.kernel == A2aKernel::DeepEpNormal) {
+  if (cfg_.parallel.expert_parallel == 1) {
+    // No all-to-all, so no communication library buffers (layer_pass.cpp).
+  } else if (a2a_->traits.kernel == A2aKernel::DeepEpNormal) {
     in.a2a_buffers.library_bytes = deepep_normal_buffer_bytes(a2a_kernel_.sms, cfg_.parallel.expert_parallel, m.hidden_size);
   } else if (a2a_->traits.kernel == A2aKernel::DeepEpLowLatency) {
     in.a2a_buffers.fixed_per_expert = true;

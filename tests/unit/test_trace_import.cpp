@@ -220,6 +220,49 @@ TEST_CASE("SGLang logical_count: one row per model layer, counts kept as they ar
   CHECK(error_of([&] { run_import("sglang-counts", dir + "/c.json", o); }).find("--model") != std::string::npos);
 }
 
+TEST_CASE("data that names no model: the one bundled model of its shape, and its MoE layer ids", "[quick][trace][entry:sglang-counts]") {
+  // Shapes as the CLI passes them (bundled models): two of 4 experts, one of 3 layers (layer 0
+  // dense) and one of 5; another of 8 experts and 3 layers.
+  ImportOptions o;
+  o.models = {{"three", 3, 4, {1, 2}}, {"five", 5, 4, {1, 2, 3, 4}}, {"wide", 3, 8, {0, 1, 2}}};
+  const TempDir scratch("shape");
+  const std::string& dir = scratch;
+  write(dir + "/all.json", R"({"logical_count": [[0, 0, 0, 0], [3, 1, 2, 2], [1, 1, 1, 1]]})");
+  write(dir + "/moe.json", R"({"logical_count": [[3, 1, 2, 2], [1, 1, 1, 1]]})");
+  write(dir + "/odd.json", R"({"logical_count": [[3, 1, 2, 2], [1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]})");
+  // Every layer of "three": the rows are model layers 0..2.
+  auto r = run_import("sglang-counts", dir + "/all.json", o);
+  CHECK(r.counts.model == "three");
+  CHECK(r.counts.layers == std::vector<int64_t>{0, 1, 2});
+  // Only the MoE layers of "three": labelled with the model's MoE layer ids, not 0..1.
+  r = run_import("sglang-counts", dir + "/moe.json", o);
+  CHECK(r.counts.model == "three");
+  CHECK(r.counts.layers == std::vector<int64_t>{1, 2});
+  // No bundled model has 4 experts and 6 layers: --model is asked for, naming the shape.
+  CHECK_THAT(error_of([&] { run_import("sglang-counts", dir + "/odd.json", o); }), Catch::Contains("--model NAME is required") && Catch::Contains("4 experts, 6 layers"));
+  // --model of a bundled model whose shape does not fit the data is refused.
+  o.model = "five";
+  CHECK_THAT(error_of([&] { run_import("sglang-counts", dir + "/moe.json", o); }), Catch::Contains("--model five does not fit it"));
+  // Two bundled models of the shape: --model is asked for, naming both.
+  o.model.clear();
+  o.models.push_back({"three-bis", 3, 4, {1, 2}});
+  CHECK_THAT(error_of([&] { run_import("sglang-counts", dir + "/all.json", o); }), Catch::Contains("three, three-bis"));
+}
+
+TEST_CASE("the documented SGLang counts import names DeepSeek-V3 by itself", "[slow][trace]") {
+  const std::string file = test::shared_path("traces/deepseek-sglang-expert-counts/prefill_in1024.json");
+  if (file.empty()) {
+    WARN("skipped: ../shared/traces/deepseek-sglang-expert-counts not found beside the checkout");
+    return;
+  }
+  ImportOptions o;
+  o.models = {{"deepseek-v3", 61, 256, {}}};
+  for (int64_t l = 3; l < 61; ++l) o.models[0].moe_layers.push_back(l);
+  const auto r = run_import("sglang-counts", file, o);
+  CHECK(r.counts.model == "deepseek-v3");
+  CHECK(r.counts.layers.size() == 61);
+}
+
 TEST_CASE("Mixtral JSONL: tokens in first-seen order, a token missing a layer dropped", "[quick][trace][entry:mixtral-jsonl]") {
   // Layers 0 and 1, top-2 of 8. Tokens 0 and 1 have both layers; token 2 only layer 0, so
   // --missing drop keeps 2 of 3 tokens. The trace is [layer][token][k].
@@ -306,6 +349,15 @@ TEST_CASE("Megatron-Core router traces: a rank file or a folder of them", "[quic
   CHECK(r.trace.ids == std::vector<int32_t>{0, 1, 2, 3, 3, 0, 7, 6, 4, 5, 6, 7, 1, 0, 5, 4});
   CHECK(r.trace.weights.empty());
   CHECK(run_import("megatron-jsonl", dir + "/router_trace_rank1.jsonl", o).trace.header.tokens == 1);
+  // Against a bundled model of MoE layers 1 and 3 the records fit; against one of 4 MoE layers
+  // (1, 3, 5, 7) they are one pipeline stage's worth and are refused; a layer the model does not
+  // route is refused too.
+  o.models = {{"test-moe", 8, 8, {1, 3}}};
+  CHECK(run_import("megatron-jsonl", dir, o).trace.header.layers == std::vector<int64_t>{1, 3});
+  o.models = {{"test-moe", 8, 8, {1, 3, 5, 7}}};
+  CHECK_THAT(error_of([&] { run_import("megatron-jsonl", dir, o); }), Catch::Contains("record 2 MoE layers") && Catch::Contains("pipeline-parallel"));
+  o.models = {{"test-moe", 8, 8, {3, 5}}};
+  CHECK_THAT(error_of([&] { run_import("megatron-jsonl", dir, o); }), Catch::Contains("recorded layer 1 is not an MoE layer of test-moe"));
   o.experts = 0;
   CHECK(error_of([&] { run_import("megatron-jsonl", dir, o); }).find("--experts") != std::string::npos);
 }
@@ -426,4 +478,20 @@ TEST_CASE("bad inputs give one InputError naming the line or byte offset, and no
   CHECK(run_import("sglang-counts", dir + "/steps.json", k2).counts.counts == std::vector<std::vector<double>>{{2, 2, 0, 0}, {3, 3, 0, 0}});
   k2.top_k = 3;
   CHECK(error_of([&] { run_import("sglang-counts", dir + "/steps.json", k2); }).find("top-k mismatch") != std::string::npos);
+}
+
+TEST_CASE("SGLang's CSV recorder dump: ranks of one dump summed, sparse rows, the model's MoE layer ids", "[quick][trace][entry:sglang-counts]") {
+  const TempDir scratch("sglang-csv");
+  const std::string& dir = scratch;
+  write(dir + "/expert_distribution_rank0_timestamp17.0.csv", "layer_id,expert_id,count\n1,0,3\n1,3,1\n2,2,2\n");
+  write(dir + "/expert_distribution_rank1_timestamp17.0.csv", "layer_id,expert_id,count\n1,0,1\n2,1,4\n");
+  write(dir + "/expert_distribution_rank0_timestamp99.0.csv", "layer_id,expert_id,count\n1,0,100\n");  // another dump
+  ImportOptions o;
+  o.models = {{"three", 3, 4, {1, 2}}};
+  const auto r = run_import("sglang-counts", dir + "/expert_distribution_rank0_timestamp17.0.csv", o);
+  CHECK(r.counts.model == "three");
+  CHECK(r.counts.layers == std::vector<int64_t>{1, 2});
+  CHECK(r.counts.counts == std::vector<std::vector<double>>{{4, 0, 0, 1}, {0, 4, 2, 0}});
+  write(dir + "/bad_rank0_timestamp1.0.csv", "layer_id,expert_id,count\n1,0,3\n1,x,1\n");
+  CHECK_THAT(error_of([&] { run_import("sglang-counts", dir + "/bad_rank0_timestamp1.0.csv", o); }), Catch::Contains("line 3") && Catch::Contains("three whole numbers"));
 }
