@@ -173,8 +173,7 @@ CalibrationTable parse_calibration(const JsonValue& root) {
 }
 
 CalibrationTable load_calibration_file(const std::string& path) {
-  const auto doc = JsonDocument::load_file(path);
-  return parse_calibration(doc.root());
+  return parse_once<CalibrationTable>(JsonDocument::load_file(path), [](const JsonValue& root) { return parse_calibration(root); });
 }
 
 }  // namespace moesim

@@ -196,8 +196,7 @@ OpTable parse_op_table(const JsonValue& root) {
 }
 
 OpTable load_op_table_file(const std::string& path) {
-  const auto doc = JsonDocument::load_file(path);
-  return parse_op_table(doc.root());
+  return parse_once<OpTable>(JsonDocument::load_file(path), [](const JsonValue& root) { return parse_op_table(root); });
 }
 
 }  // namespace moesim

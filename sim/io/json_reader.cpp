@@ -1,9 +1,14 @@
 #include "sim/io/json_reader.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -277,7 +282,52 @@ struct DuplicateKeyCheck {
 
 }  // namespace
 
+namespace {
+
+// Parsed files by path, reused while the file's size and modification time are unchanged: a
+// sweep builds the same model, profile and calibration tables for every point. Documents are
+// immutable, so threads share them.
+struct ParsedFile {
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  JsonDocument doc;
+};
+
+std::optional<std::pair<uint64_t, int64_t>> file_stamp(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  return std::make_pair(static_cast<uint64_t>(st.st_size), static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec);
+}
+
+std::mutex& parsed_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+std::map<std::string, ParsedFile>& parsed_files() {
+  static std::map<std::string, ParsedFile> files;
+  return files;
+}
+
+}  // namespace
+
 JsonDocument JsonDocument::load_file(const std::string& path) {
+  const auto stamp = file_stamp(path);
+  if (stamp) {
+    std::lock_guard<std::mutex> lock(parsed_mutex());
+    const auto it = parsed_files().find(path);
+    if (it != parsed_files().end() && it->second.size == stamp->first && it->second.mtime_ns == stamp->second) return it->second.doc;
+  }
+  JsonDocument doc = parse_file(path);
+  if (stamp) {
+    std::lock_guard<std::mutex> lock(parsed_mutex());
+    if (parsed_files().size() >= 256) parsed_files().clear();  // a bound, not an LRU: sweeps read a handful
+    parsed_files()[path] = {stamp->first, stamp->second, doc};
+  }
+  return doc;
+}
+
+JsonDocument JsonDocument::parse_file(const std::string& path) {
   const std::string text = read_input_file(path, kMaxJsonFileBytes, "a JSON file");
   // Refuse absurd nesting before parsing: deep recursion elsewhere would exhaust the stack.
   {

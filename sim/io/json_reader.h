@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -89,12 +90,16 @@ class ObjectReader {
 // A parsed JSON document that owns its text; values point into it.
 class JsonDocument {
  public:
+  // Parses a JSON file (regular, at most kMaxJsonFileBytes, nesting at most kMaxJsonDepth, no
+  // duplicate keys); a file read before with the same size and modification time is not parsed
+  // again. Throws InputError naming the file and the line or JSON path.
   static JsonDocument load_file(const std::string& path);
   static JsonDocument from_json(Json value, const std::string& name);
   JsonValue root() const { return JsonValue(file_, "$", value_.get()); }
   const Json& json() const { return *value_; }
 
  private:
+  static JsonDocument parse_file(const std::string& path);
   std::shared_ptr<const std::string> file_;
   std::shared_ptr<const Json> value_;
 };
@@ -112,5 +117,24 @@ std::string closest(const std::string& word, const std::vector<std::string>& can
 // recurse too deep.
 inline constexpr int kMaxJsonDepth = 256;
 int json_depth(const char* begin, const char* end);
+
+// parse(doc.root()) computed once per parsed document and then copied: JsonDocument::load_file
+// reuses a file's document while the file is unchanged, so tables built from it (calibration,
+// op tables) are built once per sweep instead of once per point. Keeps each document alive with
+// its value, so a document's address is never reused while cached; at most 64 entries.
+template <class T, class Parse>
+T parse_once(const JsonDocument& doc, Parse parse) {
+  static std::mutex mutex;
+  static std::map<const Json*, std::pair<JsonDocument, T>> cache;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (const auto it = cache.find(&doc.json()); it != cache.end()) return it->second.second;
+  }
+  T value = parse(doc.root());
+  std::lock_guard<std::mutex> lock(mutex);
+  if (cache.size() >= 64) cache.clear();
+  cache.emplace(&doc.json(), std::make_pair(doc, value));
+  return value;
+}
 
 }  // namespace moesim

@@ -13,6 +13,20 @@
 
 namespace moesim {
 
+namespace {
+
+// "3..60" (or "0..31" or "1, 3, 5") for messages.
+std::string moe_layer_span(const ModelConfig& m) {
+  std::vector<int64_t> ids;
+  for (int64_t l = 0; l < m.num_layers; ++l)
+    if (m.layer_is_moe[l]) ids.push_back(l);
+  if (ids.empty()) return "none";
+  if (ids.back() - ids.front() + 1 == static_cast<int64_t>(ids.size())) return fmt::format("{}..{}", ids.front(), ids.back());
+  return fmt::format("{} of them, {}..{}", ids.size(), ids.front(), ids.back());
+}
+
+}  // namespace
+
 std::vector<double> zipf_weights(int64_t experts, double exponent, uint64_t seed, int64_t layer) {
   std::vector<int64_t> perm(experts);
   std::iota(perm.begin(), perm.end(), 0);
@@ -102,8 +116,23 @@ std::unique_ptr<RoutingSource> make_counts(const RoutingConfig& rc, const Routin
   std::vector<std::vector<double>> w(model.num_layers);
   // Rows are matched to model layers by layer id; a file that lists only the MoE layers in order
   // (as many rows as MoE layers, ids 0..n-1) is matched in order.
+  bool ids_are_positions = true;
+  for (size_t r = 0; r < counts.layers.size(); ++r) ids_are_positions = ids_are_positions && counts.layers[r] == static_cast<int64_t>(r);
+  bool ids_are_moe_layers = true;
+  for (int64_t id : counts.layers) ids_are_moe_layers = ids_are_moe_layers && id >= 0 && id < model.num_layers && model.layer_is_moe[id];
   const bool by_moe_index = static_cast<int64_t>(counts.layers.size()) == model.num_moe_layers() &&
-                            counts.layers.size() != static_cast<size_t>(model.num_layers);
+                            counts.layers.size() != static_cast<size_t>(model.num_layers) && ids_are_positions && !ids_are_moe_layers;
+  // A row that no MoE layer takes must hold no tokens (SGLang's dense rows are zero); otherwise its
+  // routing would be silently unused.
+  if (!by_moe_index)
+    for (size_t r = 0; r < counts.layers.size(); ++r) {
+      const int64_t id = counts.layers[r];
+      const bool moe = id >= 0 && id < model.num_layers && model.layer_is_moe[id];
+      if (!moe && std::accumulate(counts.counts[r].begin(), counts.counts[r].end(), 0.0) > 0)
+        throw input_error(rc.file, fmt::format("$.layers[{}]", r),
+                          fmt::format("layer {} holds routing but is not an MoE layer of model {} (MoE layers {}); the file is another model's or its layer ids are shifted",
+                                      id, model.name, moe_layer_span(model)));
+    }
   int64_t moe_index = 0;
   for (int64_t l = 0; l < model.num_layers; ++l) {
     if (!model.layer_is_moe[l]) continue;

@@ -93,6 +93,8 @@ void parse_parallel(const JsonValue& v, ExperimentConfig& e) {
     o.required("attention_tensor_parallel").fail(fmt::format("attention_tensor_parallel {} must divide the {} devices of a stage and fit in a node of {}",
                                                              p.attention_tensor_parallel, per_stage, devices_per_node));
   check_heads_split(o, e.model.attention, p.attention_tensor_parallel);
+  if (e.model.num_moe_layers() == 0 && p.expert_parallel > 1)
+    o.required("expert_parallel").fail(fmt::format("model {} has no MoE layer, so there are no experts to place over expert_parallel {}", e.model.name, p.expert_parallel));
   p.attention_data_parallel = per_stage / p.attention_tensor_parallel;
   if (has(keys, "attention_data_parallel") && o.required("attention_data_parallel").as_positive_int() != p.attention_data_parallel)
     o.required("attention_data_parallel")

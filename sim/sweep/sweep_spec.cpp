@@ -74,9 +74,11 @@ void expand_grid(SweepSpec& spec, const JsonValue& axes_value, const OrderedJson
     const JsonValue axis(axes_value.file_ptr(), axes_value.path() + quoted_key(key), &axes_value.raw().at(key));
     check_override_path(axis, key);
     std::vector<Json> values;
+    std::map<std::string, size_t> seen;  // a value's JSON text -> its index (the first)
     for (const auto& v : axis.as_array(1, kMaxPoints)) {
-      for (size_t i = 0; i < values.size(); ++i)
-        if (values[i] == v.raw()) v.fail(fmt::format("repeats value {} ({}[{}])", v.raw().dump(), axis.path(), i));
+      const Json& raw = v.raw();  // numbers compare by value (1 and 1.0 are the same point)
+      const auto [it, fresh] = seen.emplace(raw.is_number() ? Json(raw.get<double>()).dump() : raw.dump(), values.size());
+      if (!fresh) v.fail(fmt::format("repeats value {} ({}[{}])", v.raw().dump(), axis.path(), it->second));
       values.push_back(v.raw());
     }
     count *= static_cast<int64_t>(values.size());
