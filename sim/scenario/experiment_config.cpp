@@ -158,6 +158,30 @@ void parse_plain_section(const JsonValue& v, const std::string& section, Experim
   o.finish();
 }
 
+// What one step can cost to simulate: moesim samples and routes every (token, expert) assignment of
+// every device and MoE layer (about 1e8 a second on 2 cores, measured 2026-12-05 on DeepSeek-V3
+// prefill: 2,048 devices x 4,096 tokens x 2 micro-batches x top-8 x 58 layers = 7.8e9 in 77 s)
+// and keeps per-device state per layer (about 0.3 MB a device there). Steps past these bounds
+// would run for hours or exhaust memory; a representative slice of the cluster (the same EP
+// layout on fewer nodes) gives the same per-device answers.
+constexpr int64_t kMaxDevices = 65536;
+constexpr double kMaxAssignmentsPerStep = 1e11;
+
+void check_step_size(const ExperimentConfig& e) {
+  const int64_t devices = e.cluster.devices();
+  if (devices > kMaxDevices)
+    throw input_error(e.file, "$.cluster.nodes", fmt::format("{} devices is more than the {} moesim simulates in one step; simulate a slice of the "
+                                                             "cluster with the same expert-parallel layout (per-device results are the same)", devices, kMaxDevices));
+  const double assignments = static_cast<double>(devices) * static_cast<double>(e.workload.tokens_per_device) *
+                             static_cast<double>(e.workload.micro_batches) * static_cast<double>(e.model.moe.top_k) *
+                             static_cast<double>(e.model.num_moe_layers());
+  if (assignments > kMaxAssignmentsPerStep)
+    throw input_error(e.file, "$.cluster.nodes", fmt::format("one step routes {:.2g} (token, expert) assignments, more than the {:.0e} moesim simulates "
+                                                             "in one run (about {:.0f} minutes on 2 cores); use fewer nodes with the same "
+                                                             "expert-parallel layout, or fewer tokens per device or micro-batches",
+                                                             assignments, kMaxAssignmentsPerStep, assignments / 1e8 / 60.0));
+}
+
 }  // namespace
 
 ExperimentConfig parse_experiment(const JsonDocument& doc) {
@@ -191,6 +215,7 @@ ExperimentConfig parse_experiment(const JsonDocument& doc) {
     throw input_error(e.file, "$.schedule.overlap", "fwd-bwd-overlap pairs forward and backward chunks: it needs \"phase\": \"training\" (use two-microbatch for inference)");
   if (e.schedule.overlap == OverlapSchedule::FwdBwdOverlap && e.workload.micro_batches < 2)
     throw input_error(e.file, "$.workload.micro_batches", "the fwd-bwd-overlap schedule needs at least 2 micro-batches (it pairs micro-batch i's forward with i-1's backward)");
+  check_step_size(e);
   if (e.memory.recompute_full && e.workload.phase != WorkloadPhase::Training)
     throw input_error(e.file, "$.memory.recompute", "recomputation applies to training (backward recomputes the forward), not prefill or decode");
   if (e.runtime.framework != ServingFramework::None && e.workload.phase == WorkloadPhase::Training)
