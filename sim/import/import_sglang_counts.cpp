@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "sim/import/import_util.h"
+#include "sim/io/input_file.h"
 
 namespace moesim {
 
@@ -126,7 +127,7 @@ Imported import_csv_dump(const std::string& in, const ImportOptions& opt) {
 }  // namespace
 
 Imported import_sglang_counts(const std::string& in, const ImportOptions& opt) {
-  if (import::read_file(in).rfind("layer_id,expert_id,count", 0) == 0) return import_csv_dump(in, opt);
+  if (read_input_prefix(in, kMaxJsonFileBytes, "a counts file", 24) == "layer_id,expert_id,count") return import_csv_dump(in, opt);
   const auto doc = import::load_json(in);
   auto root = doc.root().as_object();
   const JsonValue lc = root.required("logical_count");

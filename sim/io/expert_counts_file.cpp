@@ -48,7 +48,7 @@ void read_pair_counts(const JsonValue& v, ExpertCounts& c) {
 // (a number such as 1e999) through; make that one an InputError too.
 JsonDocument load_document(const std::string& path) {
   // SGLang's early recorder wrote CSV (layer_id,expert_id,count); say so instead of "invalid JSON".
-  if (read_input_file(path, kMaxJsonFileBytes, "a counts file").rfind("layer_id,expert_id,count", 0) == 0)
+  if (read_input_prefix(path, kMaxJsonFileBytes, "a counts file", 24) == "layer_id,expert_id,count")
     throw input_error(path, "line 1", "SGLang's CSV expert-distribution dump, not counts JSON: convert it with `moesim trace import --from sglang-counts FILE OUT.json`");
   try {
     return JsonDocument::load_file(path);

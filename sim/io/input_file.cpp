@@ -50,6 +50,16 @@ uint64_t check_input_file(const std::string& path, uint64_t max_bytes, const cha
   return size;
 }
 
+std::string read_input_prefix(const std::string& path, uint64_t max_bytes, const char* what, size_t n) {
+  check_input_file(path, max_bytes, what);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw input_error(path, "", std::string("cannot open file: ") + std::strerror(errno));
+  std::string head(n, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(n));
+  head.resize(static_cast<size_t>(in.gcount()));
+  return head;
+}
+
 std::string read_input_file(const std::string& path, uint64_t max_bytes, const char* what) {
   check_input_file(path, max_bytes, what);
   std::ifstream in(path, std::ios::binary);

@@ -16,6 +16,10 @@ inline constexpr uint64_t kMaxBinaryFileBytes = uint64_t{1} << 40;     // .npz /
 // The file's size in bytes after the checks above; `what` names the cap in the message ("a JSON file").
 uint64_t check_input_file(const std::string& path, uint64_t max_bytes, const char* what);
 
+// The file's first `n` bytes or fewer (check_input_file first): to tell formats apart without
+// reading a file whole.
+std::string read_input_prefix(const std::string& path, uint64_t max_bytes, const char* what, size_t n);
+
 // The whole file (check_input_file first).
 std::string read_input_file(const std::string& path, uint64_t max_bytes, const char* what);
 

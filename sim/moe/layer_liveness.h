@@ -1,6 +1,6 @@
 // The transient memory of one layer's forward on one device, op by op: which buffers are alive
 // while each op runs, and the peak under a schedule. Weights, KV cache, training state and the
-// communication library's own buffers are resident and added by the caller (memory_model.h).
+// preallocated DeepEP buffers are resident and added by the caller (memory_model.h).
 //
 // Buffers of one micro-batch of T tokens on a device with attention TP `tp` (bytes; bf16
 // activations, d / c = bytes per element of the dispatch / combine format, from the wire format):

@@ -178,7 +178,7 @@ std::vector<HbmLedger> device_memory(const MemoryInputs& in, const ParamCount& p
     else add_kv_cache(h, in, n);
     const PeakLive peak = transient_peak(in, stages, placements, stage, d, rank);
     h.add(HbmCategory::Activations, peak.live.activations);
-    h.add(HbmCategory::A2aBuffers, peak.live.a2a + (n.moe_layers > 0 ? in.a2a_buffers.library_bytes : 0.0));
+    h.add(HbmCategory::A2aBuffers, peak.live.a2a + (n.moe_layers > 0 ? in.a2a_buffers.preallocated_bytes : 0.0));
     h.add(HbmCategory::Workspace, mem.workspace_bytes);
     h.set_peak_op(peak.op);
   }

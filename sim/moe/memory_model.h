@@ -42,7 +42,7 @@ struct ReceivedTokens {
 struct A2aBufferPlan {
   bool fixed_per_expert = false;    // DeepEP low latency: [local experts, EP x max tokens, H] per call
   int64_t max_tokens_per_rank = 0;  // fixed_per_expert: num_max_dispatch_tokens_per_rank
-  double library_bytes = 0;         // the library's own buffers, allocated once (DeepEP NVLink + RDMA)
+  double preallocated_bytes = 0;    // DeepEP's NVLink + RDMA buffers, allocated once
 };
 
 // What the ledger reads: the sections of the experiment it depends on, the bytes of one
@@ -64,7 +64,7 @@ struct MemoryInputs {
 };
 
 // One ledger per device, at the device's peak: resident bytes (weights, KV cache, training state,
-// saved activations, the communication library's buffers, workspace) plus the transient buffers
+// saved activations, DeepEP's preallocated buffers, workspace) plus the transient buffers
 // of the op where they peak (layer_liveness.h), which the ledger names (HbmLedger::peak_op).
 // placements[l] is the placement of model layer l (empty for dense layers).
 std::vector<HbmLedger> device_memory(const MemoryInputs& in, const ParamCount& params, const StageLayout& stages,

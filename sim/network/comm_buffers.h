@@ -1,4 +1,4 @@
-// The buffers a communication library allocates once for the whole run, as DeepEP sizes them
+// The buffers DeepEP preallocates once for the whole run, sized as DeepEP sizes them
 // (github.com/deepseek-ai/DeepEP, csrc/legacy/config.hpp and deep_ep/buffers/legacy.py):
 //   normal kernels: an NVLink buffer of (S / 2 channels) x min(ranks, 8) NVLink peers x
 //     (the config's NVLink receive chunk) tokens x (hidden bytes + per-token metadata), and across

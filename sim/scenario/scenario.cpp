@@ -100,13 +100,13 @@ MemoryInputs Scenario::memory_inputs() const {
   in.combine_unit_bytes = a2a_bytes_.combine;
   const auto& m = cfg_.model;
   if (cfg_.parallel.expert_parallel == 1) {
-    // No all-to-all, so no communication library buffers (layer_pass.cpp).
+    // No all-to-all, so no DeepEP buffers (layer_pass.cpp).
   } else if (a2a_->traits.kernel == A2aKernel::DeepEpNormal) {
-    in.a2a_buffers.library_bytes = deepep_normal_buffer_bytes(a2a_kernel_.sms, cfg_.parallel.expert_parallel, m.hidden_size);
+    in.a2a_buffers.preallocated_bytes = deepep_normal_buffer_bytes(a2a_kernel_.sms, cfg_.parallel.expert_parallel, m.hidden_size);
   } else if (a2a_->traits.kernel == A2aKernel::DeepEpLowLatency) {
     in.a2a_buffers.fixed_per_expert = true;
     in.a2a_buffers.max_tokens_per_rank = std::max(kLowLatencyDefaultMaxTokensPerRank, cfg_.workload.tokens_per_device);
-    in.a2a_buffers.library_bytes = deepep_low_latency_buffer_bytes(in.a2a_buffers.max_tokens_per_rank, m.hidden_size,
+    in.a2a_buffers.preallocated_bytes = deepep_low_latency_buffer_bytes(in.a2a_buffers.max_tokens_per_rank, m.hidden_size,
                                                                    m.moe.num_experts + cfg_.placement.redundant_experts);
   }
   return in;

@@ -18,7 +18,7 @@ TEST_CASE("HBM ledger of a tiny model matches a hand count", "[quick][memory]") 
   //   x 2 layers x 8 tokens = 256 bytes.
   // Transient buffers at the peak (sim/moe/layer_liveness.h), with no routing replayed: every
   // token of the EP group arrives once, R = EP x T = 16 rows, C = R x min(top_k, local experts) =
-  // 32 copies; bf16 dispatch and combine (2 bytes per element), pairwise all-to-all (no library
+  // 32 copies; bf16 dispatch and combine (2 bytes per element), pairwise all-to-all (no DeepEP
   // buffers). Residual T x H x 2 = 64. Per op:
   //   attention 64 + 2 x 64 + q,k,v,out 8 x 4 x 4 x 2 = 448;
   //   router 64 + 64 + logits 8 x 4 x 4 + top-k 8 x 2 x 8 = 384;
