@@ -16,6 +16,7 @@ from moesim.io import trace_meta, write_trace  # noqa: E402
 
 def main():
     out = sys.argv[1]
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     tokens = int(sys.argv[2]) if len(sys.argv) > 2 else 1 << 20
     layers = list(range(3, 61))
     rng = np.random.default_rng(1)

@@ -5,6 +5,9 @@
 #include <stdexcept>
 
 namespace moesim {
+namespace {
+constexpr size_t kMaxSameNodeCopies = 64;  // copies on the source's node that share its tokens
+}  // namespace
 
 int64_t expert_capacity(double capacity_factor, int64_t tokens, int64_t top_k, int64_t experts) {
   // Small epsilon so that e.g. 1.0 * 4096 * 8 / 256 stays exactly 128 despite rounding.
@@ -31,8 +34,12 @@ const DispatchResult& DispatchPlanner::plan(const std::vector<RoutingBatch>& bat
       if (so < 0) so = static_cast<int32_t>(s);
     }
   single_rank_.assign(E, -1);
+  single_slot_.assign(E, -1);
   for (int64_t e = 0; e < E; ++e)
-    if (p.expert_ranks[e].size() == 1) single_rank_[e] = p.expert_ranks[e][0];
+    if (p.expert_ranks[e].size() == 1) {
+      single_rank_[e] = p.expert_ranks[e][0];
+      single_slot_[e] = slot_of_[single_rank_[e] * E + e];
+    }
   slot_ptr_.resize(devices_);
   for (int64_t x = 0; x < devices_; ++x) slot_ptr_[x] = r_.slot_tokens[x].data();
   DispatchTrafficBuilder traffic(devices_, o_.devices_per_node);
@@ -77,15 +84,44 @@ void DispatchPlanner::apply_capacity(const RoutingBatch& b, int64_t cap) {
   }
 }
 
+void DispatchPlanner::choose_copies(int64_t d, const LayerPlacement& p, int64_t group_base, int64_t my_rank) {
+  const int64_t E = o_.num_experts, ETP = o_.expert_tensor_parallel, DPN = o_.devices_per_node;
+  choice_.resize(static_cast<size_t>(E));
+  choice_ranks_.clear();
+  for (int64_t e = 0; e < E; ++e) {
+    if (single_rank_[e] >= 0) continue;
+    const auto& copies = p.expert_ranks[e];
+    CopyChoice& c = choice_[e];
+    c.first = static_cast<int32_t>(choice_ranks_.size());
+    if (std::find(copies.begin(), copies.end(), my_rank) != copies.end()) {
+      choice_ranks_.push_back(static_cast<int32_t>(my_rank));
+    } else {
+      for (int32_t r : copies)
+        if ((group_base + r * ETP) / DPN == d / DPN && choice_ranks_.size() - c.first < kMaxSameNodeCopies) choice_ranks_.push_back(r);
+      if (choice_ranks_.size() == static_cast<size_t>(c.first)) choice_ranks_.insert(choice_ranks_.end(), copies.begin(), copies.end());
+    }
+    c.count = static_cast<int32_t>(choice_ranks_.size() - c.first);
+  }
+  choice_slots_.resize(choice_ranks_.size());
+  for (int64_t e = 0; e < E; ++e) {
+    if (single_rank_[e] >= 0) continue;
+    for (int32_t i = choice_[e].first; i < choice_[e].first + choice_[e].count; ++i) choice_slots_[i] = slot_of_[choice_ranks_[i] * E + e];
+  }
+}
+
 void DispatchPlanner::route_tokens(int64_t d, const RoutingBatch& b, const LayerPlacement& p, DispatchTrafficBuilder& traffic,
                                    int64_t group_base, int64_t my_rank) {
-  const int64_t E = o_.num_experts, K = b.top_k, T = b.tokens;
-  const int64_t ETP = o_.expert_tensor_parallel, DPN = o_.devices_per_node;
-  const bool all_kept = !o_.capacity_factor;
+  const int64_t K = b.top_k, T = b.tokens;
+  const int64_t ETP = o_.expert_tensor_parallel;
+  const bool all_kept = !o_.capacity_factor, padded = o_.padded;
   int64_t* expert_load = r_.expert_load.data();
   const int32_t* single = single_rank_.data();
-  const int32_t* slot_of = slot_of_.data();
+  const int32_t* single_slot = single_slot_.data();
   int64_t* const* slots_of_device = slot_ptr_.data();
+  choose_copies(d, p, group_base, my_rank);
+  const CopyChoice* choice = choice_.data();
+  const int32_t* choice_ranks = choice_ranks_.data();
+  const int32_t* choice_slots = choice_slots_.data();
   token_devices_.resize(static_cast<size_t>(K * ETP));
   for (int64_t t = 0; t < T; ++t) {
     const int32_t* ids = b.experts.data() + t * K;
@@ -98,23 +134,16 @@ void DispatchPlanner::route_tokens(int64_t d, const RoutingBatch& b, const Layer
         continue;
       }
       ++expert_load[e];
-      // Choose the copy: own rank, else a copy on the same node, else spread by token index.
+      // The copy: own rank, else one on the same node, else any (choose_copies), spread by token.
       int64_t rank = single[e];
+      int32_t slot = single_slot[e];
       if (rank < 0) {
-        const auto& copies = p.expert_ranks[e];
-        rank = -1;
-        for (int32_t c : copies)
-          if (c == my_rank) rank = c;
-        if (rank < 0) {
-          int32_t same_node[64];
-          int n_same = 0;
-          for (int32_t c : copies)
-            if ((group_base + c * ETP) / DPN == d / DPN && n_same < 64) same_node[n_same++] = c;
-          rank = n_same ? same_node[t % n_same] : copies[static_cast<size_t>(t % static_cast<int64_t>(copies.size()))];
-        }
+        const CopyChoice& c = choice[e];
+        const int32_t i = c.count == 1 ? c.first : c.first + static_cast<int32_t>(t % c.count);
+        rank = choice_ranks[i];
+        slot = choice_slots[i];
       }
-      if (o_.padded) continue;
-      const int32_t slot = slot_of[rank * E + e];
+      if (padded) continue;
       for (int64_t tp = 0; tp < ETP; ++tp) {
         const int64_t dst = group_base + rank * ETP + tp;
         token_devices_[n_copies++] = static_cast<int32_t>(dst);

@@ -57,6 +57,9 @@ class DispatchPlanner {
   // (the slot counts are left to charge_padded when padded).
   void route_tokens(int64_t d, const RoutingBatch& b, const LayerPlacement& p, DispatchTrafficBuilder& traffic, int64_t group_base,
                     int64_t my_rank);
+  // For each replicated expert, the copies device d's tokens take in turn (t % count): its own
+  // rank when it holds one, else the copies on its node (at most 64), else all copies.
+  void choose_copies(int64_t d, const LayerPlacement& p, int64_t group_base, int64_t my_rank);
   // Padded: every expert's `cap` slots from device d, split over its copies.
   void charge_padded(int64_t d, const LayerPlacement& p, DispatchTrafficBuilder& traffic, int64_t group_base, int64_t cap);
   DispatchOptions o_;
@@ -64,7 +67,14 @@ class DispatchPlanner {
   DispatchResult r_;
   std::vector<int32_t> slot_of_;   // [rank * E + expert] -> slot index on that rank, -1 if absent
   std::vector<int32_t> single_rank_;  // [expert] -> the rank of its only copy, -1 if replicated
+  std::vector<int32_t> single_slot_;  // [expert] -> that copy's slot on its rank
   std::vector<int64_t*> slot_ptr_;
+  struct CopyChoice {
+    int32_t first = 0, count = 0;  // into choice_ranks_
+  };
+  std::vector<CopyChoice> choice_;      // [expert], replicated experts only
+  std::vector<int32_t> choice_ranks_;
+  std::vector<int32_t> choice_slots_;   // the slot of each choice_ranks_ entry
   std::vector<int32_t> token_devices_;  // devices of one token's kept expert copies
   std::vector<uint8_t> keep_;
   std::vector<int64_t> per_expert_;

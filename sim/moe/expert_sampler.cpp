@@ -36,7 +36,7 @@ void ExpertSampler::Alias::build(const std::vector<double>& p_in, const std::vec
   }
   columns.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    const double v = std::ldexp(std::clamp(t[i], 0.0, 1.0), 32);
+    const double v = std::clamp(t[i], 0.0, 1.0) * 4294967296.0;  // exact: a power of two
     columns[i].threshold = v >= 4294967295.0 ? 0xFFFFFFFFu : static_cast<uint32_t>(v);
     columns[i].keep = ids[i];
     columns[i].alias = t[i] >= 1.0 ? ids[i] : alias[i];

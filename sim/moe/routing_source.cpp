@@ -9,7 +9,7 @@
 #include "sim/io/routing_trace.h"
 #include "sim/base/counter_rng.h"
 #include "sim/moe/deepep_bench_gate.h"
-#include "sim/moe/expert_sampler.h"
+#include "sim/moe/expert_sampler_cache.h"
 
 namespace moesim {
 
@@ -49,9 +49,8 @@ class SampledRouting : public RoutingSource {
     samplers_.resize(model.num_layers);
     for (int64_t l = 0; l < model.num_layers; ++l) {
       if (!model.layer_is_moe[l]) continue;
-      samplers_[l] = std::make_unique<ExpertSampler>(weights_by_layer[l], static_cast<int>(moe.top_k),
-                                                     groups ? static_cast<int>(moe.num_groups) : 1,
-                                                     groups ? static_cast<int>(moe.topk_groups) : 1);
+      samplers_[l] = shared_expert_sampler(weights_by_layer[l], static_cast<int>(moe.top_k), groups ? static_cast<int>(moe.num_groups) : 1,
+                                           groups ? static_cast<int>(moe.topk_groups) : 1);
     }
   }
   void fill(int64_t layer, int64_t micro_batch, int64_t device, int64_t tokens, RoutingBatch& out) const override {
@@ -68,7 +67,7 @@ class SampledRouting : public RoutingSource {
  private:
   uint64_t seed_;
   Json summary_;
-  std::vector<std::unique_ptr<ExpertSampler>> samplers_;
+  std::vector<std::shared_ptr<const ExpertSampler>> samplers_;
 };
 
 // DeepEP's benchmark gate (deepep_bench_gate.h), one stream per (layer, micro-batch, device).

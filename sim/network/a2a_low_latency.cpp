@@ -22,6 +22,8 @@ FlowSet low_latency_flows(const A2aInput& in, bool nvlink_peers) {
   const Topology& topo = *in.topology;
   const DispatchTraffic& tr = *in.traffic;
   FlowSet set(topo);
+  // One flow per (source, destination) pair; a scale-out path has at most 7 links and the kernel's.
+  set.reserve(tr.to_device.size(), tr.to_device.size() * 8);
   const bool back = in.phase == A2aPhase::Combine;
   std::vector<int32_t> sm_link;
   if (in.kernel) {

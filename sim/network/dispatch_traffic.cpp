@@ -32,20 +32,33 @@ void DispatchTrafficBuilder::switch_to(int64_t src) {
   current_ = src;
 }
 
+template <class Emit>
+void DispatchTrafficBuilder::emit_ascending(std::vector<int32_t>& touched, size_t universe, Emit emit) {
+  // A source that reaches most destinations (decode at EP320 reaches all 320) is cheaper to scan in
+  // order than to sort: mark the touched ids, then walk them ascending. Both give the same order.
+  if (touched.size() * 16 > universe) {
+    mark_.assign(universe, 0);
+    for (int32_t id : touched) mark_[static_cast<size_t>(id)] = 1;
+    for (size_t id = 0; id < universe; ++id)
+      if (mark_[id]) emit(static_cast<int32_t>(id));
+  } else {
+    std::sort(touched.begin(), touched.end());
+    for (int32_t id : touched) emit(id);
+  }
+  touched.clear();
+}
+
 void DispatchTrafficBuilder::flush() {
   if (current_ < 0) return;
-  std::sort(touched_devices_.begin(), touched_devices_.end());
-  for (int32_t d : touched_devices_) {
+  emit_ascending(touched_devices_, dev_tokens_.size(), [&](int32_t d) {
     t_.to_device.push_back({d, dev_tokens_[static_cast<size_t>(d)], dev_messages_[static_cast<size_t>(d)]});
     dev_tokens_[static_cast<size_t>(d)] = dev_messages_[static_cast<size_t>(d)] = 0;
-  }
-  std::sort(touched_nodes_.begin(), touched_nodes_.end());
-  for (int32_t n : touched_nodes_) {
-    t_.to_node.push_back({n, node_tokens_[static_cast<size_t>(n)]});
-    node_tokens_[static_cast<size_t>(n)] = 0;
-  }
-  touched_devices_.clear();
-  touched_nodes_.clear();
+  });
+  for (size_t n = 0; n < node_tokens_.size(); ++n)
+    if (node_tokens_[n] > 0) {
+      t_.to_node.push_back({static_cast<int32_t>(n), node_tokens_[n]});
+      node_tokens_[n] = 0;
+    }
 }
 
 void DispatchTrafficBuilder::add_device_counts(int64_t src, int64_t dst, int64_t tokens, int64_t messages) {
@@ -59,9 +72,7 @@ void DispatchTrafficBuilder::add_device_counts(int64_t src, int64_t dst, int64_t
 
 void DispatchTrafficBuilder::add_node_tokens(int64_t src, int64_t node, int64_t tokens) {
   switch_to(src);
-  auto& n = node_tokens_[static_cast<size_t>(node)];
-  if (n == 0 && tokens > 0) touched_nodes_.push_back(static_cast<int32_t>(node));
-  n += tokens;
+  node_tokens_[static_cast<size_t>(node)] += tokens;
 }
 
 int DispatchTrafficBuilder::add_token(int64_t src, const int32_t* devs, int n) {
@@ -79,8 +90,7 @@ int DispatchTrafficBuilder::add_token(int64_t src, const int32_t* devs, int n) {
     const auto node = static_cast<size_t>(node_of_[d]);
     const int64_t new_node = new_device & static_cast<int64_t>(node_stamp_[node] != token_);
     node_stamp_[node] = token_;  // a repeat device's node was already stamped by this token
-    if (new_node && node_tokens_[node] == 0) touched_nodes_.push_back(static_cast<int32_t>(node));
-    node_tokens_[node] += new_node;
+    node_tokens_[node] += new_node;  // flush finds the nodes reached by a scan: no branch here
     nodes += static_cast<int>(new_node);
   }
   return nodes;

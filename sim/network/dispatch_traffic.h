@@ -61,12 +61,16 @@ class DispatchTrafficBuilder {
  private:
   void switch_to(int64_t src);
   void flush();
+  // Calls emit(id) for each touched id in ascending order, then clears `touched`.
+  template <class Emit>
+  void emit_ascending(std::vector<int32_t>& touched, size_t universe, Emit emit);
   DispatchTraffic t_;
   int64_t current_ = -1;
   std::vector<int64_t> dev_tokens_, dev_messages_, node_tokens_;
-  std::vector<int32_t> touched_devices_, touched_nodes_;
+  std::vector<int32_t> touched_devices_;
   std::vector<int64_t> dev_stamp_, node_stamp_;
   std::vector<int32_t> node_of_;
+  std::vector<uint8_t> mark_;  // scratch of emit_ascending
   int64_t token_ = 0;
 };
 

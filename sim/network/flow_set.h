@@ -52,6 +52,8 @@ class FlowSet {
   const int32_t* path(const Flow& f) const { return links_.data() + f.first_link; }
   size_t size() const { return flows_.size(); }
   void clear() { flows_.clear(), links_.clear(), kernel_links_.clear(); }
+  // Room for `flows` flows of `links` path entries in all (saves regrowing large sets).
+  void reserve(size_t flows, size_t links) { flows_.reserve(flows), links_.reserve(links); }
   double bytes_total() const;
   // Merges flows with identical paths and byte counts into one of summed weight. Max-min gives
   // such flows equal rates at every instant, so the answer is unchanged; order is kept.
