@@ -111,17 +111,18 @@ void DispatchPlanner::choose_copies(int64_t d, const LayerPlacement& p, int64_t 
 
 void DispatchPlanner::route_tokens(int64_t d, const RoutingBatch& b, const LayerPlacement& p, DispatchTrafficBuilder& traffic,
                                    int64_t group_base, int64_t my_rank) {
-  const int64_t K = b.top_k, T = b.tokens;
+  const int64_t E = o_.num_experts, K = b.top_k, T = b.tokens;
   const int64_t ETP = o_.expert_tensor_parallel;
   const bool all_kept = !o_.capacity_factor, padded = o_.padded;
-  int64_t* expert_load = r_.expert_load.data();
   const int32_t* single = single_rank_.data();
-  const int32_t* single_slot = single_slot_.data();
-  int64_t* const* slots_of_device = slot_ptr_.data();
   choose_copies(d, p, group_base, my_rank);
   const CopyChoice* choice = choice_.data();
   const int32_t* choice_ranks = choice_ranks_.data();
-  const int32_t* choice_slots = choice_slots_.data();
+  // One counter per route (an expert's only copy: index e; a choice among copies: E + its entry),
+  // added to loads, slots and messages once per device (drain_routes): one increment per
+  // assignment instead of three, on the hot experts' counters.
+  route_count_.assign(static_cast<size_t>(E) + choice_ranks_.size(), 0);
+  int64_t* routes = route_count_.data();
   token_devices_.resize(static_cast<size_t>(K * ETP));
   for (int64_t t = 0; t < T; ++t) {
     const int32_t* ids = b.experts.data() + t * K;
@@ -133,30 +134,50 @@ void DispatchPlanner::route_tokens(int64_t d, const RoutingBatch& b, const Layer
         ++r_.dropped;
         continue;
       }
-      ++expert_load[e];
       // The copy: own rank, else one on the same node, else any (choose_copies), spread by token.
       int64_t rank = single[e];
-      int32_t slot = single_slot[e];
+      int64_t route = e;
       if (rank < 0) {
         const CopyChoice& c = choice[e];
         const int32_t i = c.count == 1 ? c.first : c.first + static_cast<int32_t>(t % c.count);
         rank = choice_ranks[i];
-        slot = choice_slots[i];
+        route = E + i;
       }
+      ++routes[route];
       if (padded) continue;
-      for (int64_t tp = 0; tp < ETP; ++tp) {
-        const int64_t dst = group_base + rank * ETP + tp;
-        token_devices_[n_copies++] = static_cast<int32_t>(dst);
-        ++slots_of_device[dst][slot];
-      }
+      for (int64_t tp = 0; tp < ETP; ++tp) token_devices_[n_copies++] = static_cast<int32_t>(group_base + rank * ETP + tp);
     }
     // The builder deduplicates per destination device and node (a token goes once to each).
-    const int64_t nodes = n_copies > 0 ? traffic.add_token(d, token_devices_.data(), n_copies) : 0;
+    const int64_t nodes = n_copies > 0 ? traffic.add_token_reach(d, token_devices_.data(), n_copies) : 0;
     if (nodes > 0) {
       ++r_.routed_tokens;
       r_.token_nodes += nodes;
       r_.max_token_nodes = std::max(r_.max_token_nodes, nodes);
     }
+  }
+  drain_routes(d, traffic, group_base);
+}
+
+void DispatchPlanner::drain_routes(int64_t d, DispatchTrafficBuilder& traffic, int64_t group_base) {
+  const int64_t E = o_.num_experts, ETP = o_.expert_tensor_parallel;
+  const int64_t* routes = route_count_.data();
+  auto charge = [&](int64_t e, int64_t rank, int32_t slot, int64_t n) {
+    if (n == 0) return;
+    r_.expert_load[e] += n;
+    if (o_.padded) return;  // charge_padded counts slots and traffic
+    for (int64_t tp = 0; tp < ETP; ++tp) {
+      const int64_t dst = group_base + rank * ETP + tp;
+      slot_ptr_[dst][slot] += n;
+      traffic.add_messages(d, dst, n);
+    }
+  };
+  for (int64_t e = 0; e < E; ++e) {
+    if (single_rank_[e] >= 0) {
+      charge(e, single_rank_[e], single_slot_[e], routes[e]);
+      continue;
+    }
+    for (int32_t i = choice_[e].first; i < choice_[e].first + choice_[e].count; ++i)
+      charge(e, choice_ranks_[i], choice_slots_[i], routes[E + i]);
   }
 }
 

@@ -57,6 +57,8 @@ class DispatchPlanner {
   // (the slot counts are left to charge_padded when padded).
   void route_tokens(int64_t d, const RoutingBatch& b, const LayerPlacement& p, DispatchTrafficBuilder& traffic, int64_t group_base,
                     int64_t my_rank);
+  // Adds device d's route counts to expert loads, slot counts and messages per destination.
+  void drain_routes(int64_t d, DispatchTrafficBuilder& traffic, int64_t group_base);
   // For each replicated expert, the copies device d's tokens take in turn (t % count): its own
   // rank when it holds one, else the copies on its node (at most 64), else all copies.
   void choose_copies(int64_t d, const LayerPlacement& p, int64_t group_base, int64_t my_rank);
@@ -75,6 +77,7 @@ class DispatchPlanner {
   std::vector<CopyChoice> choice_;      // [expert], replicated experts only
   std::vector<int32_t> choice_ranks_;
   std::vector<int32_t> choice_slots_;   // the slot of each choice_ranks_ entry
+  std::vector<int64_t> route_count_;    // [expert, then choice entry] kept assignments of one device
   std::vector<int32_t> token_devices_;  // devices of one token's kept expert copies
   std::vector<uint8_t> keep_;
   std::vector<int64_t> per_expert_;

@@ -51,6 +51,7 @@ void DispatchTrafficBuilder::emit_ascending(std::vector<int32_t>& touched, size_
 void DispatchTrafficBuilder::flush() {
   if (current_ < 0) return;
   emit_ascending(touched_devices_, dev_tokens_.size(), [&](int32_t d) {
+    if (dev_tokens_[static_cast<size_t>(d)] == 0 && dev_messages_[static_cast<size_t>(d)] == 0) return;  // listed twice
     t_.to_device.push_back({d, dev_tokens_[static_cast<size_t>(d)], dev_messages_[static_cast<size_t>(d)]});
     dev_tokens_[static_cast<size_t>(d)] = dev_messages_[static_cast<size_t>(d)] = 0;
   });
@@ -76,14 +77,18 @@ void DispatchTrafficBuilder::add_node_tokens(int64_t src, int64_t node, int64_t 
 }
 
 int DispatchTrafficBuilder::add_token(int64_t src, const int32_t* devs, int n) {
+  const int nodes = add_token_reach(src, devs, n);
+  for (int i = 0; i < n; ++i) add_messages(src, devs[i], 1);
+  return nodes;
+}
+
+int DispatchTrafficBuilder::add_token_reach(int64_t src, const int32_t* devs, int n) {
   switch_to(src);
   ++token_;  // stamps mark the devices and nodes this token has already reached
   // Branch-free counting: destinations are random, so data-dependent branches mispredict.
   int nodes = 0;
   for (int i = 0; i < n; ++i) {
     const auto d = static_cast<size_t>(devs[i]);
-    if (dev_messages_[d] == 0) touched_devices_.push_back(devs[i]);  // first copy from this source
-    ++dev_messages_[d];
     const int64_t new_device = dev_stamp_[d] != token_;
     dev_stamp_[d] = token_;
     dev_tokens_[d] += new_device;
@@ -94,6 +99,13 @@ int DispatchTrafficBuilder::add_token(int64_t src, const int32_t* devs, int n) {
     nodes += static_cast<int>(new_node);
   }
   return nodes;
+}
+
+void DispatchTrafficBuilder::add_messages(int64_t src, int64_t dst, int64_t messages) {
+  switch_to(src);
+  auto& m = dev_messages_[static_cast<size_t>(dst)];
+  if (m == 0 && messages > 0) touched_devices_.push_back(static_cast<int32_t>(dst));
+  m += messages;
 }
 
 DispatchTraffic DispatchTrafficBuilder::finish() {

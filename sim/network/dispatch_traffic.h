@@ -53,6 +53,12 @@ class DispatchTrafficBuilder {
   // ascending order (all of a source's tokens and counts before the next source's).
   // Returns the number of distinct nodes the token reaches.
   int add_token(int64_t src, const int32_t* expert_devices, int n);
+  // The same split in two, for callers that count a source's (token, expert) messages per
+  // destination themselves (cheaper than one increment per copy): add_token_reach deduplicates
+  // the token per device and node, add_messages adds `messages` from src to dst. A source's
+  // devices reached must all get messages before the next source.
+  int add_token_reach(int64_t src, const int32_t* expert_devices, int n);
+  void add_messages(int64_t src, int64_t dst, int64_t messages);
   // Counts added directly (e.g. padded capacity slots); same ordering rule.
   void add_device_counts(int64_t src, int64_t dst, int64_t tokens, int64_t messages);
   void add_node_tokens(int64_t src, int64_t node, int64_t tokens);
