@@ -5,7 +5,7 @@ memory sampled from /proc every 10 ms (a memory-mapped trace's pages are file pa
 private), the machine it ran on and the ratio of each median against a saved baseline.
 
 usage: scripts/bench.py [--runs N] [--only NAME ...] [--baseline FILE] [--save-baseline FILE]
-                        [--json FILE] [--moesim PATH]
+                        [--json FILE] [--moesim PATH [--commit C]]
 
 Scenarios (experiments/bench/ and experiments/bench-trace/):
   prefill-ep32   DeepSeek-V3 prefill, EP32 on 4 x 8 H800, 8,192 tokens/GPU, one core (taskset -c 0, --threads 1)
@@ -99,7 +99,8 @@ def ensure_trace():
         return
     print(f"writing {TRACE} (about 1 GB; once) with scripts/make_bench_trace.py", file=sys.stderr)
     os.makedirs(os.path.dirname(os.path.join(ROOT, TRACE)), exist_ok=True)
-    subprocess.run([sys.executable, "scripts/make_bench_trace.py", TRACE], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable  # Debian's, with numpy
+    subprocess.run([python, "scripts/make_bench_trace.py", TRACE], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
 def ratio(value, base):
@@ -114,6 +115,7 @@ def main():
     ap.add_argument("--save-baseline", help="write these medians as a baseline file")
     ap.add_argument("--json", help="write the results as JSON")
     ap.add_argument("--moesim", default="build/moesim", help="the binary (default build/moesim)")
+    ap.add_argument("--commit", help="the commit the binary was built from, when it is not this checkout's (for baselines)")
     args = ap.parse_args()
     if args.runs < 1:
         sys.exit("bench: --runs must be at least 1")
@@ -130,6 +132,8 @@ def main():
         with open(os.path.join(ROOT, args.baseline)) as f:
             base = json.load(f)
     info = machine()
+    if args.commit:
+        info["commit"] = args.commit
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, Linux {info['kernel']}; "
           f"commit {info['commit']}, {info['date']}, load average {info['load_average_before']}")
     if base:

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <set>
+#include <stdexcept>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -62,6 +63,7 @@ RoutingTrace::RoutingTrace(const std::string& path) : npz_(std::make_unique<NpzR
   }
   ids_ = &npz_->array("topk_ids");
   if (ids_->dtype != "i2" && ids_->dtype != "i4") throw input_error(path, "topk_ids", "expected int16 or int32");
+  ids_int16_ = ids_->dtype == "i2";
   if (ids_->shape.size() != 3) throw input_error(path, "topk_ids", "expected shape [layers, tokens, top_k]");
   if (ids_->shape[0] != static_cast<int64_t>(header_.layers.size()))
     throw input_error(path, "topk_ids", fmt::format("has {} layers but the header lists {}", ids_->shape[0], header_.layers.size()));
@@ -78,18 +80,11 @@ RoutingTrace::RoutingTrace(const std::string& path) : npz_(std::make_unique<NpzR
   }
 }
 
-void RoutingTrace::read_token(size_t layer_index, int64_t token, int32_t* ids, float* weights) const {
+void RoutingTrace::refuse_token(size_t layer_index, int64_t token, const int32_t* ids) const {
   const int64_t k = header_.top_k;
   const int64_t base = (static_cast<int64_t>(layer_index) * header_.tokens + token) * k;
   for (int64_t i = 0; i < k; ++i) {
-    int32_t id;
-    if (ids_->dtype == "i2") {
-      int16_t v;
-      std::memcpy(&v, ids_->data + (base + i) * 2, 2);
-      id = v;
-    } else {
-      std::memcpy(&id, ids_->data + (base + i) * 4, 4);
-    }
+    const int32_t id = ids[i];
     if (id < 0 || id >= header_.num_experts)
       throw input_error(path(), fmt::format("topk_ids[{}][{}][{}] (element {})", layer_index, token, i, base + i),
                         fmt::format("expert id {} out of range [0, {})", id, header_.num_experts));
@@ -97,8 +92,29 @@ void RoutingTrace::read_token(size_t layer_index, int64_t token, int32_t* ids, f
       if (ids[j] == id)
         throw input_error(path(), fmt::format("topk_ids[{}][{}][{}] (element {})", layer_index, token, i, base + i),
                           fmt::format("expert {} is already the token's choice {}: a token's top-k experts must be distinct", id, j));
-    ids[i] = id;
   }
+  throw std::logic_error("refuse_token: the token has no bad id");
+}
+
+void RoutingTrace::read_token(size_t layer_index, int64_t token, int32_t* ids, float* weights) const {
+  const int64_t k = header_.top_k;
+  const int64_t base = (static_cast<int64_t>(layer_index) * header_.tokens + token) * k;
+  if (ids_int16_) {
+    for (int64_t i = 0; i < k; ++i) {
+      int16_t v;
+      std::memcpy(&v, ids_->data + (base + i) * 2, 2);
+      ids[i] = v;
+    }
+  } else {
+    std::memcpy(ids, ids_->data + base * 4, static_cast<size_t>(k) * 4);
+  }
+  // Checked after reading, without a branch per element: any id out of range or repeated.
+  bool bad = false;
+  for (int64_t i = 0; i < k; ++i) {
+    bad |= ids[i] < 0 || ids[i] >= header_.num_experts;
+    for (int64_t j = 0; j < i; ++j) bad |= ids[j] == ids[i];
+  }
+  if (bad) refuse_token(layer_index, token, ids);
   if (weights && weights_) {
     for (int64_t i = 0; i < k; ++i) {
       float w;

@@ -38,6 +38,9 @@ class RoutingTrace {
   std::unique_ptr<NpzReader> npz_;
   TraceHeader header_;
   const NpyArray* ids_ = nullptr;
+  bool ids_int16_ = false;  // topk_ids is int16 (else int32)
+  // Throws the error for the first bad id of a token that read_token found bad.
+  [[noreturn]] void refuse_token(size_t layer_index, int64_t token, const int32_t* ids) const;
   const NpyArray* weights_ = nullptr;
 };
 
