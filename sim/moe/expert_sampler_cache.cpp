@@ -1,8 +1,8 @@
 #include "sim/moe/expert_sampler_cache.h"
 
-#include <map>
-#include <mutex>
 #include <tuple>
+
+#include "sim/base/process_memo.h"
 
 namespace moesim {
 namespace {
@@ -20,18 +20,9 @@ struct SamplerKey {
 }  // namespace
 
 std::shared_ptr<const ExpertSampler> shared_expert_sampler(const std::vector<double>& weights, int top_k, int num_groups, int topk_groups) {
-  static std::mutex mutex;
-  static std::map<SamplerKey, std::shared_ptr<const ExpertSampler>> cache;
-  SamplerKey key{top_k, num_groups, topk_groups, weights};
-  {
-    const std::lock_guard<std::mutex> lock(mutex);
-    if (auto it = cache.find(key); it != cache.end()) return it->second;
-  }
-  // Built outside the lock (two threads may both build the same one; the first stored wins).
-  auto sampler = std::make_shared<const ExpertSampler>(weights, top_k, num_groups, topk_groups);
-  const std::lock_guard<std::mutex> lock(mutex);
-  if (cache.size() >= kMaxCachedSamplers) return sampler;
-  return cache.emplace(std::move(key), std::move(sampler)).first->second;
+  static ProcessMemo<SamplerKey, ExpertSampler> memo(kMaxCachedSamplers);
+  return memo.get(SamplerKey{top_k, num_groups, topk_groups, weights},
+                  [&] { return ExpertSampler(weights, top_k, num_groups, topk_groups); });
 }
 
 }  // namespace moesim

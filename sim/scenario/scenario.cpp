@@ -1,7 +1,10 @@
 #include "sim/scenario/scenario.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <tuple>
 
+#include "sim/base/process_memo.h"
 #include "sim/network/comm_buffers.h"
 #include "sim/network/topology_registry.h"
 #include "sim/scenario/data_paths.h"
@@ -60,6 +63,24 @@ void Scenario::build_cost_model() {
   }
 }
 
+namespace {
+
+constexpr size_t kMaxCachedPlacements = 64;
+
+// Everything a placement policy's factory reads (PlacementRequest) and which layers are MoE.
+struct PlacementKey {
+  uintptr_t factory;
+  PlacementRequest req;
+  std::vector<bool> layer_is_moe;
+  auto fields() const {
+    return std::tie(factory, req.num_experts, req.expert_parallel, req.redundant_experts, req.ranks_per_node, req.num_groups, req.layer_loads,
+                    req.physical_to_logical, layer_is_moe);
+  }
+  bool operator<(const PlacementKey& o) const { return fields() < o.fields(); }
+};
+
+}  // namespace
+
 void Scenario::build_placements() {
   const auto& policy = *placement_registry().find(cfg_.placement.policy);
   const auto& m = cfg_.model;
@@ -76,15 +97,21 @@ void Scenario::build_placements() {
   }
   if (policy.traits.needs_file)
     req.physical_to_logical = load_placement_file(cfg_.placement.file, m.layer_is_moe, m.moe.num_experts, m.moe.num_experts + cfg_.placement.redundant_experts);
-  placements_.resize(m.num_layers);
-  for (int64_t l = 0; l < m.num_layers; ++l) {
-    if (!m.layer_is_moe[l]) continue;
-    try {
-      placements_[l] = policy.factory(req, l);
-    } catch (const std::invalid_argument& e) {
-      throw input_error(cfg_.file, "$.placement", e.what());
+  // A pure function of the request: sweep points that differ elsewhere share one placement.
+  static ProcessMemo<PlacementKey, std::vector<LayerPlacement>> memo(kMaxCachedPlacements);
+  PlacementKey key{reinterpret_cast<uintptr_t>(policy.factory), req, m.layer_is_moe};
+  placements_ = *memo.get(std::move(key), [&] {
+    std::vector<LayerPlacement> out(m.num_layers);
+    for (int64_t l = 0; l < m.num_layers; ++l) {
+      if (!m.layer_is_moe[l]) continue;
+      try {
+        out[l] = policy.factory(req, l);
+      } catch (const std::invalid_argument& e) {
+        throw input_error(cfg_.file, "$.placement", e.what());
+      }
     }
-  }
+    return out;
+  });
 }
 
 MemoryInputs Scenario::memory_inputs() const {
