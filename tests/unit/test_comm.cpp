@@ -2,6 +2,9 @@
 // flow-level max-min), cases where max-min and the bottleneck bound differ, the all-to-all
 // algorithms on hand-made traffic, and the validation against DeepEP's published tables
 // (docs/comm-validation.md).
+#include <map>
+#include <vector>
+
 #include <catch2/catch.hpp>
 
 #include "sim/network/a2a.h"
@@ -179,6 +182,39 @@ TEST_CASE("comm: dispatch traffic deduplicates per device and per node", "[quick
   CHECK(tr.node_begin(0)[1].tokens == 1);
   CHECK(tr.device_begin(1) == tr.device_end(1));
   CHECK(tr.device_end(3) - tr.device_begin(3) == 1);
+}
+
+TEST_CASE("comm: reach + counted messages build the same traffic as add_token, dense or sparse", "[quick][comm]") {
+  // 64 devices in 8 nodes: sources reaching all of them take the scan path, a source reaching two
+  // the sort path; the split interface (add_token_reach, add_messages) must give the same rows.
+  const int64_t devices = 64, per_node = 8;
+  DispatchTrafficBuilder whole(devices, per_node), split(devices, per_node);
+  std::vector<int32_t> devs;
+  for (int64_t src = 0; src < devices; ++src) {
+    std::map<int32_t, int64_t> messages;
+    const int64_t reach = src % 2 == 0 ? devices : 2;
+    for (int64_t t = 0; t < 40; ++t) {
+      devs.clear();
+      for (int64_t k = 0; k < 8; ++k) devs.push_back(static_cast<int32_t>((src * 7 + t * 5 + k * 3) % reach));
+      CHECK(whole.add_token(src, devs.data(), 8) == split.add_token_reach(src, devs.data(), 8));
+      for (int32_t d : devs) ++messages[d];
+    }
+    for (auto it = messages.rbegin(); it != messages.rend(); ++it) split.add_messages(src, it->first, it->second);  // any order
+  }
+  const DispatchTraffic a = whole.finish(), b = split.finish();
+  REQUIRE(a.to_device.size() == b.to_device.size());
+  for (size_t i = 0; i < a.to_device.size(); ++i) {
+    CHECK(a.to_device[i].dst == b.to_device[i].dst);
+    CHECK(a.to_device[i].tokens == b.to_device[i].tokens);
+    CHECK(a.to_device[i].messages == b.to_device[i].messages);
+  }
+  CHECK(a.device_row == b.device_row);
+  REQUIRE(a.to_node.size() == b.to_node.size());
+  for (size_t i = 0; i < a.to_node.size(); ++i) CHECK((a.to_node[i].node == b.to_node[i].node && a.to_node[i].tokens == b.to_node[i].tokens));
+  // Rows ascend by destination on both paths (source 0 reaches all 64 devices, source 1 two).
+  CHECK(a.device_end(0) - a.device_begin(0) == devices);
+  CHECK(a.device_end(1) - a.device_begin(1) == 2);
+  for (const auto* e = a.device_begin(0) + 1; e != a.device_end(0); ++e) CHECK(e[-1].dst < e->dst);
 }
 
 TEST_CASE("comm: hierarchical dispatch crosses RDMA once per node, pairwise once per device", "[quick][comm][entry:deepep-normal][entry:pairwise]") {
