@@ -27,6 +27,7 @@ class ExpertSampler {
       int32_t keep, alias; // ids returned
     };
     std::vector<Column> columns;
+    double mass = 0;  // the candidates' summed probability
     void build(const std::vector<double>& p, const std::vector<int32_t>& ids);
     int32_t draw(CounterRng& rng) const {
       const uint64_t r = rng.next();
@@ -34,7 +35,9 @@ class ExpertSampler {
       return static_cast<uint32_t>(r) < c.threshold ? c.keep : c.alias;
     }
   };
-  int32_t draw_exact(CounterRng& rng, const int32_t* chosen, int n_chosen, const uint8_t* group_ok) const;
+  // One expert among those allowed (in group_ok's groups, not chosen), by probability; remaining
+  // is their summed probability, or negative to have it summed here.
+  int32_t draw_exact(CounterRng& rng, const int32_t* chosen, int n_chosen, const uint8_t* group_ok, double remaining) const;
   void pick_groups(CounterRng& rng, uint8_t* group_ok) const;
   int32_t subset_index(const uint8_t* group_ok) const;
   // Construction with group-limited routing: binomial coefficients, then (when the group sets
@@ -46,6 +49,7 @@ class ExpertSampler {
   double ordered_pick_probability(std::vector<int> set) const;
 
   std::vector<double> prob_;
+  std::vector<int32_t> by_probability_;  // expert ids, most probable first (ties by id)
   int top_k_;
   int num_groups_;
   int topk_groups_;

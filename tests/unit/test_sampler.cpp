@@ -81,3 +81,31 @@ TEST_CASE("group-set tables reproduce sequential group draws", "[quick][routing]
     CHECK(std::fabs(got[g] - n * expect[g]) < 5 * sigma);
   }
 }
+
+TEST_CASE("very skewed popularity: later picks are drawn exactly, by their conditional probability", "[quick][routing]") {
+  // Zipf 2.5 over 256 experts, top-8 of 4 groups out of 8 (DeepSeek-V3's shape): rejection alone
+  // needed thousands of draws per token. Without groups, the first pick is the top expert with
+  // probability p1, and the first two are the top two with probability p1 * p2 / (1 - p1).
+  for (const int groups : {1, 8}) {
+    ExpertSampler s(zipf_weights(256, 2.5, 3, 0), 8, groups, groups == 1 ? 1 : 4);
+    const auto& p = s.probabilities();
+    std::vector<int32_t> order(256);
+    for (int i = 0; i < 256; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return p[a] > p[b]; });
+    CounterRng rng(9, 1);
+    int32_t out[8];
+    const int tokens = 20000;
+    int first_is_top = 0, second_is_next = 0;
+    for (int t = 0; t < tokens; ++t) {
+      s.sample(rng, out);
+      CHECK(std::set<int32_t>(out, out + 8).size() == 8);
+      first_is_top += out[0] == order[0];
+      second_is_next += out[0] == order[0] && out[1] == order[1];
+    }
+    if (groups == 1) {
+      const double want = p[order[0]] * p[order[1]] / (1 - p[order[0]]);
+      CHECK(first_is_top / double(tokens) == Approx(p[order[0]]).margin(0.02));
+      CHECK(second_is_next / double(tokens) == Approx(want).margin(0.02));
+    }
+  }
+}
