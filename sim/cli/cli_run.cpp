@@ -52,7 +52,7 @@ int run(const std::vector<std::string>& args) {
   const std::string timeline = vm.count("timeline") ? sim.timeline().dump() + "\n" : std::string();
   std::error_code ec;
   std::filesystem::create_directories(out, ec);
-  if (ec) throw std::runtime_error(fmt::format("{}: cannot create output folder: {}", out, ec.message()));
+  if (ec || !std::filesystem::is_directory(out)) throw input_error("--out", "", fmt::format("{}: cannot create output folder: {}", out, ec ? ec.message() : "not a folder"));
   if (!timeline.empty()) write_file_atomically(out + "/timeline.json", timeline);
   write_file_atomically(out + "/report.json", report);
   if (vm.count("stats")) {

@@ -3,6 +3,7 @@
 // file per layer: load balance, cross-layer affinity and, for a placement, device balance
 // (sim/import/trace_stats.h).
 #include <charconv>
+#include <filesystem>
 #include <iostream>
 
 #include <boost/program_options.hpp>
@@ -138,6 +139,9 @@ int import(const std::vector<std::string>& args) {
   o.missing = vm["missing"].as<std::string>();
   o.seed = vm["seed"].as<uint64_t>();
   const std::string in = vm["in"].as<std::string>(), out = vm["out"].as<std::string>();
+  std::error_code same_ec;
+  if (std::filesystem::equivalent(in, out, same_ec))
+    throw input_error(out, "", fmt::format("is the input {}: write the import to another file", in));
   const Imported result = entry->factory(in, o);
   write_imported(out, result);
   if (!vm.count("quiet")) {

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "sim/io/errors.h"
+
 namespace moesim {
 
 namespace {
@@ -36,7 +38,7 @@ void write_file_atomically(const std::string& path, const std::string& contents)
   remove_stale_temporaries(path);
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw std::runtime_error(path + ": cannot write (does the folder exist and is it writable?)");
+  if (!f) throw input_error(path, "", "cannot write (does the folder exist and is it writable?)");
   const bool ok = std::fwrite(contents.data(), 1, contents.size(), f) == contents.size();
   const bool flushed = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
   std::fclose(f);
@@ -48,7 +50,7 @@ void write_file_atomically(const std::string& path, const std::string& contents)
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
     std::remove(tmp.c_str());
-    throw std::runtime_error(path + ": cannot rename into place: " + ec.message());
+    throw input_error(path, "", "cannot rename into place: " + ec.message() + " (is it a folder?)");
   }
 }
 

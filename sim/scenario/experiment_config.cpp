@@ -112,6 +112,11 @@ void parse_placement(const JsonValue& v, ExperimentConfig& e) {
   if (slots % e.parallel.expert_parallel != 0)
     v.fail(fmt::format("{} experts + {} redundant do not divide over expert_parallel {}", e.model.moe.num_experts, e.placement.redundant_experts,
                        e.parallel.expert_parallel));
+  // More copies of an expert than ranks would put two on one rank: at most E x (EP - 1) extra.
+  if (e.placement.redundant_experts > e.model.moe.num_experts * (e.parallel.expert_parallel - 1))
+    v.fail(fmt::format("{} redundant experts is more than one copy of each of the {} experts on every one of {} ranks allows ({})",
+                       e.placement.redundant_experts, e.model.moe.num_experts, e.parallel.expert_parallel,
+                       e.model.moe.num_experts * (e.parallel.expert_parallel - 1)));
   if (!traits.allows_redundancy && e.placement.redundant_experts > 0)
     v.fail(fmt::format("placement \"{}\" has no redundant experts; use a load-aware policy for redundant_experts > 0", e.placement.policy));
 }

@@ -243,7 +243,9 @@ int64_t merge_sweeps(const std::vector<std::string>& dirs, const std::string& ou
     if (const auto diff = sweep_difference(existing.canonical, record); !diff.empty())
       throw input_error(out + "/sweep.json", diff, "the --out folder holds another sweep; use a new folder");
   }
-  fs::create_directories(out);
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec || !fs::is_directory(out)) throw input_error("--out", "", fmt::format("{}: cannot create output folder: {}", out, ec ? ec.message() : "not a folder"));
   DirLock lock(out);
   write_file_atomically(out + "/sweep.json", record.dump(2) + "\n");
   write_sorted_results(spec, out, std::move(rows));
