@@ -1,6 +1,8 @@
 // Draws a token's top-k experts, without replacement, from a per-layer expert distribution
 // (Walker's alias method with rejection of repeats), optionally group-limited as in
 // DeepSeek-V2/V3: first top-g groups drawn by their probability mass, then experts inside them.
+// Once a token's picks hold more than half of the candidates' mass, the next is drawn exactly, by
+// a walk in order of probability (rejection would need 1 / (1 - share) draws on average).
 // Where the number of possible group sets is small (8 choose 4 = 70 for DeepSeek-V3), an alias
 // table per group set is built once, so that expert draws need no rejection of other groups.
 #pragma once
