@@ -7,6 +7,7 @@
 #include "sim/hardware/expert_backends.h"
 #include "sim/hardware/expert_cost_model.h"
 #include "sim/hardware/hardware_profile.h"
+#include "sim/io/errors.h"
 #include "sim/moe/model_config.h"
 #include "sim/moe/param_count.h"
 #include "sim/moe/placement.h"
@@ -98,7 +99,7 @@ std::vector<Row> rows_for(const std::string& what) {
               {"auto_preference", t.auto_preference}};
     }, rows);
   } else {
-    throw std::invalid_argument(fmt::format("unknown list \"{}\" (models, hardware, placements, routing, topologies, a2a, backends)", what));
+    throw InputError(fmt::format("unknown list \"{}\" (models, hardware, placements, routing, topologies, a2a, backends, keys)", what));
   }
   return rows;
 }

@@ -133,6 +133,7 @@ int import(const std::vector<std::string>& args) {
   if (vm.count("model")) o.model = vm["model"].as<std::string>();
   if (vm.count("experts")) o.experts = vm["experts"].as<int64_t>();
   if (vm.count("top-k")) o.top_k = vm["top-k"].as<int64_t>();
+  if (o.experts > (1 << 20) || o.top_k > (1 << 20)) throw InputError("--experts and --top-k must be at most 1048576 (what a model file accepts)");
   if (o.experts < 0 || o.top_k < 0 || (vm.count("experts") && o.experts == 0) || (vm.count("top-k") && o.top_k == 0))
     throw InputError("--experts and --top-k must be positive");
   if (vm.count("layers")) o.layers = parse_layers(vm["layers"].as<std::string>());
