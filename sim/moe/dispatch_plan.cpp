@@ -88,6 +88,7 @@ void DispatchPlanner::choose_copies(int64_t d, const LayerPlacement& p, int64_t 
   const int64_t E = o_.num_experts, ETP = o_.expert_tensor_parallel, DPN = o_.devices_per_node;
   choice_.resize(static_cast<size_t>(E));
   choice_ranks_.clear();
+  choice_slots_.clear();
   for (int64_t e = 0; e < E; ++e) {
     if (single_rank_[e] >= 0) continue;
     const auto& copies = p.expert_ranks[e];
@@ -101,11 +102,7 @@ void DispatchPlanner::choose_copies(int64_t d, const LayerPlacement& p, int64_t 
       if (choice_ranks_.size() == static_cast<size_t>(c.first)) choice_ranks_.insert(choice_ranks_.end(), copies.begin(), copies.end());
     }
     c.count = static_cast<int32_t>(choice_ranks_.size() - c.first);
-  }
-  choice_slots_.resize(choice_ranks_.size());
-  for (int64_t e = 0; e < E; ++e) {
-    if (single_rank_[e] >= 0) continue;
-    for (int32_t i = choice_[e].first; i < choice_[e].first + choice_[e].count; ++i) choice_slots_[i] = slot_of_[choice_ranks_[i] * E + e];
+    for (size_t i = static_cast<size_t>(c.first); i < choice_ranks_.size(); ++i) choice_slots_.push_back(slot_of_[choice_ranks_[i] * E + e]);
   }
 }
 
