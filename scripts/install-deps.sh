@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs moesim's build and test dependencies from Debian 12 packages (as root), only what is
-# missing. The CUDA toolkit (calibration/) is optional and not installed here.
+# missing (clang and libclang-rt-14-dev build the fuzz targets with libFuzzer). The CUDA toolkit
+# (calibration/) is optional and not installed here.
 set -euo pipefail
 packages=(cmake ninja-build g++ make pkg-config
   libboost-graph-dev libboost-program-options-dev libfmt-dev nlohmann-json3-dev catch2
-  python3 python3-numpy python3-matplotlib python3-jsonschema flake8 clang-tidy)
+  python3 python3-numpy python3-matplotlib python3-jsonschema flake8 clang-tidy
+  clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,11 +4,13 @@ under corpus/<reader>/. Standard library only (the .npz and .npy files are built
 
     python3 tests/fuzz/make_corpus.py
 """
+import io
 import json
 import math
 import os
 import struct
 import sys
+import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
@@ -34,7 +36,30 @@ def trace(ids, weights=None, id_fmt="i", meta_over=None):
         arrays["gate_weights"] = npy("<f4", [layers, tokens, k], struct.pack(f"<{len(wf)}f", *wf))
     m = meta_bytes(meta)
     arrays["meta"] = npy("|u1", [len(m)], m)
-    return npz(arrays)
+    return npz(arrays, date_time=FIXED_TIME)
+
+
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def zip64(members):
+    """A stored zip whose members carry zip64 extra fields (sizes in the extra field, 0xFFFFFFFF in
+    the header): the layout the offset checks of the .npz reader must get right."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
+        for name, data in members.items():
+            with z.open(zipfile.ZipInfo(name + ".npy", date_time=FIXED_TIME), "w", force_zip64=True) as f:
+                f.write(data)
+    return buf.getvalue()
+
+
+def huge_shape_seeds(good_meta_npy):
+    """.npy headers that claim far more elements than the file holds (2^40 x 2^20 x 8): a reader
+    must compare the claim with the file's size without overflow, before allocating."""
+    huge = [1 << 40, 1 << 20, 8]
+    ids = npy("<i4", huge, b"\0" * 64)
+    return {"npz": npz({"topk_ids": ids, "meta": good_meta_npy}, date_time=FIXED_TIME),
+            "npy": npy("<i2", huge, b"\0" * 64)}
 
 
 def safetensors(tensors, cut=None):
@@ -59,6 +84,12 @@ def main():
         put(reader, "bad_id.npz", trace([[[0, 9], [2, 3], [4, 5]], ids[1]], w))
         put(reader, "bad_nan.npz", trace(ids, [[[math.nan, 0.3], [0.6, 0.4], [0.5, 0.5]], w[1]]))
         put(reader, "truncated.npz", good[: len(good) - 30])
+        m = meta_bytes(trace_meta("m", 8, 2, range(2), "fuzz seed"))
+        meta_npy = npy("|u1", [len(m)], m)
+        flat = [x for layer in ids for tok in layer for x in tok]
+        ids_npy = npy("<i4", [2, 3, 2], struct.pack(f"<{len(flat)}i", *flat))
+        put(reader, "zip64_good.npz", zip64({"topk_ids": ids_npy, "meta": meta_npy}))
+        put(reader, "huge_shape.npz", huge_shape_seeds(meta_npy)["npz"])
     counts = {"format": "moesim-counts", "model": "m", "source": "seed", "top_k": 2, "num_experts": 4,
               "layers": [0, 7], "counts": [[3, 2, 1, 4], [2, 2, 3, 3]],
               "pair_counts": {"0->7": [[1, 1, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0], [1, 0, 1, 2]]}}
@@ -105,11 +136,14 @@ def main():
     put("vllm", "good.json", json.dumps({"routed_experts": routed}))
     put("vllm", "bad_id.npy", npy("<i2", [1, 1, 2], struct.pack("<2h", 0, 16)))
     put("vllm", "truncated.npy", npy("<i2", [3, 2, 2], struct.pack(f"<{len(flat)}h", *flat))[:-5])
+    put("vllm", "huge_shape.npy", huge_shape_seeds(b"")["npy"])
     put("vllm", "ragged.json", json.dumps({"routed_experts": [[[0, 1]], [[0, 1], [2, 3]]]}))
     put("trtllm", "good.safetensors", safetensors([("0_1", "I32", [1, 2, 3, 0, 0, 0, 0, 0]), ("1_1", "I32", [0] * 7 + [2]),
                                                    ("0_3", "I64", [1, 1, 0, 0, 0, 0, 0, 0])]))
     put("trtllm", "float.safetensors", safetensors([("0_1", "F32", [1.0, 1.0, 0, 0, 0, 0, 0, 0])]))
     put("trtllm", "truncated.safetensors", safetensors([("0_1", "I32", [1, 1, 0, 0, 0, 0, 0, 0])], cut=60))
+    put("trtllm", "huge_offsets.safetensors", safetensors([("0_1", "I32", [1, 1])]).replace(
+        b'"data_offsets": [0, 8]', b'"data_offsets": [0, 18446744073709551608]'))
     put("trtllm", "bad_key.safetensors", safetensors([("layer1", "I32", [1, 1, 0, 0, 0, 0, 0, 0])]))
 
 
