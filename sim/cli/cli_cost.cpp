@@ -34,10 +34,24 @@ Dtype parse_expert_dtype(const std::string& name, const std::string& where) {
   return *d;
 }
 
-Json answer(CostModels& models, int64_t hidden, int64_t inter, const std::string& dtype_name, const std::vector<int64_t>& counts, const std::string& where) {
-  if (hidden <= 0 || inter <= 0) throw InputError(fmt::format("expert block: hidden ({}) and intermediate ({}) must be positive", hidden, inter));
-  const Dtype dtype = parse_expert_dtype(dtype_name, where);
-  const auto e = models.get(dtype).expert_block(hidden, static_cast<double>(inter), dtype, dtype_bytes(dtype), 2.0, counts);
+// Where a query's fields came from, for errors: the flags of one query, or a batch file's line.
+struct QueryWhere {
+  std::string hidden, intermediate, dtype, counts;
+  static QueryWhere flags() { return {"--hidden", "--intermediate", "--dtype", "--counts"}; }
+  static QueryWhere line(const std::string& at) { return {at + ": HIDDEN", at + ": INTERMEDIATE", at + ": DTYPE", at + ": COUNTS"}; }
+};
+
+Json answer(CostModels& models, int64_t hidden, int64_t inter, const std::string& dtype_name, const std::vector<int64_t>& counts, const QueryWhere& where) {
+  if (hidden <= 0) throw InputError(fmt::format("{}: expected a positive hidden size, got {}", where.hidden, hidden));
+  if (inter <= 0) throw InputError(fmt::format("{}: expected a positive intermediate size, got {}", where.intermediate, inter));
+  const Dtype dtype = parse_expert_dtype(dtype_name, where.dtype);
+  OpTime e;
+  try {
+    e = models.get(dtype).expert_block(hidden, static_cast<double>(inter), dtype, dtype_bytes(dtype), 2.0, counts);
+  } catch (const std::overflow_error&) {
+    throw InputError(fmt::format("{}: the expert block would last longer than the simulated clock holds (2^63 ps, about 106 days); "
+                                 "check the token counts and sizes", where.counts));
+  }
   int64_t total = 0, active = 0;
   for (int64_t c : counts) total += c, active += c > 0;
   return Json{{"hardware", models.hardware().name}, {"backend", models.backend()},
@@ -68,7 +82,7 @@ int run_batch(CostModels& models, const std::string& path) {
     if (!(ls >> h >> f >> dtype >> counts)) throw InputError(where + ": expected HIDDEN INTERMEDIATE DTYPE COUNTS");
     Json out;
     try {
-      out = answer(models, h, f, dtype, parse_counts(counts, where), where);
+      out = answer(models, h, f, dtype, parse_counts(counts, where), QueryWhere::line(where));
     } catch (const InputError& e) {  // one refused query does not end the batch
       out = Json{{"error", e.what()}, {"hidden", h}, {"intermediate", f}, {"dtype", dtype}};
     }
@@ -114,20 +128,21 @@ int cost_experts(const std::vector<std::string>& args) {
   models.get(parse_expert_dtype(vm["dtype"].as<std::string>(), "--dtype"));  // a named backend without a table fails here
   if (batch) return run_batch(models, vm["batch"].as<std::string>());
   const auto counts = parse_counts(vm["counts"].as<std::string>(), "--counts");
-  fmt::print("{}\n", answer(models, vm["hidden"].as<int64_t>(), vm["intermediate"].as<int64_t>(), vm["dtype"].as<std::string>(), counts, "--dtype").dump());
+  fmt::print("{}\n", answer(models, vm["hidden"].as<int64_t>(), vm["intermediate"].as<int64_t>(), vm["dtype"].as<std::string>(), counts, QueryWhere::flags()).dump());
   return 0;
 }
 
 }  // namespace
 
 int cost(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    fmt::print(args.empty() ? stderr : stdout,
+  if (args.empty()) throw InputError("cost: expected a target (experts, layer, op); moesim cost --help describes them");
+  if (args[0] == "--help" || args[0] == "-h") {
+    fmt::print(stdout,
                "usage: moesim cost experts --hardware NAME [--kernel BACKEND] --hidden H --intermediate F [--dtype bf16]\n"
                "                           --counts c1,c2,... [--allow-extrapolation]   (or --batch FILE)\n"
                "       moesim cost layer --model NAME --hardware NAME --phase prefill|decode --tokens T ...   (--help)\n"
                "       moesim cost op --hardware NAME --op OP --coords c1,c2,...   (--list: the device's ops and axes)\n");
-    return args.empty() ? 2 : 0;
+    return 0;
   }
   if (args[0] == "experts") return cost_experts(std::vector<std::string>(args.begin() + 1, args.end()));
   if (args[0] == "layer") return cost_layer(std::vector<std::string>(args.begin() + 1, args.end()));

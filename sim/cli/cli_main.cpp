@@ -33,7 +33,7 @@ const char* kUsage =
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fputs(kUsage, stderr);
+    std::fputs("moesim: error: expected a command (run, sweep, validate, list, trace, comm, cost); moesim --help describes them\n", stderr);
     return 2;
   }
   const std::string cmd = argv[1];

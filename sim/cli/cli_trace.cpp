@@ -204,9 +204,10 @@ int stats(const std::vector<std::string>& args) {
 }  // namespace
 
 int trace(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::fputs(kTraceUsage, args.empty() ? stderr : stdout);
-    return args.empty() ? 2 : 0;
+  if (args.empty()) throw InputError("trace: expected a subcommand (import, stats); moesim trace --help describes them");
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::fputs(kTraceUsage, stdout);
+    return 0;
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "import") return import(rest);

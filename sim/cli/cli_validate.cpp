@@ -15,7 +15,8 @@ namespace {
 
 // Validates one file by its kind, fully: an experiment is also built (placement, routing
 // source, topology) so that layout errors surface here.
-std::string validate_file(const std::string& path) {
+// overrides: the --set FIELD=VALUE arguments, applied to experiments as `moesim run` applies them.
+std::string validate_file(const std::string& path, const std::vector<std::string>& overrides) {
   if (std::filesystem::path(path).extension() == ".npz") {
     RoutingTrace t(path);
     std::vector<int32_t> ids(t.header().top_k);
@@ -28,9 +29,10 @@ std::string validate_file(const std::string& path) {
   const Json& j = doc.json();
   if (!j.is_object()) throw input_error(path, "$", "expected a JSON object");
   if (j.contains("cluster") || j.contains("workload")) {
-    Simulation sim(parse_experiment(doc));
+    Simulation sim(overrides.empty() ? parse_experiment(doc) : load_experiment(path, overrides));
     return "experiment";
   }
+  if (!overrides.empty()) throw input_error(path, "$", "--set applies to experiments (\"cluster\", \"workload\"); this file is none");
   if (j.contains("hidden_size")) {
     parse_model(doc.root());
     return "model";
@@ -53,15 +55,28 @@ std::string validate_file(const std::string& path) {
 }  // namespace
 
 int validate(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    std::cout << "usage: moesim validate FILE...\n\nChecks experiment, model, hardware, calibration-table, expert-count (.json) and\n"
-                 "routing-trace (.npz) files; prints one line per file; exits non-zero if any is invalid.\n";
-    return args.empty() ? 2 : 0;
+  if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+    std::cout << "usage: moesim validate FILE... [--set FIELD=VALUE]...\n\nChecks experiment, model, hardware, calibration-table, expert-count (.json) and\n"
+                 "routing-trace (.npz) files; prints one line per file; exits non-zero if any is invalid.\n"
+                 "--set overrides a field of every experiment given, as `moesim run` does.\n";
+    return 0;
   }
+  std::vector<std::string> files, overrides;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--set") {
+      if (i + 1 == args.size()) throw InputError("--set: expected FIELD=VALUE after it");
+      overrides.push_back(args[++i]);
+    } else if (args[i].rfind("--set=", 0) == 0) {
+      overrides.push_back(args[i].substr(6));
+    } else {
+      files.push_back(args[i]);
+    }
+  }
+  if (files.empty()) throw InputError("validate: expected one or more files (moesim validate FILE... [--set FIELD=VALUE]...)");
   int bad = 0;
-  for (const auto& f : args) {
+  for (const auto& f : files) {
     try {
-      const std::string kind = validate_file(f);
+      const std::string kind = validate_file(f, overrides);
       fmt::print("ok: {} ({})\n", f, kind);
     } catch (const std::exception& e) {
       std::string msg = e.what();

@@ -14,6 +14,9 @@ class SimTime {
   static constexpr SimTime from_ps(int64_t ps) { return SimTime(ps); }
   static SimTime from_us(double us) { return from_seconds(us * 1e-6); }
   static SimTime from_seconds(double s);
+  // ps, truncated toward zero like a cast, but refused (std::overflow_error) when not finite or
+  // beyond the clock: every double that becomes a time goes through here or from_seconds.
+  static SimTime from_ps_truncated(double ps);
   static constexpr SimTime zero() { return SimTime(0); }
   static constexpr SimTime max() { return SimTime(std::numeric_limits<int64_t>::max()); }
 
@@ -29,6 +32,11 @@ class SimTime {
   SimTime operator-(SimTime o) const {
     int64_t r;
     if (__builtin_sub_overflow(ps_, o.ps_, &r)) throw std::overflow_error("simulated time overflow");
+    return SimTime(r);
+  }
+  SimTime operator*(int64_t k) const {
+    int64_t r;
+    if (__builtin_mul_overflow(ps_, k, &r)) throw std::overflow_error("simulated time overflow");
     return SimTime(r);
   }
   SimTime& operator+=(SimTime o) { return *this = *this + o; }

@@ -78,7 +78,7 @@ OpTime DeviceCostModel::expert_block(int64_t hidden, double intermediate, Dtype 
   if (experts_) {
     try {
       const auto est = experts_->expert_block(hidden, static_cast<int64_t>(intermediate), dtype, counts);
-      return {SimTime::from_ps(static_cast<int64_t>(static_cast<double>(est.time.ps()) * overlap_stretch())), est.source, est.extrapolated};
+      return {SimTime::from_ps_truncated(static_cast<double>(est.time.ps()) * overlap_stretch()), est.source, est.extrapolated};
     } catch (const InputError& e) {
       if (strict_) throw CostSourceError(e.what());
     }

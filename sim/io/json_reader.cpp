@@ -201,10 +201,11 @@ JsonValue ObjectReader::required(const std::string& key) {
   known_.insert(key);
   auto it = object_.raw().find(key);
   if (it == object_.raw().end()) {
-    // A near-miss spelling present in the object is the likelier mistake: name it.
+    // A near-miss spelling present in the object is the likelier mistake: name it, unless it is a
+    // key this object takes (declared or read already).
     for (auto k = object_.raw().begin(); k != object_.raw().end(); ++k) {
       const size_t d = edit_distance(k.key(), key);
-      if (d > 0 && d <= std::max<size_t>(2, key.size() / 4))
+      if (d > 0 && d <= std::max<size_t>(2, key.size() / 4) && !known_.count(k.key()))
         throw input_error(object_.file(), object_.path() + "." + shown_key(k.key()),
                           fmt::format("unknown key \"{}\"; did you mean \"{}\"? (required key \"{}\" is missing)", shown_key(k.key()), key, key));
     }

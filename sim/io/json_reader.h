@@ -78,6 +78,9 @@ class ObjectReader {
   JsonValue required(const std::string& key);
   std::optional<JsonValue> optional(const std::string& key);
   bool has(const std::string& key);
+  // Names keys this object may hold before they are read, so that a missing required key is not
+  // blamed on a valid neighbour ("moe" is no misspelling of a missing "model").
+  void declare(const std::vector<std::string>& keys) { known_.insert(keys.begin(), keys.end()); }
   const JsonValue& self() const { return object_; }
   // Rejects keys that were never asked for, naming the closest asked-for key.
   void finish() const;

@@ -60,7 +60,7 @@ void LinkLoads::finish(const FlowSet& set, CollectiveResult& r) {
 
 CollectiveResult BottleneckModel::finish(const FlowSet& set, CollectiveResult& r, SimTime max_latency, SimTime fixed_latency) {
   // Round the transfer part up to a whole picosecond so that no link is charged above 100%.
-  const SimTime transfer = SimTime::from_ps(static_cast<int64_t>(std::ceil(loads_.busiest_seconds(set) * 1e12)));
+  const SimTime transfer = SimTime::from_ps_truncated(std::ceil(loads_.busiest_seconds(set) * 1e12));
   r.duration = transfer + max_latency + fixed_latency;
   r.fixed_latency = fixed_latency;
   loads_.finish(set, r);

@@ -414,7 +414,7 @@ CollectiveResult FlowModel::run(const FlowSet& set_in, SimTime fixed_latency) {
     if (dead_records_ * 3 > link_first_.back()) compact();
   }
   // Round up to a whole picosecond so that no link is charged above 100%.
-  r.duration = SimTime::from_ps(static_cast<int64_t>(std::ceil(end * 1e12 - 1e-6))) + fixed_latency;
+  r.duration = SimTime::from_ps_truncated(std::ceil(end * 1e12 - 1e-6)) + fixed_latency;
   r.fixed_latency = fixed_latency;
   loads_.add(set, r);
   loads_.finish(set, r);

@@ -117,9 +117,9 @@ double Topology::scale_up_Bps(int64_t device) const {
 }
 
 SimTime Topology::latency_of(const Route& r) const {
-  int64_t ps = 0;
-  for (int32_t l : r) ps += latency_ps_[static_cast<size_t>(l)];
-  return SimTime::from_ps(ps);
+  SimTime t;
+  for (int32_t l : r) t += SimTime::from_ps(latency_ps_[static_cast<size_t>(l)]);
+  return t;
 }
 
 void Topology::check_route(int64_t src, int64_t dst, const Route& r, const std::vector<int32_t>& hops) const {

@@ -375,7 +375,10 @@ const std::vector<ConfigField>& config_fields() {
 }
 
 std::vector<std::string> read_section(ObjectReader& o, const std::string& section, ExperimentConfig& e) {
-  std::vector<std::string> read;
+  std::vector<std::string> read, section_keys;
+  for (const auto& f : config_fields())
+    if (f.section == section) section_keys.push_back(f.key);
+  o.declare(section_keys);
   for (const auto& f : config_fields()) {
     if (f.section != section) continue;
     if (f.required) {

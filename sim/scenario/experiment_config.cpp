@@ -63,6 +63,19 @@ HardwareProfile resolve_hardware(const JsonValue& v, const std::string& experime
 
 bool has(const std::vector<std::string>& keys, const char* key) { return std::find(keys.begin(), keys.end(), key) != keys.end(); }
 
+// A key the schema lists as optional that this experiment needs (`when`: why): refused when absent
+// ("missing required key") or null (null elsewhere means "the default", and there is none here).
+void require_key(ObjectReader& o, const std::vector<std::string>& keys, const char* key, const std::string& when) {
+  if (has(keys, key)) return;
+  const JsonValue v = o.required(key);
+  if (v.is_null()) v.fail(fmt::format("expected a value ({}), got null", when));
+}
+
+// A key given where it has no effect is refused rather than ignored (`why`: what it applies to).
+void refuse_key(ObjectReader& o, const std::vector<std::string>& keys, const char* key, const std::string& why) {
+  if (has(keys, key)) o.required(key).fail(fmt::format("has no effect here: {}", why));
+}
+
 // The topology defaults to the generator for the device's scale-up fabric (default_topology),
 // NICs to one per device.
 void parse_cluster(const JsonValue& v, ExperimentConfig& e) {
@@ -107,6 +120,8 @@ void parse_placement(const JsonValue& v, ExperimentConfig& e) {
   read_section(o, "placement", e);
   const auto& traits = placement_registry().find(e.placement.policy)->traits;
   if (traits.needs_file && e.placement.file.empty()) v.fail(fmt::format("placement policy \"{}\" needs \"file\"", e.placement.policy));
+  if (!traits.needs_file && !e.placement.file.empty())
+    o.required("file").fail(fmt::format("has no effect here: placement policy \"{}\" reads no file", e.placement.policy));
   o.finish();
   const int64_t slots = e.model.moe.num_experts + e.placement.redundant_experts;
   if (slots % e.parallel.expert_parallel != 0)
@@ -127,10 +142,12 @@ void parse_workload(const JsonValue& v, ExperimentConfig& e) {
   WorkloadConfig& w = e.workload;
   const auto keys = read_section(o, "workload", e);
   if (w.phase == WorkloadPhase::Decode) {
-    if (!has(keys, "context_length")) o.required("context_length");
+    require_key(o, keys, "context_length", "required for decode");
+    refuse_key(o, keys, "sequence_length", "decode generates one token per sequence and step; its KV-cache length is context_length");
     w.sequence_length = 1;
   } else {
-    if (!has(keys, "sequence_length")) o.required("sequence_length");
+    require_key(o, keys, "sequence_length", "required for prefill and training");
+    refuse_key(o, keys, "context_length", "prefill and training attend over sequence_length; context_length is decode's");
     w.context_length = w.sequence_length;
   }
   o.finish();
@@ -141,10 +158,13 @@ void parse_routing(const JsonValue& v, ExperimentConfig& e) {
   auto o = v.as_object();
   const auto keys = read_section(o, "routing", e);
   if (routing_registry().find(e.routing.source)->traits.needs_file) {
-    if (!has(keys, "file")) o.required("file");
+    require_key(o, keys, "file", fmt::format("routing source \"{}\" reads a file", e.routing.source));
+    for (const char* k : {"distribution", "zipf_exponent"})
+      refuse_key(o, keys, k, fmt::format("routing source \"{}\" reads its routing from the file", e.routing.source));
   } else {
-    if (!has(keys, "distribution")) o.required("distribution");
-    if (e.routing.distribution == "zipf" && !has(keys, "zipf_exponent")) o.required("zipf_exponent");
+    require_key(o, keys, "distribution", fmt::format("routing source \"{}\" samples from a distribution", e.routing.source));
+    if (e.routing.distribution == "zipf") require_key(o, keys, "zipf_exponent", "required for the zipf distribution");
+    else refuse_key(o, keys, "zipf_exponent", fmt::format("it applies to distribution \"zipf\", not \"{}\"", e.routing.distribution));
     if (has(keys, "file")) o.required("file").fail(fmt::format("routing source \"{}\" reads no file", e.routing.source));
   }
   o.finish();
@@ -159,7 +179,10 @@ void parse_moe_run(const JsonValue& v, ExperimentConfig& e) {
 
 void parse_plain_section(const JsonValue& v, const std::string& section, ExperimentConfig& e) {
   auto o = v.as_object();
-  read_section(o, section, e);
+  const auto keys = read_section(o, section, e);
+  if (section == "runtime" && e.runtime.framework == ServingFramework::None)
+    for (const char* k : {"static_fraction", "cuda_graph"})
+      refuse_key(o, keys, k, "runtime.framework is \"none\" (sglang or vllm size their memory pools with it)");
   o.finish();
 }
 
@@ -193,6 +216,8 @@ ExperimentConfig parse_experiment(const JsonDocument& doc) {
   auto o = doc.root().as_object();
   ExperimentConfig e;
   e.file = doc.root().file();
+  o.declare({"name", "description", "model", "hardware", "cluster", "parallel", "placement", "workload", "routing", "moe", "schedule",
+             "memory", "runtime", "compute", "cost"});
   e.name = o.required("name").as_string();
   if (auto d = o.optional("description")) e.description = d->as_string();
   e.model = resolve_model(o.required("model"), e.file);

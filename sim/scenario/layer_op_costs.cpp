@@ -31,13 +31,13 @@ CostedOps cost_layer_ops(const DeviceCostModel& cost, const std::vector<LayerOp>
 }
 
 SimTime eager_sequence_time(const std::vector<CostedOp>& ops) {
-  int64_t issued = 0, end = 0;  // ps: H_{i-1}, end_{i-1}
+  SimTime issued, end;  // H_{i-1}, end_{i-1}
   for (const auto& o : ops) {
-    const int64_t issued_after = issued + o.host.ps();
-    end = std::max(std::max(end, issued) + o.gpu.ps(), issued_after);
+    const SimTime issued_after = issued + o.host;
+    end = max(max(end, issued) + o.gpu, issued_after);
     issued = issued_after;
   }
-  return SimTime::from_ps(end);
+  return end;
 }
 
 SimTime expert_block_host_time(const DeviceCostModel& cost, int64_t rows, int64_t hidden, int64_t intermediate) {

@@ -127,7 +127,7 @@ DenseCosts dense_costs(const Scenario& sc) {
   d.lm_head_ops = cost_layer_ops(cost, lm_head_ops(m, s));
   d.tp_allreduce = attention_tp_allreduce(c);
   d.attention = d.attention_ops.gpu() + d.tp_allreduce;
-  d.attention_bwd = SimTime::from_ps(d.attention_ops.gpu().ps() * 2) + d.tp_allreduce;
+  d.attention_bwd = d.attention_ops.gpu() * 2 + d.tp_allreduce;
   d.moe_before = d.moe_ops.gpu(LayerBlock::MoeBeforeDispatch);
   d.moe_after = d.moe_ops.gpu(LayerBlock::MoeAfterCombine);
   d.shared_expert = d.shared_ops.gpu();

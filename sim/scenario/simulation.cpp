@@ -64,11 +64,11 @@ void Simulation::run() {
     build_step_graph(*scenario_, pass_, extras, graph_);
     graph_.scheduler.attach(engine_);
     engine_.run();
+    graph_.scheduler.check_complete();
+    finish_step();
   } catch (const std::overflow_error& e) {
     throw input_error(c.file, "", std::string(e.what()) + ": the step would last longer than the simulated clock holds (2^63 ps, about 106 days); check the sizes in the model and workload");
   }
-  graph_.scheduler.check_complete();
-  finish_step();
   stats_.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   stats_.events = engine_.events_executed();
   stats_.ops = graph_.scheduler.num_ops();
@@ -80,7 +80,7 @@ void Simulation::finish_step() {
   for (size_t i = 0; i < graph_.scheduler.num_ops(); ++i) stage_end_max = max(stage_end_max, graph_.scheduler.end(static_cast<int32_t>(i)));
   const int64_t stages = scenario_->stages().stages;
   // 1F1B pipeline bubble: (stages - 1) micro-batch slots of the slowest stage.
-  if (stages > 1) bubble = SimTime::from_ps(stage_end_max.ps() / scenario_->config().workload.micro_batches * (stages - 1));
+  if (stages > 1) bubble = SimTime::from_ps(stage_end_max.ps() / scenario_->config().workload.micro_batches) * (stages - 1);
   analysis_ = analyse_step(*scenario_, pass_, graph_, hbm_, stage_end_max + bubble, bubble);
 }
 

@@ -84,7 +84,7 @@ StageBuilder::StageBuilder(const Scenario& sc, const LayerPassResult& pass, Step
 }
 
 void StageBuilder::after_combine_ops(int64_t mb, int64_t l, bool bwd) {
-  per_device(mb, l, OpKind::MoeLocal, bwd, bwd ? SimTime::from_ps(dense_.moe_after.ps() * 2) : dense_.moe_after, -1);
+  per_device(mb, l, OpKind::MoeLocal, bwd, bwd ? dense_.moe_after * 2 : dense_.moe_after, -1);
 }
 
 void StageBuilder::flush_forward_after(int64_t mb) {
@@ -122,7 +122,7 @@ void StageBuilder::per_device(int64_t mb, int64_t l, OpKind k, bool bwd, SimTime
 
 void StageBuilder::per_device_experts(int64_t mb, int64_t l, bool bwd, double factor, int32_t dep) {
   for (int64_t d = first_; d < last_; ++d) {
-    const SimTime dur = SimTime::from_ps(static_cast<int64_t>(static_cast<double>(pass_.moe[l][mb].experts[d].ps()) * factor));
+    const SimTime dur = SimTime::from_ps_truncated(static_cast<double>(pass_.moe[l][mb].experts[d].ps()) * factor);
     prev_[mb][d] = add(info(d, l, mb, OpKind::Experts, bwd), {g_.compute_stream[d]}, dur, {dep, prev_[mb][d]});
   }
 }
@@ -160,7 +160,7 @@ void StageBuilder::forward_part(int64_t mb, int64_t l, int part) {
 }
 
 void StageBuilder::backward_part(int64_t mb, int64_t l, int part) {
-  const SimTime twice_dense = SimTime::from_ps(dense_.dense_ffn.ps() * 2), twice_shared = SimTime::from_ps(dense_.shared_expert.ps() * 2);
+  const SimTime twice_dense = dense_.dense_ffn * 2, twice_shared = dense_.shared_expert * 2;
   if (!m_.layer_is_moe[l]) {
     if (part == 0) {
       per_device(mb, l, OpKind::DenseFfn, true, twice_dense, -1);
@@ -181,7 +181,7 @@ void StageBuilder::backward_part(int64_t mb, int64_t l, int part) {
   }
   if (part == 2) pending_bwd_[mb] = collective(mb, l, OpKind::Dispatch, true, p.dispatch_bwd);
   if (part == 3) {
-    per_device(mb, l, OpKind::MoeLocal, true, SimTime::from_ps(dense_.moe_before.ps() * 2), pending_bwd_[mb]);
+    per_device(mb, l, OpKind::MoeLocal, true, dense_.moe_before * 2, pending_bwd_[mb]);
     per_device(mb, l, OpKind::Attention, true, dense_.attention_bwd, -1);
     backward_after_of_next(mb, layer_below(l));
   }
@@ -189,7 +189,7 @@ void StageBuilder::backward_part(int64_t mb, int64_t l, int part) {
 
 void StageBuilder::lm_head(int64_t mb, bool bwd) {
   if (!bwd) flush_forward_after(mb);
-  if (last_stage_) per_device(mb, m_.num_layers, OpKind::LmHead, bwd, bwd ? SimTime::from_ps(dense_.lm_head.ps() * 2) : dense_.lm_head, -1);
+  if (last_stage_) per_device(mb, m_.num_layers, OpKind::LmHead, bwd, bwd ? dense_.lm_head * 2 : dense_.lm_head, -1);
   if (bwd && last_stage_ && !layers_.empty()) backward_after_of_next(mb, layers_.back());
 }
 

@@ -293,8 +293,13 @@ int cost(const std::vector<std::string>& args);
 }
 
 TEST_CASE("moesim cost experts parses its options", "[quick][calibration]") {
-  CHECK(cli::cost({}) == 2);
+  CHECK_THROWS_WITH(cli::cost({}), Catch::Matchers::Contains("expected a target (experts, layer, op)"));
   CHECK(cli::cost({"layers"}) == 2);
+  CHECK_THROWS_WITH(cli::cost({"experts", "--hardware", "H100-SXM", "--hidden", "0", "--intermediate", "2048", "--counts", "1"}),
+                    "--hidden: expected a positive hidden size, got 0");
+  // 1e14 tokens on one expert: longer than the clock holds, an input error naming the flag.
+  CHECK_THROWS_WITH(cli::cost({"experts", "--hardware", "H100-SXM", "--hidden", "7168", "--intermediate", "2048", "--counts", "100000000000000,5"}),
+                    Catch::Matchers::StartsWith("--counts: the expert block would last longer than the simulated clock holds"));
   CHECK(cli::cost({"experts", "--hardware", "H100-SXM"}) == 2);  // no shape or counts
   CHECK(cli::cost({"experts", "--hardware", "H100-SXM", "--hidden", "4096", "--intermediate", "2048", "--counts", "16,0,3"}) == 0);
   CHECK_THROWS_AS(cli::cost({"experts", "--hardware", "H100-SXM", "--hidden", "4096", "--intermediate", "2048", "--counts", "16,x"}),

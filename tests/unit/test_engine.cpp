@@ -1,4 +1,6 @@
 // Engine: the (time, priority, sequence) order, phases, and the picosecond clock.
+#include <cmath>
+#include <limits>
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -60,6 +62,15 @@ TEST_CASE("SimTime is integer picoseconds with checked overflow", "[quick][engin
   CHECK(SimTime::from_ps(3).us() == Approx(3e-6));
   CHECK_THROWS_AS(SimTime::max() + SimTime::from_ps(1), std::overflow_error);
   CHECK_THROWS_AS(SimTime::from_seconds(1e9), std::overflow_error);  // 1e21 ps > int64
+  // Doubles that become times are range-checked (a cast of 1e21 is undefined; it gave negative
+  // durations, "an event in the past", for a link of 1 B/s); products of times likewise.
+  CHECK(SimTime::from_ps_truncated(2.9).ps() == 2);
+  CHECK(SimTime::from_ps_truncated(-2.9).ps() == -2);
+  CHECK_THROWS_AS(SimTime::from_ps_truncated(1e21), std::overflow_error);
+  CHECK_THROWS_AS(SimTime::from_ps_truncated(std::numeric_limits<double>::infinity()), std::overflow_error);
+  CHECK_THROWS_AS(SimTime::from_ps_truncated(std::nan("")), std::overflow_error);
+  CHECK((SimTime::from_ps(7) * 3).ps() == 21);
+  CHECK_THROWS_AS(SimTime::from_ps(int64_t{1} << 62) * 2, std::overflow_error);
 }
 
 TEST_CASE("two streams overlap, and a collective waits for every participant", "[quick][engine]") {
