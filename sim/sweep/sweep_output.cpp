@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -221,19 +222,36 @@ void write_sorted_results(const SweepSpec& spec, const std::string& dir, std::ve
   write_file_atomically(dir + "/results.csv", results_csv(spec, rows));
 }
 
-DirLock::DirLock(const std::string& dir) {
-  const std::string path = dir + "/.lock";
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw std::runtime_error(fmt::format("{}: cannot create: {}", path, std::strerror(errno)));
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd_);
+namespace {
+
+// Whether the open file fd is still the one `path` names (a releasing holder may have removed it).
+bool names_same_file(int fd, const std::string& path) {
+  struct stat held{}, named{};
+  return ::fstat(fd, &held) == 0 && ::stat(path.c_str(), &named) == 0 && held.st_dev == named.st_dev && held.st_ino == named.st_ino;
+}
+
+}  // namespace
+
+DirLock::DirLock(const std::string& dir) : path_(dir + "/.lock") {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw input_error(dir, "", fmt::format("cannot create {}: {}", path_, std::strerror(errno)));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+      throw input_error(dir, "", "another moesim sweep is writing to this folder (it holds .lock)");
+    }
+    if (names_same_file(fd_, path_)) return;
+    ::close(fd_);  // locked a file its holder removed on release: lock the current one
     fd_ = -1;
-    throw input_error(dir, "", "another moesim sweep is writing to this folder (it holds .lock)");
   }
+  throw input_error(dir, "", "cannot take .lock: it is being created and removed by other processes");
 }
 
 DirLock::~DirLock() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ < 0) return;
+  ::unlink(path_.c_str());  // while still holding the lock, so no one else holds this inode
+  ::close(fd_);
 }
 
 }  // namespace moesim

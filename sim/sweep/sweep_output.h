@@ -58,8 +58,10 @@ std::string results_csv(const SweepSpec& spec, const std::vector<Json>& sorted_r
 // in "*" gives one entry per scalar member of that object.
 Json extract_metrics(const Json& report, const std::vector<std::string>& metrics);
 
-// An exclusive lock on DIR/.lock, held while this object lives; an InputError if another
-// process holds it.
+// An exclusive lock on DIR/.lock (flock), held while this object lives; an InputError if another
+// process holds it. The file is removed when the lock is released, so a refused or finished
+// sweep leaves no .lock behind; a lock taken on a file that was removed meanwhile (the path no
+// longer names the locked inode) is dropped and taken again on the new file.
 class DirLock {
  public:
   explicit DirLock(const std::string& dir);
@@ -68,6 +70,7 @@ class DirLock {
   DirLock& operator=(const DirLock&) = delete;
 
  private:
+  std::string path_;
   int fd_ = -1;
 };
 

@@ -292,3 +292,16 @@ TEST_CASE("the progress bar renders counts, rate and ETA in the width given", "[
   CHECK(ProgressBar::format_duration(184) == "3m04s");
   CHECK(ProgressBar::format_duration(7500) == "2h05m");
 }
+
+TEST_CASE("the folder lock refuses a second holder and leaves no file behind", "[quick][sweep]") {
+  TempDir dir("dirlock");
+  const auto lock_file = std::filesystem::path(dir.path) / ".lock";
+  {
+    DirLock first(dir.path);
+    CHECK(std::filesystem::exists(lock_file));
+    CHECK_THROWS_WITH(DirLock(dir.path), Catch::Contains("another moesim sweep is writing to this folder"));
+  }
+  CHECK_FALSE(std::filesystem::exists(lock_file));  // removed on release, also after a refusal
+  DirLock again(dir.path);
+  CHECK(std::filesystem::exists(lock_file));
+}
