@@ -62,7 +62,10 @@ CommA2aRequest request_of(const po::variables_map& vm) {
   r.algorithm = given<std::string>(vm, "algorithm").value_or(vm["mode"].as<std::string>() == "low-latency" ? "deepep-low-latency" : "auto");
   r.dispatch_dtype = vm["dispatch-dtype"].as<std::string>();
   r.combine_dtype = vm["combine-dtype"].as<std::string>();
-  r.seed = vm["seed"].as<uint64_t>();
+  // Signed, so that "-1" is refused rather than wrapped to 2^64 - 1 by the unsigned parse.
+  const int64_t seed = vm["seed"].as<int64_t>();
+  if (seed < 0 || seed > (int64_t{1} << 53)) throw InputError(fmt::format("--seed: expected an integer in [0, 2^53], got {}", seed));
+  r.seed = static_cast<uint64_t>(seed);
   r.network_model = vm["network"].as<std::string>();
   r.flow_tolerance = vm["tolerance"].as<double>();
   r.topology = given<std::string>(vm, "topology");
@@ -95,7 +98,7 @@ int comm(const std::vector<std::string>& args) {
       ("dispatch-dtype", po::value<std::string>()->default_value("fp8"), "fp8 (with one fp32 scale per 128 values) | bf16")
       ("combine-dtype", po::value<std::string>()->default_value("bf16"), "bf16 | fp8")
       ("routing", po::value<std::string>()->default_value("uniform"), "uniform | zipf:S (sampled top-k, group-limited by group mass) | deepep-bench (DeepEP's test gate: i.i.d. scores, groups ranked by best score)")
-      ("seed", po::value<uint64_t>()->default_value(1), "routing seed")
+      ("seed", po::value<int64_t>()->default_value(1), "routing seed (0 to 2^53)")
       ("network", po::value<std::string>()->default_value("bottleneck"), "bottleneck | flow")
       ("topology", po::value<std::string>(), "generator (moesim list topologies; default: the one for the hardware's scale-up fabric, as in `moesim run`)")
       ("nics-per-node", po::value<int64_t>(), "NICs per node (default one per GPU)")

@@ -99,7 +99,7 @@ int import(const std::vector<std::string>& args) {
                                           "the records must carry")(
       "missing", po::value<std::string>()->default_value("drop"), "mixtral-jsonl: drop tokens lacking a layer, or sample the "
                                                                   "missing (token, layer) from the layer's expert distribution")(
-      "seed", po::value<uint64_t>()->default_value(0), "seed of --missing sample")("quiet,q", "print nothing on success");
+      "seed", po::value<int64_t>()->default_value(0), "seed of --missing sample (0 to 2^53)")("quiet,q", "print nothing on success");
   po::options_description hidden;
   hidden.add_options()("in", po::value<std::string>())("out", po::value<std::string>());
   po::positional_options_description pos;
@@ -138,7 +138,9 @@ int import(const std::vector<std::string>& args) {
     throw InputError("--experts and --top-k must be positive");
   if (vm.count("layers")) o.layers = parse_layers(vm["layers"].as<std::string>());
   o.missing = vm["missing"].as<std::string>();
-  o.seed = vm["seed"].as<uint64_t>();
+  const int64_t seed = vm["seed"].as<int64_t>();  // signed: "-1" is refused, not wrapped
+  if (seed < 0 || seed > (int64_t{1} << 53)) throw InputError(fmt::format("--seed: expected an integer in [0, 2^53], got {}", seed));
+  o.seed = static_cast<uint64_t>(seed);
   const std::string in = vm["in"].as<std::string>(), out = vm["out"].as<std::string>();
   std::error_code same_ec;
   if (std::filesystem::equivalent(in, out, same_ec))

@@ -1,5 +1,6 @@
 #include "sim/network/topology_parts.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -89,11 +90,21 @@ void add_nic_ports(Topology& t, const TopologySpec& spec, const HardwareProfile&
 void add_spines(Topology& t, const TopologySpec& spec, const HardwareProfile& hw, const LeafPlan& plan, int32_t spines) {
   auto& tb = t.tables();
   if (plan.leaves <= 1) return;
-  if (spines < 1) throw std::invalid_argument("topology: at least one spine is needed to join the leaves");
   const auto& out = hw.inter_node;
   // A leaf's downlink bandwidth: its ports (port_up links point at the leaf).
   std::vector<double> down_bw(static_cast<size_t>(plan.leaves), 0.0);
-  for (size_t p = 0; p < tb.port_up.size(); ++p) down_bw[static_cast<size_t>(tb.leaf_of[p])] += t.link(tb.port_up[p]).bandwidth_Bps;
+  std::vector<int64_t> ports(static_cast<size_t>(plan.leaves), 0);
+  for (size_t p = 0; p < tb.port_up.size(); ++p) {
+    down_bw[static_cast<size_t>(tb.leaf_of[p])] += t.link(tb.port_up[p]).bandwidth_Bps;
+    ++ports[static_cast<size_t>(tb.leaf_of[p])];
+  }
+  // Destination-mod-k picks spine (port's place under its leaf) mod spines: spines beyond the
+  // largest leaf's port count would carry nothing while taking a share of the uplink bandwidth.
+  const int64_t max_ports = *std::max_element(ports.begin(), ports.end());
+  if (spines == 0) spines = static_cast<int32_t>(std::min<int64_t>(plan.leaves, max_ports));  // one per leaf, at most one per port
+  if (spines > max_ports)
+    throw std::invalid_argument(fmt::format("{} spines is more than the {} NIC ports under a leaf; under destination-mod-k routing spine k serves "
+                                            "the ports at place k mod spines, so spines beyond {} would carry no traffic", spines, max_ports, max_ports));
   tb.spines = spines;
   tb.leaf_to_spine.assign(static_cast<size_t>(plan.leaves) * static_cast<size_t>(spines), -1);
   tb.spine_to_leaf.assign(static_cast<size_t>(plan.leaves) * static_cast<size_t>(spines), -1);

@@ -38,8 +38,10 @@ void add_leaves(Topology& t, const LeafPlan& plan);
 // Port-to-leaf hops carry half of the profile's one-way inter-node latency each.
 void add_nic_ports(Topology& t, const TopologySpec& spec, const HardwareProfile& hw, int64_t node, const LeafPlan& plan);
 
-// Spines joining the leaves: `spines` of them, each leaf with one uplink per spine; a leaf's
-// uplinks together carry its ports' bandwidth / oversubscription. No-op for a single leaf.
+// Spines joining the leaves: `spines` of them (0: one per leaf, but no more than the ports of the
+// largest leaf), each leaf with one uplink per spine; a leaf's uplinks together carry its ports'
+// bandwidth / oversubscription. No-op for a single leaf. std::invalid_argument for more spines
+// than the ports of the largest leaf: destination-mod-k routing would never use the extra ones.
 void add_spines(Topology& t, const TopologySpec& spec, const HardwareProfile& hw, const LeafPlan& plan, int32_t spines);
 
 }  // namespace moesim

@@ -38,7 +38,7 @@ Topology leaf_spine(const TopologySpec& s, const HardwareProfile& hw, const Leaf
     add_switch_scale_up(t, s, hw, n);
     add_nic_ports(t, s, hw, n, plan);
   }
-  add_spines(t, s, hw, plan, static_cast<int32_t>(s.spines > 0 ? s.spines : plan.leaves));
+  add_spines(t, s, hw, plan, static_cast<int32_t>(s.spines));  // 0: the default, resolved there
   return t;
 }
 
@@ -86,7 +86,8 @@ ParamSpec oversubscription() {
   return {"oversubscription", "number", "", "1 (non-blocking)", 1.0, 1024.0, "a leaf's downlink : uplink bandwidth ratio"};
 }
 ParamSpec spines() {
-  return {"spines", "integer", "", "0 (one spine per leaf)", 0, 1 << 20, "spine switches joining the leaves"};
+  return {"spines", "integer", "", "0 (one spine per leaf, at most the ports of a leaf)", 0, 1 << 20,
+          "spine switches joining the leaves (at most the NIC ports under a leaf: destination-mod-k routing uses no more)"};
 }
 ParamSpec nodes_per_leaf(const char* default_value, const char* description) {
   return {"nodes_per_leaf", "integer", "", default_value, 0, 1 << 20, description};

@@ -76,7 +76,7 @@ std::vector<ConfigField> cluster_fields() {
       {"cluster", "oversubscription", "number", "", "1", std::string("rail-fat-tree, fat-tree: leaf downlink : uplink ratio; ") + gen, {},
        [](const JsonValue& v, ExperimentConfig& e) { e.cluster.topology.oversubscription = generator_param(v, e, "oversubscription"); },
        [](const ExperimentConfig& e) -> std::optional<Json> { return e.cluster.topology.oversubscription; }},
-      {"cluster", "spines", "integer", "", "0 (one per leaf)", std::string("rail-fat-tree, fat-tree: spine switches; ") + gen, {},
+      {"cluster", "spines", "integer", "", "0 (one per leaf, at most the ports of a leaf)", std::string("rail-fat-tree, fat-tree: spine switches; ") + gen, {},
        [](const JsonValue& v, ExperimentConfig& e) { e.cluster.topology.spines = static_cast<int64_t>(generator_param(v, e, "spines")); },
        [](const ExperimentConfig& e) -> std::optional<Json> { return e.cluster.topology.spines; }},
       {"cluster", "nodes_per_leaf", "integer", "", "0 (the generator's)", std::string("rail-fat-tree, fat-tree: nodes under one leaf; ") + gen, {},

@@ -10,12 +10,24 @@
 #include "sim/scenario/data_paths.h"
 
 namespace moesim {
+namespace {
+
+// The cluster's topology; a layout the generator cannot wire is an input error at $.cluster.
+Topology build_topology(const ExperimentConfig& cfg) {
+  try {
+    return Topology::build(cfg.cluster.topology, cfg.hardware);
+  } catch (const std::invalid_argument& e) {
+    throw input_error(cfg.file, "$.cluster", e.what());
+  }
+}
+
+}  // namespace
 
 Scenario::Scenario(ExperimentConfig config)
     : cfg_(std::move(config)),
       params_(count_params(cfg_.model)),
       stages_(make_stage_layout(cfg_.parallel.pipeline_stages, cfg_.cluster.devices(), cfg_.model.num_layers)),
-      topology_(Topology::build(cfg_.cluster.topology, cfg_.hardware)) {
+      topology_(build_topology(cfg_)) {
   const auto& topo_entry = *topology_registry().find(cfg_.cluster.topology.generator);
   a2a_ = &resolve_a2a(cfg_.moe.all_to_all, topo_entry.traits, cfg_.workload.phase == WorkloadPhase::Decode, cfg_.cluster.topology.nodes);
   a2a_bytes_ = a2a_unit_bytes(a2a_->traits, {cfg_.model.hidden_size, cfg_.model.moe.top_k, cfg_.moe.dispatch_dtype, cfg_.moe.combine_dtype});

@@ -49,6 +49,10 @@ TopologySpec random_spec(Rng& rng) {
     s.nodes_per_leaf = 1 + rng.below(3);
     s.spines = rng.below(3);
     s.oversubscription = 1.0 + static_cast<double>(rng.below(3));
+    // No more spines than NIC ports under a leaf (more are refused: they would carry nothing).
+    const int64_t nodes_under_leaf = std::min<int64_t>(s.nodes_per_leaf, s.nodes);
+    const int64_t ports_under_leaf = s.generator == "rail-fat-tree" ? nodes_under_leaf : nodes_under_leaf * std::min(s.nics(), s.devices_per_node);
+    s.spines = std::min<int64_t>(s.spines, ports_under_leaf);
   }
   return s;
 }
