@@ -15,12 +15,24 @@ struct Split {
   std::string unit;
 };
 
+// Whether [begin, end) is a plain decimal number: digits with an optional point and exponent,
+// no hexadecimal ("0x10", which strtod reads as 16), "inf" or "nan".
+bool is_decimal(const char* begin, const char* end) {
+  while (begin < end && *begin == ' ') ++begin;
+  if (begin < end && (*begin == '+' || *begin == '-')) ++begin;
+  if (begin == end || !(std::isdigit(static_cast<unsigned char>(*begin)) || *begin == '.')) return false;
+  for (const char* c = begin; c < end; ++c)
+    if (!std::isdigit(static_cast<unsigned char>(*c)) && *c != '.' && *c != 'e' && *c != 'E' && *c != '+' && *c != '-') return false;
+  return true;
+}
+
 // `example`: a valid text of the kind, for the message.
 Split split_number(const std::string& text, const char* what, const char* example) {
   const char* begin = text.c_str();
   char* end = nullptr;
   const double v = std::strtod(begin, &end);
-  if (end == begin) throw std::invalid_argument(fmt::format("expected {} such as \"{}\", got \"{}\"", what, example, text));
+  if (end == begin || !is_decimal(begin, end))
+    throw std::invalid_argument(fmt::format("expected {} such as \"{}\" (a decimal number, then the unit), got \"{}\"", what, example, text));
   std::string unit(end);
   size_t a = unit.find_first_not_of(' ');
   unit = a == std::string::npos ? "" : unit.substr(a);
@@ -66,8 +78,9 @@ double parse_bytes(const std::string& text) {
   auto [v, unit] = split_number(text, "a size with units", "80 GiB");
   std::string u = unit;
   const double m = take_prefix(u);
-  if (u == "B") return scaled(v, m, kMaxBytes, "the size", text);
-  if (u == "b") return scaled(v, m / 8.0, kMaxBytes, "the size", text);
+  const double bytes = u == "B" ? scaled(v, m, kMaxBytes, "the size", text) : u == "b" ? scaled(v, m / 8.0, kMaxBytes, "the size", text) : -1.0;
+  if (bytes > 0 && bytes < 1) throw std::invalid_argument(fmt::format("the size \"{}\" is less than one byte", text));
+  if (bytes >= 0) return bytes;
   throw std::invalid_argument(fmt::format("expected a size with units such as \"80 GiB\" or \"512 MB\", got \"{}\"", text));
 }
 

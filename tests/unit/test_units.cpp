@@ -28,6 +28,16 @@ TEST_CASE("values without units, with wrong units or negative are rejected", "[q
   CHECK_THROWS_AS(units::parse_bandwidth("450 GB"), std::invalid_argument);
   CHECK_THROWS_AS(units::parse_duration("2 parsecs"), std::invalid_argument);
   CHECK_THROWS_AS(units::parse_flops_rate("fast"), std::invalid_argument);
+  // Only decimal numbers: strtod alone reads "0x10" as 16, "inf" and "nan".
+  CHECK_THROWS_AS(units::parse_bytes("0x10 B"), std::invalid_argument);
+  CHECK_THROWS_AS(units::parse_bandwidth("inf GB/s"), std::invalid_argument);
+  CHECK_THROWS_AS(units::parse_duration("nan us"), std::invalid_argument);
+  CHECK(units::parse_bytes(".5 KiB") == 512.0);
+  CHECK(units::parse_bytes("1e3 B") == 1000.0);
+  // A size is whole bytes or more (or zero): half a byte is a mistake, not a size.
+  CHECK_THROWS_WITH(units::parse_bytes("0.5 B"), "the size \"0.5 B\" is less than one byte");
+  CHECK_THROWS_AS(units::parse_bytes("4 b"), std::invalid_argument);
+  CHECK(units::parse_bytes("0 B") == 0.0);
 }
 
 TEST_CASE("reader errors name the file and JSON path and suggest the closest key", "[quick][units]") {
