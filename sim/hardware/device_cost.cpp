@@ -16,7 +16,7 @@ std::optional<OpTable> find_op_table(const HardwareProfile& hw, const std::strin
   const auto path = (dir / (name + ".ops.json")).string();
   if (!fs::is_regular_file(path, ec)) {
     if (!hw.op_table_from.empty())
-      throw InputError(fmt::format("hardware \"{}\": op_table_from names \"{}\" but {} does not exist", hw.name, name, path));
+      throw input_error(hw.file, hw.json_path + ".op_table_from", fmt::format("names profile \"{}\", which has no per-op table ({} does not exist)", name, path));
     return std::nullopt;
   }
   auto t = load_op_table_file(path);

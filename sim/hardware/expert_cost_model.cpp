@@ -65,7 +65,11 @@ std::optional<CalibrationTable> find_calibration(const HardwareProfile& hw, cons
   const std::string& name = hw.calibration_from.empty() ? hw.name : hw.calibration_from;
   const auto path = (std::filesystem::path(data_dir) / "hw_profiles" / (name + ".calibration.json")).string();
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return std::nullopt;
+  if (!std::filesystem::exists(path, ec)) {
+    if (!hw.calibration_from.empty())  // a misspelt name would silently drop the measured tables
+      throw input_error(hw.file, hw.json_path + ".calibration_from", fmt::format("names profile \"{}\", which has no measured table ({} does not exist)", name, path));
+    return std::nullopt;
+  }
   auto t = load_calibration_file(path);
   if (t.hardware != name)
     throw input_error(path, "$.hardware", fmt::format("table is for \"{}\" but the profile asks for \"{}\"", t.hardware, name));

@@ -47,6 +47,8 @@ HardwareProfile parse_hardware(const JsonValue& value) {
   auto o = value.as_object();
   HardwareProfile h;
   h.source_json = value.raw();
+  h.file = value.file();
+  h.json_path = value.path();
   h.name = profile_name(o.required("name"));
   h.vendor = o.required("vendor").as_string();
   if (auto d = o.optional("description")) h.description = d->as_string();

@@ -37,6 +37,8 @@ struct HardwareProfile {
   std::string calibration_from;     // another profile whose measured tables this one uses
   std::string op_table_from;        // another profile whose per-op table (ops.json) this one transfers
   Json source_json;
+  std::string file = "(inline)";    // where the profile was read, for errors about its keys
+  std::string json_path = "$";      // the profile's JSON path in that file ("$", or "$.hardware" inline)
 
   double usable_hbm_bytes() const { return hbm_capacity_bytes - hbm_reserved_bytes; }
   // Peak dense FLOP/s for a dtype; falls back to bf16 for dtypes the device lacks.

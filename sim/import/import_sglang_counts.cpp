@@ -40,9 +40,17 @@ std::vector<std::string> dump_ranks(const std::string& in) {
   return out.empty() ? std::vector<std::string>{in} : out;
 }
 
-// layer id -> expert id -> count, summed over the dump's ranks.
-std::map<int64_t, std::map<int64_t, double>> read_csv_dump(const std::vector<std::string>& files) {
+// The dump summed over its ranks: layer id -> expert id -> count, and where the highest expert id
+// was read ("FILE: line N"), for the error when it is beyond the model's experts.
+struct CsvDump {
   std::map<int64_t, std::map<int64_t, double>> sum;
+  int64_t max_id = -1;
+  std::string max_id_file, max_id_line;
+};
+
+CsvDump read_csv_dump(const std::vector<std::string>& files) {
+  CsvDump dump;
+  auto& sum = dump.sum;
   for (const auto& file : files) {
     const std::string text = import::read_file(file);
     size_t at = 0;
@@ -69,22 +77,23 @@ std::map<int64_t, std::map<int64_t, double>> read_csv_dump(const std::vector<std
       }
       if (v[0] > (1 << 20) || v[1] > (1 << 20)) throw input_error(file, fmt::format("line {}", line), "layer or expert id above 2^20");
       sum[v[0]][v[1]] += static_cast<double>(v[2]);
+      if (v[1] > dump.max_id) dump.max_id = v[1], dump.max_id_file = file, dump.max_id_line = fmt::format("line {}", line);
     }
   }
-  return sum;
+  return dump;
 }
 
 // The CSV dump as counts: rows are the recorded MoE layers (their own ids), experts the model's.
 Imported import_csv_dump(const std::string& in, const ImportOptions& opt) {
   const auto files = dump_ranks(in);
-  const auto sum = read_csv_dump(files);
+  const CsvDump dump = read_csv_dump(files);
+  const auto& sum = dump.sum;
   if (sum.empty()) throw input_error(in, "", "the dump holds no counts");
   int64_t experts = opt.experts;
   std::string model = opt.model;
   std::vector<int64_t> layers;
   for (const auto& [l, row] : sum) layers.push_back(l);
-  int64_t max_id = 0;
-  for (const auto& [l, row] : sum) max_id = std::max(max_id, row.rbegin()->first);
+  const int64_t max_id = dump.max_id;
   // The model: --model, else the one bundled model whose MoE layers include the recorded ones and
   // whose experts cover the highest id.
   std::vector<const ModelShape*> fits;
@@ -102,7 +111,7 @@ Imported import_csv_dump(const std::string& in, const ImportOptions& opt) {
     if (fits.empty()) throw InputError(fmt::format("--experts N is required for this SGLang CSV dump (experts absent from it had no tokens; the highest id is {})", max_id));
     experts = fits[0]->num_experts;
   }
-  if (max_id >= experts) throw input_error(in, "", fmt::format("expert id {} out of range for {} experts", max_id, experts));
+  if (max_id >= experts) throw input_error(dump.max_id_file, dump.max_id_line, fmt::format("expert id {} out of range for {} experts", max_id, experts));
   if (!opt.layers.empty() && opt.layers != layers)
     throw input_error(in, "", fmt::format("--layers does not match the dump's layer ids ({}..{}, {} layers)", layers.front(), layers.back(), layers.size()));
   ExpertCounts c;

@@ -64,6 +64,8 @@ void for_each_jsonl(const std::string& path, const std::function<void(int64_t, c
       std::string what = e.what();
       const auto p = what.find("parse error");
       if (p != std::string::npos) what = what.substr(p);
+      else if (const auto b = what.find("] "); what.rfind("[json.exception", 0) == 0 && b != std::string::npos) what = what.substr(b + 2);
+      if (const auto l = what.find("; last read:"); l != std::string::npos) what.resize(l);
       const std::string within = "parse error at line 1, column ";  // nlohmann counts within the line
       if (what.rfind(within, 0) == 0) what = "parse error at column " + what.substr(within.size());
       std::string hint;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <stdexcept>
@@ -134,7 +135,11 @@ RoutingStats routing_stats(const std::string& path) {
   if (!in) throw input_error(path, "", "cannot open file");
   char magic[2] = {};
   in.read(magic, 2);
-  return in.gcount() == 2 && magic[0] == 'P' && magic[1] == 'K' ? trace_stats(path) : counts_stats(path);
+  if (in.gcount() == 2 && magic[0] == 'P' && magic[1] == 'K') return trace_stats(path);
+  // Not a zip: a counts JSON, unless it is named as a trace (an empty or cut .npz is no JSON).
+  if (std::filesystem::path(path).extension() == ".npz")
+    throw input_error(path, "", in.gcount() == 0 ? "empty file: expected a moesim trace (.npz, a zip archive)" : "not a zip archive: expected a moesim trace (.npz)");
+  return counts_stats(path);
 }
 
 Json stats_to_json(const RoutingStats& s, const StatsPlacement* p) {

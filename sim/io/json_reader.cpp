@@ -328,8 +328,9 @@ JsonDocument JsonDocument::load_file(const std::string& path) {
   return doc;
 }
 
-JsonDocument JsonDocument::parse_file(const std::string& path) {
-  const std::string text = read_input_file(path, kMaxJsonFileBytes, "a JSON file");
+JsonDocument JsonDocument::parse_file(const std::string& path) { return parse_text(read_input_file(path, kMaxJsonFileBytes, "a JSON file"), path); }
+
+JsonDocument JsonDocument::parse_text(const std::string& text, const std::string& path) {
   // Refuse absurd nesting before parsing: deep recursion elsewhere would exhaust the stack.
   {
     constexpr int kMaxDepth = 256;
@@ -369,9 +370,11 @@ JsonDocument JsonDocument::parse_file(const std::string& path) {
         ++col;
       }
     }
+    // nlohmann's text after its own position ("parse error at line 1, column 3: "), without the
+    // bytes it last read (they may be binary or invalid UTF-8: the error line stays plain text).
     std::string what = e.what();
-    const auto p = what.find("parse error");
-    if (p != std::string::npos) what = what.substr(p);
+    if (const auto p = what.find(": ", what.find("parse error")); p != std::string::npos) what = what.substr(p + 2);
+    if (const auto p = what.find("; last read:"); p != std::string::npos) what.resize(p);
     throw input_error(path, fmt::format("line {} column {}", line, col), "invalid JSON: " + what);
   } catch (const Json::exception& e) {
     // e.g. a number out of range (1e999): not a parse error, but bad input all the same. The

@@ -98,6 +98,9 @@ class JsonDocument {
   // again. Throws InputError naming the file and the line or JSON path.
   static JsonDocument load_file(const std::string& path);
   static JsonDocument from_json(Json value, const std::string& name);
+  // Parses JSON text held elsewhere (a trace's header) with load_file's checks; `name` stands for
+  // the file in errors ("trace.npz: meta").
+  static JsonDocument parse_text(const std::string& text, const std::string& name);
   JsonValue root() const { return JsonValue(file_, "$", value_.get()); }
   const Json& json() const { return *value_; }
 

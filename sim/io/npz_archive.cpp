@@ -154,6 +154,7 @@ NpzReader::NpzReader(const std::string& path) : path_(path) {
       if (!within(data, comp))
         throw input_error(path, name, fmt::format("corrupt zip entry: member truncated (needs {} bytes at offset {}, the file has {})", comp, data, size_));
       if (name.size() > 4 && name.ends_with(".npy")) name = name.substr(0, name.size() - 4);
+      if (arrays_.count(name)) throw input_error(path, name, "the archive holds this member twice (which one counts would be a guess)");
       arrays_[name] = parse_npy(path, name, base_ + data, comp);
     }
   } catch (...) {

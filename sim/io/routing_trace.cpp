@@ -31,21 +31,23 @@ RoutingTrace::RoutingTrace(const std::string& path) : npz_(std::make_unique<NpzR
   const auto& meta = npz_->array("meta");
   if (meta.dtype != "u1") throw input_error(path, "meta", "expected a uint8 array holding JSON");
   const auto* meta_text = reinterpret_cast<const char*>(meta.data);
-  if (json_depth(meta_text, meta_text + meta.count()) > kMaxJsonDepth)
-    throw input_error(path, "meta", fmt::format("header JSON nested deeper than {} levels", kMaxJsonDepth));
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(std::string(meta_text, static_cast<size_t>(meta.count())));
-  } catch (const nlohmann::json::exception& e) {
-    throw input_error(path, "meta", std::string("header is not valid JSON: ") + e.what());
-  }
+  // The JSON file reader's checks (nesting, duplicate keys, UTF-8, numbers out of range), with
+  // errors that name the trace and its meta member.
+  const JsonDocument doc = JsonDocument::parse_text(std::string(meta_text, static_cast<size_t>(meta.count())), path + ": meta");
+  const nlohmann::json& j = doc.json();
   auto need = [&](const char* key) -> const nlohmann::json& {
     if (!j.is_object() || !j.contains(key)) throw input_error(path, std::string("meta.") + key, "missing from the trace header");
     return j[key];
   };
-  try {
-    if (need("format").get<std::string>() != "moesim-trace") throw input_error(path, "meta.format", "expected \"moesim-trace\"");
-    header_.model = need("model").get<std::string>();
+  auto text = [&](const char* key, const nlohmann::json& v) {
+    if (!v.is_string()) throw input_error(path, std::string("meta.") + key, "expected a string, got " + v.dump().substr(0, 40));
+    return v.get<std::string>();
+  };
+  {
+    if (text("format", need("format")) != "moesim-trace") throw input_error(path, "meta.format", "expected \"moesim-trace\"");
+    if (j.contains("version") && !(j["version"].is_number_integer() && j["version"].get<int64_t>() == 1))
+      throw input_error(path, "meta.version", "expected 1 (the moesim-trace version this moesim reads), got " + j["version"].dump().substr(0, 40));
+    header_.model = text("model", need("model"));
     header_.num_experts = whole_number(path, "meta.num_experts", need("num_experts"), 1, 1 << 20);
     header_.top_k = whole_number(path, "meta.top_k", need("top_k"), 1, 1024);
     const auto& layers = need("layers");
@@ -57,9 +59,7 @@ RoutingTrace::RoutingTrace(const std::string& path) : npz_(std::make_unique<NpzR
       if (!seen.insert(header_.layers.back()).second)
         throw input_error(path, where, fmt::format("layer {} is listed twice (each layer's routing once)", header_.layers.back()));
     }
-    if (j.contains("source")) header_.source = j["source"].get<std::string>();
-  } catch (const nlohmann::json::type_error& e) {
-    throw input_error(path, "meta", std::string("wrong type in trace header: ") + e.what());
+    if (j.contains("source")) header_.source = text("source", j["source"]);
   }
   ids_ = &npz_->array("topk_ids");
   if (ids_->dtype != "i2" && ids_->dtype != "i4") throw input_error(path, "topk_ids", "expected int16 or int32");

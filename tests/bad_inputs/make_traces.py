@@ -7,8 +7,11 @@ needs numpy) only to change them. Every trace is small: 32 layers x 16 tokens of
 
     python3 tests/bad_inputs/make_traces.py
 """
+import io
 import os
 import sys
+import warnings
+import zipfile
 
 import numpy as np
 
@@ -107,6 +110,27 @@ def main():
 
     # An empty file named .npz.
     open(os.path.join(HERE, "trace_empty.npz"), "wb").close()
+    header_faults(ids, meta)
+
+
+def header_faults(ids, meta):
+    """Archives and headers that parse but must not be trusted."""
+    ids_npy = npy_bytes("<i4", "(32, 16, 2)", ids.tobytes())
+    meta_npy = npy_bytes("|u1", "(%d,)" % meta.size, meta.tobytes())
+    # topk_ids twice in one archive (zip allows it; which one a reader takes is a guess).
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
+        warnings.simplefilter("ignore")  # "Duplicate name"
+        for name, data in (("topk_ids", ids_npy), ("meta", meta_npy), ("topk_ids", npy_bytes("<i4", "(32, 16, 2)", ids[:, ::-1].tobytes()))):
+            z.writestr(zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0)), data)
+    with open(os.path.join(HERE, "trace_member_twice.npz"), "wb") as f:
+        f.write(buf.getvalue())
+    # A header of a later format version.
+    v2 = meta_array(header(version=2))
+    save_raw("trace_meta_version_2.npz", {"topk_ids": ids_npy, "meta": npy_bytes("|u1", "(%d,)" % v2.size, v2.tobytes())})
+    # A header whose model name is not UTF-8.
+    bad = bytes(meta.tobytes()).replace(b'"mixtral-8x7b"', b'"mixtral-\xff\xfe"')
+    save_raw("trace_meta_not_utf8.npz", {"topk_ids": ids_npy, "meta": npy_bytes("|u1", "(%d,)" % len(bad), bad)})
 
 
 if __name__ == "__main__":
