@@ -46,7 +46,9 @@ void finalize_placement(LayerPlacement& p, int64_t num_experts);
 
 // Reads an SGLang-style placement file ({"physical_to_logical_map": [[slot -> logical] x layers]},
 // one row per model layer, per MoE layer, or a single row for all) into per-model-layer rows.
+// Each row holds `slots` expert ids, slots / expert_parallel per rank; an InputError at the entry
+// for a wrong count, an id out of range, or an expert twice on one rank.
 std::vector<std::vector<int32_t>> load_placement_file(const std::string& path, const std::vector<bool>& layer_is_moe,
-                                                      int64_t num_experts, int64_t slots);
+                                                      int64_t num_experts, int64_t slots, int64_t expert_parallel);
 
 }  // namespace moesim

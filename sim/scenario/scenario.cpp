@@ -108,7 +108,8 @@ void Scenario::build_placements() {
       if (m.layer_is_moe[l]) req.layer_loads[l] = routing_->expected_load(l);
   }
   if (policy.traits.needs_file)
-    req.physical_to_logical = load_placement_file(cfg_.placement.file, m.layer_is_moe, m.moe.num_experts, m.moe.num_experts + cfg_.placement.redundant_experts);
+    req.physical_to_logical = load_placement_file(cfg_.placement.file, m.layer_is_moe, m.moe.num_experts, m.moe.num_experts + cfg_.placement.redundant_experts,
+                                                  cfg_.parallel.expert_parallel);
   // A pure function of the request: sweep points that differ elsewhere share one placement.
   static ProcessMemo<PlacementKey, std::vector<LayerPlacement>> memo(kMaxCachedPlacements);
   PlacementKey key{reinterpret_cast<uintptr_t>(policy.factory), req, m.layer_is_moe};

@@ -125,7 +125,7 @@ TEST_CASE("placement file: SGLang physical_to_logical_map rows, and its errors",
   // s / 3. One row per MoE layer.
   const test::TempDir dir("placement");
   const std::vector<bool> moe = {false, true, true};
-  const auto rows = load_placement_file(dir.file("p.json", R"({"physical_to_logical_map": [[0, 1, 2, 3, 0, 1], [3, 2, 1, 0, 3, 2]]})"), moe, 4, 6);
+  const auto rows = load_placement_file(dir.file("p.json", R"({"physical_to_logical_map": [[0, 1, 2, 3, 0, 1], [3, 2, 1, 0, 3, 2]]})"), moe, 4, 6, 2);
   REQUIRE(rows.size() == 3);
   CHECK(rows[0].empty());
   CHECK(rows[1] == std::vector<int32_t>{0, 1, 2, 3, 0, 1});
@@ -139,22 +139,25 @@ TEST_CASE("placement file: SGLang physical_to_logical_map rows, and its errors",
 
   // One row serves every MoE layer; with one row per model layer the dense layer's row is read
   // (and checked) but not used.
-  const auto single = load_placement_file(dir.file("one.json", R"({"physical_to_logical_map": [[0, 1, 2, 3, 0, 1]]})"), moe, 4, 6);
+  const auto single = load_placement_file(dir.file("one.json", R"({"physical_to_logical_map": [[0, 1, 2, 3, 0, 1]]})"), moe, 4, 6, 2);
   CHECK(single[1] == single[2]);
-  const auto all = load_placement_file(dir.file("all.json", R"({"physical_to_logical_map": [[0, 0, 0, 0, 0, 0], [0, 1, 2, 3, 0, 1], [1, 0, 3, 2, 1, 0]]})"), moe, 4, 6);
+  const auto all = load_placement_file(dir.file("all.json", R"({"physical_to_logical_map": [[0, 0, 0, 0, 0, 0], [0, 1, 2, 3, 0, 1], [1, 0, 3, 2, 1, 0]]})"), moe, 4, 6, 2);
   CHECK(all[0].empty());
   CHECK(all[2] == std::vector<int32_t>{1, 0, 3, 2, 1, 0});
 
   // Errors: a row with the wrong slot count, an expert id out of range, a wrong row count (input
   // errors naming the JSON path); an expert with no copy (the policy names the layer).
   using test::error_of;
-  CHECK_THAT(error_of([&] { load_placement_file(dir.file("short.json", R"({"physical_to_logical_map": [[0, 1, 2, 3, 0]]})"), moe, 4, 6); }),
+  CHECK_THAT(error_of([&] { load_placement_file(dir.file("short.json", R"({"physical_to_logical_map": [[0, 1, 2, 3, 0]]})"), moe, 4, 6, 2); }),
              Catch::Contains("$.physical_to_logical_map[0]") && Catch::Contains("expected 6 physical slots") && Catch::Contains("got 5"));
-  CHECK_THAT(error_of([&] { load_placement_file(dir.file("range.json", R"({"physical_to_logical_map": [[0, 1, 2, 4, 0, 1]]})"), moe, 4, 6); }),
+  CHECK_THAT(error_of([&] { load_placement_file(dir.file("range.json", R"({"physical_to_logical_map": [[0, 1, 2, 4, 0, 1]]})"), moe, 4, 6, 2); }),
              Catch::Contains("$.physical_to_logical_map[0][3]"));
-  CHECK_THAT(error_of([&] { load_placement_file(dir.file("rows.json", R"({"physical_to_logical_map": [[0, 1, 2, 3, 0, 1], [0, 1, 2, 3, 0, 1], [0, 1, 2, 3, 0, 1], [0, 1, 2, 3, 0, 1]]})"), moe, 4, 6); }),
+  CHECK_THAT(error_of([&] { load_placement_file(dir.file("rows.json", R"({"physical_to_logical_map": [[0, 1, 2, 3, 0, 1], [0, 1, 2, 3, 0, 1], [0, 1, 2, 3, 0, 1], [0, 1, 2, 3, 0, 1]]})"), moe, 4, 6, 2); }),
              Catch::Contains("expected 1, 3 (model layers) or 2 (MoE layers) rows, got 4"));
-  r.physical_to_logical = load_placement_file(dir.file("nocopy.json", R"({"physical_to_logical_map": [[0, 1, 2, 0, 1, 2]]})"), moe, 4, 6);
+  // An expert twice on one rank: named at its second slot (the dense layer's row is not checked).
+  CHECK_THAT(error_of([&] { load_placement_file(dir.file("twice.json", R"({"physical_to_logical_map": [[0, 0, 0, 0, 0, 0], [0, 1, 2, 3, 0, 1], [1, 0, 3, 2, 1, 1]]})"), moe, 4, 6, 2); }),
+             Catch::Contains("$.physical_to_logical_map[2][5]") && Catch::Contains("expert 1 is already in slot 4 of rank 1 (slots 3 to 5)"));
+  r.physical_to_logical = load_placement_file(dir.file("nocopy.json", R"({"physical_to_logical_map": [[0, 1, 2, 0, 1, 2]]})"), moe, 4, 6, 2);
   CHECK_THROWS_WITH(place("file", r, 1), "placement file, layer 1: placement: expert 3 has no copy");
   CHECK_THROWS_AS(place("file", r, 1), std::invalid_argument);
 }
