@@ -70,7 +70,7 @@ struct OpTiming {
 
 // The per-op table for `hw`: its own hw_profiles/<name>.ops.json, else the one of `op_table_from`
 // (then `source_hw` is that device's profile, for the transfer); nullopt when neither exists.
-std::optional<OpTable> find_op_table(const HardwareProfile& hw, const std::string& data_dir, std::optional<HardwareProfile>& source_hw);
+std::shared_ptr<const OpTable> find_op_table(const HardwareProfile& hw, const std::string& data_dir, std::optional<HardwareProfile>& source_hw);
 
 class DeviceCostModel {
  public:
@@ -89,10 +89,10 @@ class DeviceCostModel {
   // the roofline of `roofline_cost`. `beside_comm`: it runs while communication kernels hold SMs.
   OpTiming op(const std::string& table_op, const std::vector<double>& coords, const OpCost& roofline_cost, bool beside_comm) const;
   // The per-op table in use (null: ops come from the roofline) and the device it was measured on.
-  const OpTable* op_table() const { return ops_ ? &*ops_ : nullptr; }
+  const OpTable* op_table() const { return ops_.get(); }
   const HardwareProfile& hardware() const { return hw_; }
   // The measured table the expert blocks come from; null when they come from the roofline.
-  const CalibrationTable* calibration() const { return experts_ && experts_->table() ? &*experts_->table() : nullptr; }
+  const CalibrationTable* calibration() const { return experts_ ? experts_->table() : nullptr; }
 
  private:
   double overlap_stretch() const;
@@ -104,7 +104,7 @@ class DeviceCostModel {
   std::unique_ptr<ExpertCostModel> experts_;  // null: roofline only
   bool strict_ = false;                       // a named backend: its errors are errors
   DenseGemmTable dense_gemms_;
-  std::optional<OpTable> ops_;
+  std::shared_ptr<const OpTable> ops_;  // shared by every model of one file
   std::unique_ptr<HardwareProfile> ops_source_;  // set when ops_ is another device's table
 };
 

@@ -60,6 +60,12 @@ std::string join(const std::vector<std::string>& v) {
 }  // namespace
 
 std::optional<CalibrationTable> find_calibration(const HardwareProfile& hw, const std::string& data_dir) {
+  const auto t = find_calibration_shared(hw, data_dir);
+  if (!t) return std::nullopt;
+  return *t;
+}
+
+std::shared_ptr<const CalibrationTable> find_calibration_shared(const HardwareProfile& hw, const std::string& data_dir) {
   // A profile may borrow another device's table ("calibration_from"), e.g. the H800, whose die,
   // SMs and HBM are the H100's.
   const std::string& name = hw.calibration_from.empty() ? hw.name : hw.calibration_from;
@@ -68,16 +74,16 @@ std::optional<CalibrationTable> find_calibration(const HardwareProfile& hw, cons
   if (!std::filesystem::exists(path, ec)) {
     if (!hw.calibration_from.empty())  // a misspelt name would silently drop the measured tables
       throw input_error(hw.file, hw.json_path + ".calibration_from", fmt::format("names profile \"{}\", which has no measured table ({} does not exist)", name, path));
-    return std::nullopt;
+    return nullptr;
   }
-  auto t = load_calibration_file(path);
-  if (t.hardware != name)
-    throw input_error(path, "$.hardware", fmt::format("table is for \"{}\" but the profile asks for \"{}\"", t.hardware, name));
+  auto t = load_calibration_shared(path);
+  if (t->hardware != name)
+    throw input_error(path, "$.hardware", fmt::format("table is for \"{}\" but the profile asks for \"{}\"", t->hardware, name));
   return t;
 }
 
 
-ExpertCostModel::ExpertCostModel(const HardwareProfile& hw, std::optional<CalibrationTable> table, const std::string& backend,
+ExpertCostModel::ExpertCostModel(const HardwareProfile& hw, std::shared_ptr<const CalibrationTable> table, const std::string& backend,
                                  bool allow_extrapolation)
     : hw_(hw), table_(std::move(table)), backend_(backend), allow_extrapolation_(allow_extrapolation) {
   if (backend_.empty()) return;

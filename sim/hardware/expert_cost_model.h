@@ -15,6 +15,7 @@
 // With no backend it is the roofline of layer_costs' expert_block_cost. calibration/README.md
 // gives the reasons and calibration/ACCURACY.md the measured errors.
 #pragma once
+#include <memory>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -38,8 +39,10 @@ class ExpertCostModel {
  public:
   // backend empty = use the roofline; throws InputError if `table` (nullopt = none found) has no
   // table for that backend.
-  ExpertCostModel(const HardwareProfile& hw, std::optional<CalibrationTable> table, const std::string& backend,
+  ExpertCostModel(const HardwareProfile& hw, std::shared_ptr<const CalibrationTable> table, const std::string& backend,
                   bool allow_extrapolation);
+  ExpertCostModel(const HardwareProfile& hw, std::optional<CalibrationTable> table, const std::string& backend, bool allow_extrapolation)
+      : ExpertCostModel(hw, table ? std::make_shared<const CalibrationTable>(std::move(*table)) : nullptr, backend, allow_extrapolation) {}
 
   // Predicted time of ONE grouped SwiGLU expert block (all experts, one per count) on one device.
   ExpertBlockEstimate expert_block(int64_t hidden, int64_t intermediate, Dtype dtype,
@@ -47,7 +50,7 @@ class ExpertCostModel {
   bool calibrated() const { return !backend_.empty(); }
   // Backends the device's table has (empty without a table).
   std::vector<std::string> backends() const;
-  const std::optional<CalibrationTable>& table() const { return table_; }
+  const CalibrationTable* table() const { return table_.get(); }
 
  private:
   struct Share {
@@ -65,7 +68,7 @@ class ExpertCostModel {
                                const std::vector<int64_t>& counts) const;
 
   HardwareProfile hw_;
-  std::optional<CalibrationTable> table_;
+  std::shared_ptr<const CalibrationTable> table_;  // shared by every model of one file
   std::string backend_;
   bool allow_extrapolation_ = false;
   std::map<std::pair<std::string, std::string>, Index> index_;
@@ -74,5 +77,7 @@ class ExpertCostModel {
 // Finds <data_dir>/hw_profiles/<name>.calibration.json for the profile (or the profile it borrows
 // from, calibration_from); nullopt if absent. data_dir: sim/scenario/data_paths.h's data_dir().
 std::optional<CalibrationTable> find_calibration(const HardwareProfile& hw, const std::string& data_dir);
+// The same, shared (null when the device has none).
+std::shared_ptr<const CalibrationTable> find_calibration_shared(const HardwareProfile& hw, const std::string& data_dir);
 
 }  // namespace moesim

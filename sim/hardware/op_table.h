@@ -20,6 +20,7 @@
 // was extrapolated. The host time is never scaled (issuing a kernel does not grow with its work):
 // outside the grid it is the nearest measured one.
 #pragma once
+#include <memory>
 #include <map>
 #include <optional>
 #include <string>
@@ -66,5 +67,7 @@ class OpTable {
 
 OpTable parse_op_table(const JsonValue& root);
 OpTable load_op_table_file(const std::string& path);
+// The same table, shared: parsed once per unchanged file and never copied.
+std::shared_ptr<const OpTable> load_op_table_shared(const std::string& path);
 
 }  // namespace moesim

@@ -124,23 +124,30 @@ std::string closest(const std::string& word, const std::vector<std::string>& can
 inline constexpr int kMaxJsonDepth = 256;
 int json_depth(const char* begin, const char* end);
 
-// parse(doc.root()) computed once per parsed document and then copied: JsonDocument::load_file
+// parse(doc.root()) computed once per parsed document and then shared: JsonDocument::load_file
 // reuses a file's document while the file is unchanged, so tables built from it (calibration,
-// op tables) are built once per sweep instead of once per point. Keeps each document alive with
-// its value, so a document's address is never reused while cached; at most 64 entries.
+// op tables) are built once per sweep instead of once per point, and not copied per point either.
+// Keeps each document alive with its value, so a document's address is never reused while
+// cached; at most 64 entries.
 template <class T, class Parse>
-T parse_once(const JsonDocument& doc, Parse parse) {
+std::shared_ptr<const T> parse_once_shared(const JsonDocument& doc, Parse parse) {
   static std::mutex mutex;
-  static std::map<const Json*, std::pair<JsonDocument, T>> cache;
+  static std::map<const Json*, std::pair<JsonDocument, std::shared_ptr<const T>>> cache;
   {
     std::lock_guard<std::mutex> lock(mutex);
     if (const auto it = cache.find(&doc.json()); it != cache.end()) return it->second.second;
   }
-  T value = parse(doc.root());
+  auto value = std::make_shared<const T>(parse(doc.root()));
   std::lock_guard<std::mutex> lock(mutex);
   if (cache.size() >= 64) cache.clear();
   cache.emplace(&doc.json(), std::make_pair(doc, value));
   return value;
+}
+
+// The same, as a copy the caller owns.
+template <class T, class Parse>
+T parse_once(const JsonDocument& doc, Parse parse) {
+  return *parse_once_shared<T>(doc, parse);
 }
 
 }  // namespace moesim

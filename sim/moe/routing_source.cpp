@@ -2,6 +2,10 @@
 
 #include <cmath>
 #include <numeric>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -39,22 +43,28 @@ std::vector<double> zipf_weights(int64_t experts, double exponent, uint64_t seed
 
 namespace {
 
-// Draws per-token top-k choices from one expert distribution per MoE layer.
+// Draws per-token top-k choices from one expert distribution per MoE layer. A layer's sampler (its
+// alias tables: most of the cost of building a scenario) is built on first use, so validating a
+// sweep point, which builds the scenario but draws nothing, does not pay for it.
 class SampledRouting : public RoutingSource {
  public:
-  SampledRouting(const RoutingConfig& c, const ModelConfig& model, std::vector<std::vector<double>> weights_by_layer, Json summary)
-      : seed_(c.seed), summary_(std::move(summary)) {
+  // weights_of(layer): the expert popularity of a MoE layer (called once per layer, on first use).
+  using Weights = std::function<std::vector<double>(int64_t layer)>;
+  SampledRouting(const RoutingConfig& c, const ModelConfig& model, Weights weights_of, Json summary)
+      : seed_(c.seed),
+        summary_(std::move(summary)),
+        weights_of_(std::move(weights_of)),
+        is_moe_(model.layer_is_moe),
+        top_k_(static_cast<int>(model.moe.top_k)),
+        samplers_(static_cast<size_t>(model.num_layers)),
+        built_(std::make_unique<std::once_flag[]>(static_cast<size_t>(model.num_layers))) {
     const auto& moe = model.moe;
     const bool groups = c.group_limited && moe.topk_groups < moe.num_groups;
-    samplers_.resize(model.num_layers);
-    for (int64_t l = 0; l < model.num_layers; ++l) {
-      if (!model.layer_is_moe[l]) continue;
-      samplers_[l] = shared_expert_sampler(weights_by_layer[l], static_cast<int>(moe.top_k), groups ? static_cast<int>(moe.num_groups) : 1,
-                                           groups ? static_cast<int>(moe.topk_groups) : 1);
-    }
+    groups_ = groups ? static_cast<int>(moe.num_groups) : 1;
+    topk_groups_ = groups ? static_cast<int>(moe.topk_groups) : 1;
   }
   void fill(int64_t layer, int64_t micro_batch, int64_t device, int64_t tokens, RoutingBatch& out) const override {
-    const auto& s = *samplers_.at(layer);
+    const auto& s = sampler(layer);
     CounterRng rng(seed_, static_cast<uint64_t>(layer), static_cast<uint64_t>(micro_batch), static_cast<uint64_t>(device));
     out.tokens = tokens;
     out.experts.resize(static_cast<size_t>(tokens) * out.top_k);
@@ -62,12 +72,24 @@ class SampledRouting : public RoutingSource {
     for (int64_t t = 0; t < tokens; ++t) s.sample(rng, out.experts.data() + t * out.top_k);
   }
   Json summary() const override { return summary_; }
-  std::vector<double> expected_load(int64_t layer) const override { return samplers_.at(layer)->probabilities(); }
+  std::vector<double> expected_load(int64_t layer) const override { return sampler(layer).probabilities(); }
 
  private:
+  // Layer `layer`'s sampler, built once (std::call_once: the layer pass's threads share it).
+  const ExpertSampler& sampler(int64_t layer) const {
+    const auto l = static_cast<size_t>(layer);
+    if (l >= samplers_.size() || !is_moe_[l]) throw std::out_of_range(fmt::format("routing: layer {} is not a MoE layer", layer));
+    std::call_once(built_[l], [&] { samplers_[l] = shared_expert_sampler(weights_of_(layer), top_k_, groups_, topk_groups_); });
+    return *samplers_[l];
+  }
+
   uint64_t seed_;
   Json summary_;
-  std::vector<std::shared_ptr<const ExpertSampler>> samplers_;
+  Weights weights_of_;
+  std::vector<bool> is_moe_;  // per model layer
+  int top_k_, groups_ = 1, topk_groups_ = 1;
+  mutable std::vector<std::shared_ptr<const ExpertSampler>> samplers_;
+  std::unique_ptr<std::once_flag[]> built_;
 };
 
 // DeepEP's benchmark gate (deepep_bench_gate.h), one stream per (layer, micro-batch, device).
@@ -98,11 +120,10 @@ std::unique_ptr<RoutingSource> make_synthetic(const RoutingConfig& c, const Rout
   const ModelConfig& m = *in.model;
   if (c.distribution == "deepep-bench") return std::make_unique<DeepEpBenchRouting>(c, m);
   const double s = c.distribution == "uniform" ? 0.0 : c.zipf_exponent;
-  std::vector<std::vector<double>> w(m.num_layers);
-  for (int64_t l = 0; l < m.num_layers; ++l)
-    if (m.layer_is_moe[l]) w[l] = zipf_weights(m.moe.num_experts, s, c.seed, l);
   Json summary = {{"source", "synthetic"}, {"distribution", c.distribution}, {"zipf_exponent", s}};
-  return std::make_unique<SampledRouting>(c, m, std::move(w), summary);
+  const int64_t experts = m.moe.num_experts;
+  const uint64_t seed = c.seed;
+  return std::make_unique<SampledRouting>(c, m, [=](int64_t l) { return zipf_weights(experts, s, seed, l); }, summary);
 }
 
 std::unique_ptr<RoutingSource> make_counts(const RoutingConfig& rc, const RoutingInputs& in) {
@@ -146,7 +167,8 @@ std::unique_ptr<RoutingSource> make_counts(const RoutingConfig& rc, const Routin
     w[l] = r;
   }
   Json summary = {{"source", "counts"}, {"file", rc.file_as_written}, {"format", counts.format}};
-  return std::make_unique<SampledRouting>(rc, model, std::move(w), summary);
+  auto shared = std::make_shared<const std::vector<std::vector<double>>>(std::move(w));
+  return std::make_unique<SampledRouting>(rc, model, [shared](int64_t l) { return (*shared)[static_cast<size_t>(l)]; }, summary);
 }
 
 // Replays a per-token trace. Token i of device d in micro-batch m is trace token

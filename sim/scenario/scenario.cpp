@@ -113,7 +113,7 @@ void Scenario::build_placements() {
   // A pure function of the request: sweep points that differ elsewhere share one placement.
   static ProcessMemo<PlacementKey, std::vector<LayerPlacement>> memo(kMaxCachedPlacements);
   PlacementKey key{reinterpret_cast<uintptr_t>(policy.factory), req, m.layer_is_moe};
-  placements_ = *memo.get(std::move(key), [&] {
+  placements_ = memo.get(std::move(key), [&] {
     std::vector<LayerPlacement> out(m.num_layers);
     for (int64_t l = 0; l < m.num_layers; ++l) {
       if (!m.layer_is_moe[l]) continue;

@@ -45,8 +45,8 @@ class Scenario {
   const DeviceCostModel& cost() const { return *cost_; }
   const CostContext& cost_context() const { return cost_ctx_; }
   const RoutingSource& routing() const { return *routing_; }
-  const LayerPlacement& placement(int64_t layer) const { return placements_[static_cast<size_t>(layer)]; }
-  const std::vector<LayerPlacement>& placements() const { return placements_; }
+  const LayerPlacement& placement(int64_t layer) const { return (*placements_)[static_cast<size_t>(layer)]; }
+  const std::vector<LayerPlacement>& placements() const { return *placements_; }
   MemoryInputs memory_inputs() const;
 
  private:
@@ -63,7 +63,7 @@ class Scenario {
   std::unique_ptr<DeviceCostModel> cost_;
   CostContext cost_ctx_;
   std::unique_ptr<RoutingSource> routing_;
-  std::vector<LayerPlacement> placements_;  // [model layer]
+  std::shared_ptr<const std::vector<LayerPlacement>> placements_;  // [model layer]; shared by sweep points (a pure function of its key)
 };
 
 }  // namespace moesim
