@@ -21,7 +21,7 @@ namespace {
 constexpr const char* kUsage = "usage: moesim comm a2a --hardware NAME --ep N --gpus-per-node G --tokens T --hidden H --experts E --topk K [options]";
 
 int usage_error(const std::string& msg) {
-  fmt::print(stderr, "moesim comm: error: {}\n", msg);
+  fmt::print(stderr, "moesim: error: comm: {}\n", msg);
   return 2;
 }
 

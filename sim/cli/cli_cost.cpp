@@ -107,7 +107,7 @@ int cost_experts(const std::vector<std::string>& args) {
     po::store(po::command_line_parser(args).options(opts).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    fmt::print(stderr, "moesim cost experts: error: {}\n", e.what());
+    fmt::print(stderr, "moesim: error: cost experts: {}\n", e.what());
     return 2;
   }
   if (vm.count("help")) {
@@ -116,7 +116,7 @@ int cost_experts(const std::vector<std::string>& args) {
   }
   const bool batch = vm.count("batch") > 0;
   if (!vm.count("hardware") || (!batch && (!vm.count("hidden") || !vm.count("intermediate") || !vm.count("counts")))) {
-    fmt::print(stderr, "moesim cost experts: error: needs --hardware and either --hidden, --intermediate, --counts or --batch\n");
+    fmt::print(stderr, "moesim: error: cost experts: needs --hardware and either --hidden, --intermediate, --counts or --batch\n");
     return 2;
   }
   std::string backend = vm["kernel"].as<std::string>();
@@ -147,7 +147,7 @@ int cost(const std::vector<std::string>& args) {
   if (args[0] == "experts") return cost_experts(std::vector<std::string>(args.begin() + 1, args.end()));
   if (args[0] == "layer") return cost_layer(std::vector<std::string>(args.begin() + 1, args.end()));
   if (args[0] == "op") return cost_op(std::vector<std::string>(args.begin() + 1, args.end()));
-  fmt::print(stderr, "moesim cost: error: unknown target \"{}\" (experts, layer, op)\n", args[0]);
+  fmt::print(stderr, "moesim: error: cost: unknown target \"{}\" (experts, layer, op)\n", args[0]);
   return 2;
 }
 

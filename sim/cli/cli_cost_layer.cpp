@@ -159,7 +159,7 @@ int cost_layer(const std::vector<std::string>& args) {
     po::store(po::command_line_parser(args).options(opts).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    fmt::print(stderr, "moesim cost layer: error: {}\n", e.what());
+    fmt::print(stderr, "moesim: error: cost layer: {}\n", e.what());
     return 2;
   }
   if (vm.count("help")) {
@@ -172,7 +172,7 @@ int cost_layer(const std::vector<std::string>& args) {
   }
   const bool batch = vm.count("batch") > 0;
   if (!vm.count("hardware") || (!batch && (!vm.count("model") || !vm.count("tokens")))) {
-    fmt::print(stderr, "moesim cost layer: error: needs --hardware and either --model and --tokens, or --batch\n");
+    fmt::print(stderr, "moesim: error: cost layer: needs --hardware and either --model and --tokens, or --batch\n");
     return 2;
   }
   const std::string backend = vm["kernel"].as<std::string>().empty() ? "roofline" : vm["kernel"].as<std::string>();

@@ -60,7 +60,7 @@ int cost_op(const std::vector<std::string>& args) {
     po::store(po::command_line_parser(args).options(opts).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    fmt::print(stderr, "moesim cost op: error: {}\n", e.what());
+    fmt::print(stderr, "moesim: error: cost op: {}\n", e.what());
     return 2;
   }
   if (vm.count("help")) {
@@ -69,7 +69,7 @@ int cost_op(const std::vector<std::string>& args) {
     return 0;
   }
   if (!vm.count("hardware") || (!vm.count("list") && !vm.count("batch") && (!vm.count("op") || !vm.count("coords")))) {
-    fmt::print(stderr, "moesim cost op: error: needs --hardware and --op with --coords, --list or --batch\n");
+    fmt::print(stderr, "moesim: error: cost op: needs --hardware and --op with --coords, --list or --batch\n");
     return 2;
   }
   DeviceCostOptions o;

@@ -128,7 +128,7 @@ int list(const std::vector<std::string>& args) {
     } else what = a;
   }
   if (what.empty()) {
-    fmt::print(stderr, "moesim list: error: usage: moesim list models|hardware|placements|routing|topologies|a2a|backends|keys [--json] [--markdown: keys]\n");
+    fmt::print(stderr, "moesim: error: list: usage: moesim list models|hardware|placements|routing|topologies|a2a|backends|keys [--json] [--markdown: keys]\n");
     return 2;
   }
   if (what == "keys") return list_keys(json, markdown);

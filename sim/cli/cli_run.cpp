@@ -32,7 +32,7 @@ int run(const std::vector<std::string>& args) {
     return 0;
   }
   if (!vm.count("experiment") || !vm.count("out")) {
-    fmt::print(stderr, "moesim run: error: usage: moesim run EXPERIMENT.json --out DIR\n");
+    fmt::print(stderr, "moesim: error: run: usage: moesim run EXPERIMENT.json --out DIR\n");
     return 2;
   }
   const std::string out = vm["out"].as<std::string>();

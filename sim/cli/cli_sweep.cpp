@@ -49,7 +49,7 @@ int merge(const std::vector<std::string>& args) {
     return 0;
   }
   if (!vm.count("dirs") || !vm.count("out")) {
-    fmt::print(stderr, "moesim sweep merge: error: usage: moesim sweep merge DIR... --out DIR\n");
+    fmt::print(stderr, "moesim: error: sweep merge: usage: moesim sweep merge DIR... --out DIR\n");
     return 2;
   }
   const std::string out = vm["out"].as<std::string>();
@@ -76,18 +76,18 @@ int sweep(const std::vector<std::string>& args) {
     return 0;
   }
   if (!vm.count("sweep") || !vm.count("out")) {
-    fmt::print(stderr, "moesim sweep: error: usage: moesim sweep SWEEP.json --out DIR [--jobs N] [--shard I/N]\n");
+    fmt::print(stderr, "moesim: error: sweep: usage: moesim sweep SWEEP.json --out DIR [--jobs N] [--shard I/N]\n");
     return 2;
   }
   SweepRunOptions opt;
   opt.out = vm["out"].as<std::string>();
   opt.jobs = vm["jobs"].as<int>();
   if (opt.jobs < 1 || opt.jobs > 4096) {
-    fmt::print(stderr, "moesim sweep: error: --jobs: expected 1 to 4096, got {}\n", opt.jobs);
+    fmt::print(stderr, "moesim: error: sweep: --jobs: expected 1 to 4096, got {}\n", opt.jobs);
     return 2;
   }
   if (vm.count("shard") && !parse_shard(vm["shard"].as<std::string>(), opt.shard_index, opt.shard_count)) {
-    fmt::print(stderr, "moesim sweep: error: --shard: expected I/N with 0 <= I < N, such as 0/4; got \"{}\"\n", vm["shard"].as<std::string>());
+    fmt::print(stderr, "moesim: error: sweep: --shard: expected I/N with 0 <= I < N, such as 0/4; got \"{}\"\n", vm["shard"].as<std::string>());
     return 2;
   }
   if (vm.count("stop-after")) opt.stop_after = vm["stop-after"].as<int64_t>();

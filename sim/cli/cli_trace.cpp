@@ -115,7 +115,7 @@ int import(const std::vector<std::string>& args) {
     return 0;
   }
   if (!vm.count("from") || !vm.count("in") || !vm.count("out")) {
-    fmt::print(stderr, "moesim trace import: error: usage: moesim trace import --from FORMAT IN OUT (formats: {})\n",
+    fmt::print(stderr, "moesim: error: trace import: usage: moesim trace import --from FORMAT IN OUT (formats: {})\n",
                fmt::join(importer_registry().names(), ", "));
     return 2;
   }
@@ -183,7 +183,7 @@ int stats(const std::vector<std::string>& args) {
     return 0;
   }
   if (!vm.count("file")) {
-    fmt::print(stderr, "moesim trace stats: error: usage: moesim trace stats FILE [--json]\n");
+    fmt::print(stderr, "moesim: error: trace stats: usage: moesim trace stats FILE [--json]\n");
     return 2;
   }
   if (vm.count("placement") != vm.count("devices")) throw InputError("--placement and --devices go together");
@@ -215,7 +215,7 @@ int trace(const std::vector<std::string>& args) {
   if (args[0] == "import") return import(rest);
   if (args[0] == "stats") return stats(rest);
   if (args[0] == "synth") return trace_synth(rest);
-  fmt::print(stderr, "moesim trace: error: unknown subcommand \"{}\" (import, stats, synth)\n", args[0]);
+  fmt::print(stderr, "moesim: error: trace: unknown subcommand \"{}\" (import, stats, synth)\n", args[0]);
   return 2;
 }
 

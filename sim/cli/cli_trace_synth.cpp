@@ -28,7 +28,7 @@ int trace_synth(const std::vector<std::string>& args) {
     return 0;
   }
   if (!vm.count("experiment") || !vm.count("out")) {
-    fmt::print(stderr, "moesim trace synth: error: usage: moesim trace synth EXPERIMENT.json --tokens N --out OUT.npz\n");
+    fmt::print(stderr, "moesim: error: trace synth: usage: moesim trace synth EXPERIMENT.json --tokens N --out OUT.npz\n");
     return 2;
   }
   const int64_t tokens = vm["tokens"].as<int64_t>();

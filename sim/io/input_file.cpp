@@ -32,18 +32,26 @@ std::string size_text(uint64_t bytes) {
 
 }  // namespace
 
-uint64_t check_input_file(const std::string& path, uint64_t max_bytes, const char* what) {
-  if (path.empty()) throw input_error("(empty path)", "", "expected a file name");
+std::string input_file_problem(const std::string& path) {
+  if (path.empty()) return "expected a file name";
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     const int err = errno;
-    if (err == ELOOP) throw input_error(path, "", "too many levels of symbolic links (a link loop?)");
-    if (err == ENOENT) throw input_error(path, "", "cannot open file: no such file");
-    if (err == EACCES) throw input_error(path, "", "cannot open file: permission denied");
-    throw input_error(path, "", std::string("cannot open file: ") + std::strerror(err));
+    if (err == ELOOP) return "too many levels of symbolic links (a link loop?)";
+    if (err == ENOENT) return "cannot open file: no such file";
+    if (err == EACCES) return "cannot open file: permission denied";
+    return std::string("cannot open file: ") + std::strerror(err);
   }
-  if (S_ISDIR(st.st_mode)) throw input_error(path, "", "is a folder, expected a file");
-  if (!S_ISREG(st.st_mode)) throw input_error(path, "", fmt::format("not a regular file ({})", kind_of(st.st_mode)));
+  if (S_ISDIR(st.st_mode)) return "is a folder, expected a file";
+  if (!S_ISREG(st.st_mode)) return fmt::format("not a regular file ({})", kind_of(st.st_mode));
+  return "";
+}
+
+uint64_t check_input_file(const std::string& path, uint64_t max_bytes, const char* what) {
+  if (path.empty()) throw input_error("(empty path)", "", "expected a file name");
+  if (const std::string problem = input_file_problem(path); !problem.empty()) throw input_error(path, "", problem);
+  struct stat st {};
+  ::stat(path.c_str(), &st);
   const auto size = static_cast<uint64_t>(st.st_size);
   if (size > max_bytes)
     throw input_error(path, "", fmt::format("{}, more than the {} {} may have", size_text(size), size_text(max_bytes), what));

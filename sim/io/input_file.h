@@ -15,6 +15,9 @@ inline constexpr uint64_t kMaxBinaryFileBytes = uint64_t{1} << 40;     // .npz /
 
 // The file's size in bytes after the checks above; `what` names the cap in the message ("a JSON file").
 uint64_t check_input_file(const std::string& path, uint64_t max_bytes, const char* what);
+// Why `path` cannot be read as a regular file ("is a folder, expected a file", a link loop, a
+// FIFO, missing, no permission), or "" when it can.
+std::string input_file_problem(const std::string& path);
 
 // The file's first `n` bytes or fewer (check_input_file first): to tell formats apart without
 // reading a file whole.

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "sim/hardware/expert_backends.h"
+#include "sim/io/input_file.h"
 #include "sim/moe/placement.h"
 #include "sim/network/a2a.h"
 #include "sim/network/topology_registry.h"
@@ -38,7 +39,7 @@ Choices dtypes_of(const std::vector<Dtype>& allowed) {
 std::string existing_file(const JsonValue& v, const std::string& experiment_file, std::string& as_written) {
   as_written = v.as_string();
   const std::string path = resolve_relative(as_written, experiment_file);
-  if (!std::filesystem::is_regular_file(path)) v.fail("no such file: " + path);
+  if (const std::string problem = input_file_problem(path); !problem.empty()) v.fail(fmt::format("{}: {}", path, problem));
   return path;
 }
 

@@ -161,6 +161,7 @@ void parse_routing(const JsonValue& v, ExperimentConfig& e) {
     require_key(o, keys, "file", fmt::format("routing source \"{}\" reads a file", e.routing.source));
     for (const char* k : {"distribution", "zipf_exponent"})
       refuse_key(o, keys, k, fmt::format("routing source \"{}\" reads its routing from the file", e.routing.source));
+    if (e.routing.source == "trace") refuse_key(o, keys, "seed", "a trace is replayed as recorded, nothing is drawn");
   } else {
     require_key(o, keys, "distribution", fmt::format("routing source \"{}\" samples from a distribution", e.routing.source));
     if (e.routing.distribution == "zipf") require_key(o, keys, "zipf_exponent", "required for the zipf distribution");
@@ -172,8 +173,9 @@ void parse_routing(const JsonValue& v, ExperimentConfig& e) {
 
 void parse_moe_run(const JsonValue& v, ExperimentConfig& e) {
   auto o = v.as_object();
-  read_section(o, "moe", e);
+  const auto keys = read_section(o, "moe", e);
   if (e.moe.dispatch_mode == DispatchMode::Padded && !e.moe.capacity_factor) o.required("dispatch_mode").fail("padded dispatch needs a capacity_factor");
+  if (!e.moe.capacity_factor) refuse_key(o, keys, "drop_policy", "with capacity_factor \"none\" no token is dropped");
   o.finish();
 }
 
