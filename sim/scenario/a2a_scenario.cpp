@@ -62,6 +62,31 @@ Json invariants_json(const Scenario& sc, const DeepEpCounted& counted, const Moe
           {"dispatch_counted_over_real_bytes", real_dispatch > 0 ? counted_dispatch / real_dispatch : 0.0}};
 }
 
+// The experiment is built from flags: an error at one of its JSON paths is said of the flag that
+// set it ("--tokens: expected ..." rather than "$.workload.tokens_per_device: expected ...").
+InputError as_flag_error(const InputError& e) {
+  static const std::pair<const char*, const char*> kFlags[] = {
+      {"$.workload.tokens_per_device", "--tokens"}, {"$.workload.sequence_length", "--tokens"},
+      {"$.cluster.nodes_per_leaf", "--nodes-per-leaf"}, {"$.cluster.nodes", "--nodes"},
+      {"$.cluster.devices_per_node", "--gpus-per-node"}, {"$.cluster.nics_per_node", "--nics-per-node"},
+      {"$.cluster.oversubscription", "--oversubscription"}, {"$.cluster.spines", "--spines"},
+      {"$.cluster.topology", "--topology"}, {"$.cluster.flow_tolerance", "--tolerance"},
+      {"$.cluster.network_model", "--network"}, {"$.parallel.expert_parallel", "--ep"},
+      {"$.routing.seed", "--seed"}, {"$.routing.distribution", "--routing"}, {"$.routing.zipf_exponent", "--routing"},
+      {"$.moe.dispatch_dtype", "--dispatch-dtype"}, {"$.moe.combine_dtype", "--combine-dtype"}, {"$.moe.all_to_all", "--algorithm"},
+      {"$.model.hidden_size", "--hidden"}, {"$.model.moe.num_experts", "--experts"}, {"$.model.moe.top_k", "--topk"},
+      {"$.model.moe.num_groups", "--groups"}, {"$.model.moe.topk_groups", "--topk-groups"}, {"$.model.moe", "--experts, --topk, --groups"},
+      {"$.hardware", "--hardware"}};
+  const std::string what = e.what(), prefix = std::string(kFile) + ": ";
+  if (what.rfind(prefix, 0) != 0) return e;
+  const std::string rest = what.substr(prefix.size());
+  for (const auto& [path, flag] : kFlags) {
+    const std::string p = std::string(path) + ": ";
+    if (rest.rfind(p, 0) == 0) return InputError(std::string(flag) + ": " + rest.substr(p.size()));
+  }
+  return e;
+}
+
 }  // namespace
 
 Json comm_a2a_experiment(const CommA2aRequest& r) {
@@ -86,7 +111,12 @@ Json comm_a2a_experiment(const CommA2aRequest& r) {
 }
 
 CommA2aResult run_comm_a2a(const CommA2aRequest& r) {
-  ExperimentConfig cfg = parse_experiment(JsonDocument::from_json(comm_a2a_experiment(r), kFile));
+  ExperimentConfig cfg;
+  try {
+    cfg = parse_experiment(JsonDocument::from_json(comm_a2a_experiment(r), kFile));
+  } catch (const InputError& e) {
+    throw as_flag_error(e);
+  }
   if (r.collective_latency) {
     try {
       cfg.moe.all_to_all_latency = SimTime::from_seconds(units::parse_duration_seconds(*r.collective_latency));

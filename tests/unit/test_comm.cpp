@@ -476,3 +476,17 @@ TEST_CASE("comm a2a on an HCCS device takes the HCCS mesh and HCCL's algorithm, 
   CHECK(comm["algorithm"] == "hccl-hierarchical");
   CHECK(comm["dispatch_us"].get<double>() > 0);
 }
+
+TEST_CASE("comm a2a errors name the flag, not the JSON path of the experiment built from it", "[quick][comm]") {
+  CommA2aRequest r;
+  r.hardware = test::repo_path("hw_profiles/H800.json");
+  r.expert_parallel = 16;
+  r.tokens_per_device = int64_t{1} << 40;  // beyond the 2^24 tokens a device may hold
+  r.hidden = 7168;
+  r.experts = 256;
+  r.top_k = 8;
+  CHECK_THROWS_WITH(run_comm_a2a(r), Catch::StartsWith("--tokens: expected an integer in [1, 16777216]"));
+  r.tokens_per_device = 64;
+  r.expert_parallel = 3;  // does not divide the 8 GPUs of a node
+  CHECK_THROWS_WITH(run_comm_a2a(r), Catch::StartsWith("--ep: expert_parallel 3 does not divide"));
+}
