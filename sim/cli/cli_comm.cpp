@@ -62,10 +62,7 @@ CommA2aRequest request_of(const po::variables_map& vm) {
   r.algorithm = given<std::string>(vm, "algorithm").value_or(vm["mode"].as<std::string>() == "low-latency" ? "deepep-low-latency" : "auto");
   r.dispatch_dtype = vm["dispatch-dtype"].as<std::string>();
   r.combine_dtype = vm["combine-dtype"].as<std::string>();
-  // Signed, so that "-1" is refused rather than wrapped to 2^64 - 1 by the unsigned parse.
-  const int64_t seed = vm["seed"].as<int64_t>();
-  if (seed < 0 || seed > (int64_t{1} << 53)) throw InputError(fmt::format("--seed: expected an integer in [0, 2^53], got {}", seed));
-  r.seed = static_cast<uint64_t>(seed);
+  r.seed = seed_from_flag(vm["seed"].as<int64_t>());
   r.network_model = vm["network"].as<std::string>();
   r.flow_tolerance = vm["tolerance"].as<double>();
   r.topology = given<std::string>(vm, "topology");

@@ -76,7 +76,7 @@ std::vector<Row> rows_for(const std::string& what) {
       }
       rows.push_back({n, fmt::format("{} {}: {:.0f} GiB HBM at {:.2f} TB/s, {:.0f} TFLOP/s bf16; calibration: {}", h.vendor, h.name,
                                      h.hbm_capacity_bytes / 1073741824.0, h.hbm_bandwidth_Bps / 1e12, h.flops_for(Dtype::Bf16) / 1e12, calibration),
-                      {{"calibrated", table.has_value()}, {"backends", backends}}});
+                      {{"calibrated", table != nullptr}, {"backends", backends}}});
     }
   } else if (what == "placements") {
     registry_rows(placement_registry(), [](const PlacementTraits& t) -> Json {

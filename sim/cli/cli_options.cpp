@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "sim/io/errors.h"
+
 namespace po = boost::program_options;
 
 namespace moesim::cli {
@@ -22,10 +24,15 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
     po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    fmt::print(stderr, "moesim {}: error: {}\n", command, e.what());
+    fmt::print(stderr, "moesim: error: {}: {}\n", command, e.what());
     return false;
   }
   return true;
+}
+
+uint64_t seed_from_flag(int64_t seed) {
+  if (seed < 0 || seed > (int64_t{1} << 53)) throw InputError(fmt::format("--seed: expected an integer in [0, 2^53], got {}", seed));
+  return static_cast<uint64_t>(seed);
 }
 
 }  // namespace moesim::cli

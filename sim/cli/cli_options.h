@@ -1,8 +1,9 @@
 // Option parsing shared by the subcommands: the visible options, options left out of --help
 // (`hidden`, may be null) and a positional argument (one string, or with positional_count -1 any
 // number of them as a vector of strings), parsed with Boost.Program_options; a parse error prints
-// "moesim CMD: error: ..." and returns false (the caller exits 2).
+// "moesim: error: CMD: ..." and returns false (the caller exits 2).
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -14,5 +15,10 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
                    const boost::program_options::options_description& visible, const char* positional,
                    boost::program_options::variables_map& vm, const boost::program_options::options_description* hidden = nullptr,
                    int positional_count = 1);
+
+// The --seed flag of the commands that draw random numbers (comm a2a, trace import), declared as a
+// signed integer so that "-1" is refused here rather than wrapped to 2^64 - 1 by an unsigned parse;
+// at most 2^53, the range an experiment's routing.seed accepts. InputError naming --seed.
+uint64_t seed_from_flag(int64_t seed);
 
 }  // namespace moesim::cli

@@ -83,7 +83,7 @@ bool parse(const char* cmd, const std::vector<std::string>& args, const po::opti
     po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    fmt::print(stderr, "moesim trace {}: error: {}\n", cmd, e.what());
+    fmt::print(stderr, "moesim: error: trace {}: {}\n", cmd, e.what());
     return false;
   }
   return true;
@@ -138,9 +138,7 @@ int import(const std::vector<std::string>& args) {
     throw InputError("--experts and --top-k must be positive");
   if (vm.count("layers")) o.layers = parse_layers(vm["layers"].as<std::string>());
   o.missing = vm["missing"].as<std::string>();
-  const int64_t seed = vm["seed"].as<int64_t>();  // signed: "-1" is refused, not wrapped
-  if (seed < 0 || seed > (int64_t{1} << 53)) throw InputError(fmt::format("--seed: expected an integer in [0, 2^53], got {}", seed));
-  o.seed = static_cast<uint64_t>(seed);
+  o.seed = seed_from_flag(vm["seed"].as<int64_t>());
   const std::string in = vm["in"].as<std::string>(), out = vm["out"].as<std::string>();
   std::error_code same_ec;
   if (std::filesystem::equivalent(in, out, same_ec))

@@ -29,7 +29,7 @@ std::string validate_file(const std::string& path, const std::vector<std::string
   const Json& j = doc.json();
   if (!j.is_object()) throw input_error(path, "$", "expected a JSON object");
   if (j.contains("cluster") || j.contains("workload")) {
-    Simulation sim(overrides.empty() ? parse_experiment(doc) : load_experiment(path, overrides));
+    Simulation sim(load_experiment(path, overrides));
     return "experiment";
   }
   if (!overrides.empty()) throw input_error(path, "$", "--set applies to experiments (\"cluster\", \"workload\"); this file is none");

@@ -172,11 +172,7 @@ CalibrationTable parse_calibration(const JsonValue& root) {
   return t;
 }
 
-std::shared_ptr<const CalibrationTable> load_calibration_shared(const std::string& path) {
-  return parse_once_shared<CalibrationTable>(JsonDocument::load_file(path), [](const JsonValue& root) { return parse_calibration(root); });
-}
-
-CalibrationTable load_calibration_file(const std::string& path) {
+std::shared_ptr<const CalibrationTable> load_calibration_file(const std::string& path) {
   return parse_once<CalibrationTable>(JsonDocument::load_file(path), [](const JsonValue& root) { return parse_calibration(root); });
 }
 

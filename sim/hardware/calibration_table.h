@@ -6,9 +6,9 @@
 // provenance of the run. Loading validates everything the cost model relies on and reports the
 // first problem as one line naming the file and the JSON path.
 #pragma once
-#include <memory>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,8 +62,7 @@ struct CalibrationTable {
 };
 
 CalibrationTable parse_calibration(const JsonValue& root);
-CalibrationTable load_calibration_file(const std::string& path);
-// The same table, shared: parsed once per unchanged file and never copied.
-std::shared_ptr<const CalibrationTable> load_calibration_shared(const std::string& path);
+// The table of a file, shared: parsed once per unchanged file and never copied (parse_once).
+std::shared_ptr<const CalibrationTable> load_calibration_file(const std::string& path);
 
 }  // namespace moesim

@@ -19,7 +19,7 @@ std::shared_ptr<const OpTable> find_op_table(const HardwareProfile& hw, const st
       throw input_error(hw.file, hw.json_path + ".op_table_from", fmt::format("names profile \"{}\", which has no per-op table ({} does not exist)", name, path));
     return nullptr;
   }
-  auto t = load_op_table_shared(path);
+  auto t = load_op_table_file(path);
   if (t->hardware != name) throw input_error(path, "$.hardware", fmt::format("table is for \"{}\" but the profile asks for \"{}\"", t->hardware, name));
   if (!hw.op_table_from.empty()) source_hw = load_hardware_file((dir / (name + ".json")).string());
   return t;
@@ -33,7 +33,7 @@ DeviceCostModel::DeviceCostModel(const HardwareProfile& hw, const DeviceCostOpti
   const auto* entry = expert_backend_registry().find(options_.expert_backend);
   if (!entry) throw CostSourceError("unknown expert backend \"" + options_.expert_backend + "\"");
   if (entry->traits.kind == ExpertBackendKind::Roofline) return;
-  auto table = find_calibration_shared(hw_, options_.data_dir);
+  auto table = find_calibration(hw_, options_.data_dir);
   if (entry->traits.kind == ExpertBackendKind::Measured) {
     try {
       experts_ = std::make_unique<ExpertCostModel>(hw_, std::move(table), entry->name, options_.allow_extrapolation);

@@ -69,7 +69,7 @@ struct OpTiming {
 };
 
 // The per-op table for `hw`: its own hw_profiles/<name>.ops.json, else the one of `op_table_from`
-// (then `source_hw` is that device's profile, for the transfer); nullopt when neither exists.
+// (then `source_hw` is that device's profile, for the transfer); null when neither exists.
 std::shared_ptr<const OpTable> find_op_table(const HardwareProfile& hw, const std::string& data_dir, std::optional<HardwareProfile>& source_hw);
 
 class DeviceCostModel {

@@ -59,13 +59,7 @@ std::string join(const std::vector<std::string>& v) {
 
 }  // namespace
 
-std::optional<CalibrationTable> find_calibration(const HardwareProfile& hw, const std::string& data_dir) {
-  const auto t = find_calibration_shared(hw, data_dir);
-  if (!t) return std::nullopt;
-  return *t;
-}
-
-std::shared_ptr<const CalibrationTable> find_calibration_shared(const HardwareProfile& hw, const std::string& data_dir) {
+std::shared_ptr<const CalibrationTable> find_calibration(const HardwareProfile& hw, const std::string& data_dir) {
   // A profile may borrow another device's table ("calibration_from"), e.g. the H800, whose die,
   // SMs and HBM are the H100's.
   const std::string& name = hw.calibration_from.empty() ? hw.name : hw.calibration_from;
@@ -76,7 +70,7 @@ std::shared_ptr<const CalibrationTable> find_calibration_shared(const HardwarePr
       throw input_error(hw.file, hw.json_path + ".calibration_from", fmt::format("names profile \"{}\", which has no measured table ({} does not exist)", name, path));
     return nullptr;
   }
-  auto t = load_calibration_shared(path);
+  auto t = load_calibration_file(path);
   if (t->hardware != name)
     throw input_error(path, "$.hardware", fmt::format("table is for \"{}\" but the profile asks for \"{}\"", t->hardware, name));
   return t;

@@ -15,12 +15,12 @@
 // With no backend it is the roofline of layer_costs' expert_block_cost. calibration/README.md
 // gives the reasons and calibration/ACCURACY.md the measured errors.
 #pragma once
-#include <memory>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "sim/engine/sim_time.h"
@@ -37,12 +37,10 @@ struct ExpertBlockEstimate {
 
 class ExpertCostModel {
  public:
-  // backend empty = use the roofline; throws InputError if `table` (nullopt = none found) has no
+  // backend empty = use the roofline; throws InputError if `table` (null = none found) has no
   // table for that backend.
   ExpertCostModel(const HardwareProfile& hw, std::shared_ptr<const CalibrationTable> table, const std::string& backend,
                   bool allow_extrapolation);
-  ExpertCostModel(const HardwareProfile& hw, std::optional<CalibrationTable> table, const std::string& backend, bool allow_extrapolation)
-      : ExpertCostModel(hw, table ? std::make_shared<const CalibrationTable>(std::move(*table)) : nullptr, backend, allow_extrapolation) {}
 
   // Predicted time of ONE grouped SwiGLU expert block (all experts, one per count) on one device.
   ExpertBlockEstimate expert_block(int64_t hidden, int64_t intermediate, Dtype dtype,
@@ -75,9 +73,8 @@ class ExpertCostModel {
 };
 
 // Finds <data_dir>/hw_profiles/<name>.calibration.json for the profile (or the profile it borrows
-// from, calibration_from); nullopt if absent. data_dir: sim/scenario/data_paths.h's data_dir().
-std::optional<CalibrationTable> find_calibration(const HardwareProfile& hw, const std::string& data_dir);
-// The same, shared (null when the device has none).
-std::shared_ptr<const CalibrationTable> find_calibration_shared(const HardwareProfile& hw, const std::string& data_dir);
+// from, calibration_from), shared; null if absent (an InputError when calibration_from names a
+// profile without one). data_dir: sim/scenario/data_paths.h's data_dir().
+std::shared_ptr<const CalibrationTable> find_calibration(const HardwareProfile& hw, const std::string& data_dir);
 
 }  // namespace moesim

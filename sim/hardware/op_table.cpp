@@ -195,12 +195,8 @@ OpTable parse_op_table(const JsonValue& root) {
   return t;
 }
 
-OpTable load_op_table_file(const std::string& path) {
-  return *load_op_table_shared(path);
-}
-
-std::shared_ptr<const OpTable> load_op_table_shared(const std::string& path) {
-  return parse_once_shared<OpTable>(JsonDocument::load_file(path), [](const JsonValue& root) { return parse_op_table(root); });
+std::shared_ptr<const OpTable> load_op_table_file(const std::string& path) {
+  return parse_once<OpTable>(JsonDocument::load_file(path), [](const JsonValue& root) { return parse_op_table(root); });
 }
 
 }  // namespace moesim

@@ -20,8 +20,8 @@
 // was extrapolated. The host time is never scaled (issuing a kernel does not grow with its work):
 // outside the grid it is the nearest measured one.
 #pragma once
-#include <memory>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -66,8 +66,7 @@ class OpTable {
 };
 
 OpTable parse_op_table(const JsonValue& root);
-OpTable load_op_table_file(const std::string& path);
-// The same table, shared: parsed once per unchanged file and never copied.
-std::shared_ptr<const OpTable> load_op_table_shared(const std::string& path);
+// The table of a file, shared: parsed once per unchanged file and never copied (parse_once).
+std::shared_ptr<const OpTable> load_op_table_file(const std::string& path);
 
 }  // namespace moesim

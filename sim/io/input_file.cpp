@@ -30,11 +30,9 @@ std::string size_text(uint64_t bytes) {
   return fmt::format("{:.1f} MiB", b / static_cast<double>(uint64_t{1} << 20));
 }
 
-}  // namespace
-
-std::string input_file_problem(const std::string& path) {
+// stat(2) of `path` into `st`, and why it is not a readable regular file ("" when it is).
+std::string stat_problem(const std::string& path, struct stat& st) {
   if (path.empty()) return "expected a file name";
-  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     const int err = errno;
     if (err == ELOOP) return "too many levels of symbolic links (a link loop?)";
@@ -47,11 +45,17 @@ std::string input_file_problem(const std::string& path) {
   return "";
 }
 
+}  // namespace
+
+std::string input_file_problem(const std::string& path) {
+  struct stat st {};
+  return stat_problem(path, st);
+}
+
 uint64_t check_input_file(const std::string& path, uint64_t max_bytes, const char* what) {
   if (path.empty()) throw input_error("(empty path)", "", "expected a file name");
-  if (const std::string problem = input_file_problem(path); !problem.empty()) throw input_error(path, "", problem);
   struct stat st {};
-  ::stat(path.c_str(), &st);
+  if (const std::string problem = stat_problem(path, st); !problem.empty()) throw input_error(path, "", problem);
   const auto size = static_cast<uint64_t>(st.st_size);
   if (size > max_bytes)
     throw input_error(path, "", fmt::format("{}, more than the {} {} may have", size_text(size), size_text(max_bytes), what));

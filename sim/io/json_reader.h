@@ -130,7 +130,7 @@ int json_depth(const char* begin, const char* end);
 // Keeps each document alive with its value, so a document's address is never reused while
 // cached; at most 64 entries.
 template <class T, class Parse>
-std::shared_ptr<const T> parse_once_shared(const JsonDocument& doc, Parse parse) {
+std::shared_ptr<const T> parse_once(const JsonDocument& doc, Parse parse) {
   static std::mutex mutex;
   static std::map<const Json*, std::pair<JsonDocument, std::shared_ptr<const T>>> cache;
   {
@@ -142,12 +142,6 @@ std::shared_ptr<const T> parse_once_shared(const JsonDocument& doc, Parse parse)
   if (cache.size() >= 64) cache.clear();
   cache.emplace(&doc.json(), std::make_pair(doc, value));
   return value;
-}
-
-// The same, as a copy the caller owns.
-template <class T, class Parse>
-T parse_once(const JsonDocument& doc, Parse parse) {
-  return *parse_once_shared<T>(doc, parse);
 }
 
 }  // namespace moesim

@@ -43,24 +43,22 @@ RoutingTrace::RoutingTrace(const std::string& path) : npz_(std::make_unique<NpzR
     if (!v.is_string()) throw input_error(path, std::string("meta.") + key, "expected a string, got " + v.dump().substr(0, 40));
     return v.get<std::string>();
   };
-  {
-    if (text("format", need("format")) != "moesim-trace") throw input_error(path, "meta.format", "expected \"moesim-trace\"");
-    if (j.contains("version") && !(j["version"].is_number_integer() && j["version"].get<int64_t>() == 1))
-      throw input_error(path, "meta.version", "expected 1 (the moesim-trace version this moesim reads), got " + j["version"].dump().substr(0, 40));
-    header_.model = text("model", need("model"));
-    header_.num_experts = whole_number(path, "meta.num_experts", need("num_experts"), 1, 1 << 20);
-    header_.top_k = whole_number(path, "meta.top_k", need("top_k"), 1, 1024);
-    const auto& layers = need("layers");
-    if (!layers.is_array()) throw input_error(path, "meta.layers", "expected an array of layer ids");
-    std::set<int64_t> seen;
-    for (size_t i = 0; i < layers.size(); ++i) {
-      const std::string where = fmt::format("meta.layers[{}]", i);
-      header_.layers.push_back(whole_number(path, where, layers[i], 0, 1 << 20));
-      if (!seen.insert(header_.layers.back()).second)
-        throw input_error(path, where, fmt::format("layer {} is listed twice (each layer's routing once)", header_.layers.back()));
-    }
-    if (j.contains("source")) header_.source = text("source", j["source"]);
+  if (text("format", need("format")) != "moesim-trace") throw input_error(path, "meta.format", "expected \"moesim-trace\"");
+  if (j.contains("version") && !(j["version"].is_number_integer() && j["version"].get<int64_t>() == 1))
+    throw input_error(path, "meta.version", "expected 1 (the moesim-trace version this moesim reads), got " + j["version"].dump().substr(0, 40));
+  header_.model = text("model", need("model"));
+  header_.num_experts = whole_number(path, "meta.num_experts", need("num_experts"), 1, 1 << 20);
+  header_.top_k = whole_number(path, "meta.top_k", need("top_k"), 1, 1024);
+  const auto& layers = need("layers");
+  if (!layers.is_array()) throw input_error(path, "meta.layers", "expected an array of layer ids");
+  std::set<int64_t> seen;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const std::string where = fmt::format("meta.layers[{}]", i);
+    header_.layers.push_back(whole_number(path, where, layers[i], 0, 1 << 20));
+    if (!seen.insert(header_.layers.back()).second)
+      throw input_error(path, where, fmt::format("layer {} is listed twice (each layer's routing once)", header_.layers.back()));
   }
+  if (j.contains("source")) header_.source = text("source", j["source"]);
   ids_ = &npz_->array("topk_ids");
   if (ids_->dtype != "i2" && ids_->dtype != "i4") throw input_error(path, "topk_ids", "expected int16 or int32");
   ids_int16_ = ids_->dtype == "i2";
