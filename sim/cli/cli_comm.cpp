@@ -119,10 +119,12 @@ int comm(const std::vector<std::string>& args) {
   for (const char* req : {"hardware", "ep", "tokens", "hidden", "experts", "topk"})
     if (!vm.count(req)) return usage_error(fmt::format("--{} is required; {}", req, kUsage));
 
-  const int64_t EP = vm["ep"].as<int64_t>(), G = vm["gpus-per-node"].as<int64_t>(), T = vm["tokens"].as<int64_t>();
-  const int64_t H = vm["hidden"].as<int64_t>(), E = vm["experts"].as<int64_t>(), K = vm["topk"].as<int64_t>();
-  if (EP < 1 || G < 1 || T < 1 || H < 1 || E < 1 || K < 1 || K > E)
-    return usage_error("--ep, --gpus-per-node, --tokens, --hidden, --experts must be positive and 1 <= --topk <= --experts");
+  for (const char* flag : {"ep", "gpus-per-node", "tokens", "hidden", "experts", "topk"})
+    if (vm[flag].as<int64_t>() < 1) return usage_error(fmt::format("--{}: expected a positive integer, got {}", flag, vm[flag].as<int64_t>()));
+  if (vm["topk"].as<int64_t>() > vm["experts"].as<int64_t>())
+    return usage_error(fmt::format("--topk: expected at most --experts ({}), got {}", vm["experts"].as<int64_t>(), vm["topk"].as<int64_t>()));
+  if (!vm["tolerance"].defaulted() && vm["network"].as<std::string>() != "flow")
+    return usage_error(fmt::format("--tolerance: has no effect with --network {} (it batches the flow model's completions)", vm["network"].as<std::string>()));
   if (vm.count("topk-groups") && !vm.count("groups")) return usage_error("--topk-groups needs --groups");
   const std::string mode = vm["mode"].as<std::string>();
   if (mode != "normal" && mode != "low-latency") return usage_error("--mode must be normal or low-latency");

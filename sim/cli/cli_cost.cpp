@@ -62,33 +62,15 @@ Json answer(CostModels& models, int64_t hidden, int64_t inter, const std::string
               {"total_tokens", total}};
 }
 
+// One query per line; a refused line gets an {"error"} row and the batch goes on (exit 1 at the end).
 int run_batch(CostModels& models, const std::string& path) {
-  std::ifstream file;
-  if (path != "-") {
-    check_input_file(path, kMaxTextFileBytes, "a query file");
-    file.open(path);
-    if (!file) throw InputError(fmt::format("{}: cannot read", path));
-  }
-  std::istream& in = path == "-" ? std::cin : file;
-  std::string line;
-  int lineno = 0;
-  while (std::getline(in, line)) {
-    ++lineno;
-    if (line.empty() || line[0] == '#') continue;
+  return run_batch_lines(path, [&](const std::string& line, const std::string& where) {
     std::istringstream ls(line);
     int64_t h = 0, f = 0;
-    std::string dtype, counts;
-    const std::string where = fmt::format("{}:{}", path, lineno);
-    if (!(ls >> h >> f >> dtype >> counts)) throw InputError(where + ": expected HIDDEN INTERMEDIATE DTYPE COUNTS");
-    Json out;
-    try {
-      out = answer(models, h, f, dtype, parse_counts(counts, where), QueryWhere::line(where));
-    } catch (const InputError& e) {  // one refused query does not end the batch
-      out = Json{{"error", e.what()}, {"hidden", h}, {"intermediate", f}, {"dtype", dtype}};
-    }
-    fmt::print("{}\n", out.dump());
-  }
-  return 0;
+    std::string dtype, counts, extra;
+    if (!(ls >> h >> f >> dtype >> counts) || (ls >> extra)) throw InputError("expected HIDDEN INTERMEDIATE DTYPE COUNTS");
+    return answer(models, h, f, dtype, parse_counts(counts, where), QueryWhere::line(where));
+  });
 }
 
 int cost_experts(const std::vector<std::string>& args) {

@@ -70,7 +70,8 @@ int run_batch_lines(const std::string& path, const std::function<Json(const std:
     try {
       out = answer(line, where);
     } catch (const std::exception& e) {  // one refused query does not end the batch; the exit status says so
-      out = Json{{"error", fmt::format("{}: {}", where, e.what())}};
+      const std::string what = e.what();  // errors that name their line already are not prefixed twice
+      out = Json{{"error", what.rfind(where + ":", 0) == 0 ? what : fmt::format("{}: {}", where, what)}};
       status = 1;
     }
     fmt::print("{}\n", out.dump());

@@ -6,6 +6,7 @@
 // With --batch, one JSON object per input line (the option names as keys, e.g.
 // {"model": "mixtral-8x7b", "phase": "prefill", "tokens": 4096, "sequence_length": 4096,
 //  "counts": [...]}) and one JSON line out per query; calibration/validate_layers.py uses it.
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -31,7 +32,15 @@ struct LayerQuery {
   int64_t tokens = 0, sequence_length = 0, context = 0, tp = 1, expert_parallel = 1;
   std::vector<int64_t> counts;
   bool counts_given = false;
+  bool from_flags = false;  // errors name --flags (one query) or JSON keys (a batch line)
 };
+
+// How a query's field is named in errors: "--sequence-length" for flags, "sequence_length" in a batch.
+std::string field(const LayerQuery& q, std::string key) {
+  if (!q.from_flags) return key;
+  std::replace(key.begin(), key.end(), '_', '-');
+  return "--" + key;
+}
 
 Dtype dtype_of(const std::string& name, const std::string& where) {
   const auto d = parse_dtype(name);
@@ -51,34 +60,35 @@ Json answer(CostModels& models, std::map<std::string, ModelConfig>& model_cache,
   if (!model_cache.count(q.model)) model_cache.emplace(q.model, load_model_file(resolve_data_file(q.model, "models", "")));
   const ModelConfig& m = model_cache.at(q.model);
   if (q.tokens <= 0 || q.tokens > (INT64_C(1) << 24))
-    throw InputError(fmt::format("tokens: expected a count from 1 to {}, got {}", INT64_C(1) << 24, q.tokens));
-  if (q.sequence_length < 0 || q.context < 0) throw InputError("sequence_length and context must not be negative");
-  if (q.phase == "prefill" && q.context > 0) throw InputError("context: prefill takes sequence_length (tokens per sequence), not context");
-  if (q.phase == "decode" && q.sequence_length > 0) throw InputError("sequence_length: decode takes context (cached tokens per sequence)");
+    throw InputError(fmt::format("{}: expected a count from 1 to {}, got {}", field(q, "tokens"), INT64_C(1) << 24, q.tokens));
+  if (q.sequence_length < 0) throw InputError(fmt::format("{}: must not be negative, got {}", field(q, "sequence_length"), q.sequence_length));
+  if (q.context < 0) throw InputError(fmt::format("{}: must not be negative, got {}", field(q, "context"), q.context));
+  if (q.phase == "prefill" && q.context > 0) throw InputError(fmt::format("{}: prefill takes {} (tokens per sequence), not a context", field(q, "context"), field(q, "sequence_length")));
+  if (q.phase == "decode" && q.sequence_length > 0) throw InputError(fmt::format("{}: decode takes {} (cached tokens per sequence)", field(q, "sequence_length"), field(q, "context")));
   if (q.sequence_length > q.tokens)
-    throw InputError(fmt::format("sequence_length ({}) is more than the tokens on the device ({})", q.sequence_length, q.tokens));
-  if (q.context > (INT64_C(1) << 24)) throw InputError(fmt::format("context: at most {} tokens, got {}", INT64_C(1) << 24, q.context));
-  if (q.phase != "prefill" && q.phase != "decode") throw InputError(fmt::format("phase: expected prefill or decode, got \"{}\"", q.phase));
-  if (q.launch != "graph" && q.launch != "eager") throw InputError(fmt::format("launch: expected graph or eager, got \"{}\"", q.launch));
+    throw InputError(fmt::format("{}: {} is more than the tokens on the device ({})", field(q, "sequence_length"), q.sequence_length, q.tokens));
+  if (q.context > (INT64_C(1) << 24)) throw InputError(fmt::format("{}: at most {} tokens, got {}", field(q, "context"), INT64_C(1) << 24, q.context));
+  if (q.phase != "prefill" && q.phase != "decode") throw InputError(fmt::format("{}: expected prefill or decode, got \"{}\"", field(q, "phase"), q.phase));
+  if (q.launch != "graph" && q.launch != "eager") throw InputError(fmt::format("{}: expected graph or eager, got \"{}\"", field(q, "launch"), q.launch));
   LayerShape s;
   s.tokens = q.tokens;
   s.decode = q.phase == "decode";
   s.sequence_length = q.sequence_length > 0 ? q.sequence_length : q.tokens;
   s.context = q.context;
-  if (s.decode && s.context <= 0) throw InputError("context: decode needs the cached tokens per sequence (--context)");
+  if (s.decode && s.context <= 0) throw InputError(fmt::format("{}: decode needs the cached tokens per sequence", field(q, "context")));
   if (q.tp < 1 || m.attention.num_heads % q.tp != 0)
-    throw InputError(fmt::format("tp: expected a divisor of the model's {} attention heads, got {}", m.attention.num_heads, q.tp));
+    throw InputError(fmt::format("{}: expected a divisor of the model's {} attention heads, got {}", field(q, "tp"), m.attention.num_heads, q.tp));
   s.tensor_parallel = q.tp;
-  s.weight_dtype = dtype_of(q.weight_dtype, "weight_dtype");
-  const Dtype ed = dtype_of(q.expert_dtype, "expert_dtype");
+  s.weight_dtype = dtype_of(q.weight_dtype, field(q, "weight_dtype"));
+  const Dtype ed = dtype_of(q.expert_dtype, field(q, "expert_dtype"));
   s.quantise_dispatch = ed == Dtype::Fp8;
   const int64_t ep = q.expert_parallel;
   if (ep < 1 || m.moe.num_experts % ep != 0)
-    throw InputError(fmt::format("expert_parallel: expected a divisor of the model's {} experts, got {}", m.moe.num_experts, ep));
+    throw InputError(fmt::format("{}: expected a divisor of the model's {} experts, got {}", field(q, "expert_parallel"), m.moe.num_experts, ep));
   const int64_t local = m.moe.num_experts / ep;
   std::vector<int64_t> counts = q.counts;
   if (q.counts_given && static_cast<int64_t>(counts.size()) != local)
-    throw InputError(fmt::format("counts: expected one token count per local expert ({} experts / EP {} = {}), got {}", m.moe.num_experts, ep,
+    throw InputError(fmt::format("{}: expected one token count per local expert ({} experts / EP {} = {}), got {}", field(q, "counts"), m.moe.num_experts, ep,
                                  local, counts.size()));
   if (!q.counts_given) counts = even_counts(q.tokens * m.moe.top_k, local);
   const auto r = cost_single_layer(m, models.get(ed), s, counts, ed, dtype_bytes(ed), 1);
@@ -187,6 +197,7 @@ int cost_layer(const std::vector<std::string>& args) {
     return run_batch(models, vm["batch"].as<std::string>());
   }
   LayerQuery q;
+  q.from_flags = true;
   q.model = vm["model"].as<std::string>();
   q.phase = vm["phase"].as<std::string>();
   q.tokens = vm["tokens"].as<int64_t>();

@@ -122,7 +122,8 @@ double JsonValue::as_bandwidth() const {
   } catch (const std::invalid_argument& e) {
     fail(e.what());
   }
-  if (v <= 0) fail("bandwidth must be positive, got " + describe(*value_));
+  // Below 1 MB/s (1 Gb Ethernet moves 125 MB/s) a step's transfers outlast the simulated clock.
+  if (v < kMinBandwidth_Bps) fail(fmt::format("expected a bandwidth of at least 1 MB/s (slower than any interconnect or memory), got {}", describe(*value_)));
   return v;
 }
 
@@ -134,7 +135,8 @@ double JsonValue::as_flops_rate() const {
   } catch (const std::invalid_argument& e) {
     fail(e.what());
   }
-  if (v <= 0) fail("FLOP rate must be positive, got " + describe(*value_));
+  // Below 1 GFLOP/s (a phone CPU core) a step's compute outlasts the simulated clock.
+  if (v < kMinFlopRate) fail(fmt::format("expected a FLOP rate of at least 1 GFLOP/s (slower than any accelerator), got {}", describe(*value_)));
   return v;
 }
 

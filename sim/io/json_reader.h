@@ -21,6 +21,11 @@
 
 namespace moesim {
 
+// The slowest rates a file may give: below them a step's transfers or compute outlast the
+// simulated clock (2^63 ps), so they are refused at their key rather than failing the run.
+constexpr double kMinBandwidth_Bps = 1e6;  // 1 MB/s
+constexpr double kMinFlopRate = 1e9;       // 1 GFLOP/s
+
 using Json = nlohmann::json;
 
 class ObjectReader;
@@ -49,8 +54,8 @@ class JsonValue {
   int64_t as_int(int64_t min, int64_t max) const;
   int64_t as_positive_int() const { return as_int(1, INT64_C(1) << 53); }
   double as_bytes() const;       // "80 GiB"
-  double as_bandwidth() const;   // bytes per second, from "450 GB/s"
-  double as_flops_rate() const;  // FLOP per second, from "989 TFLOP/s"
+  double as_bandwidth() const;   // bytes per second, from "450 GB/s"; at least kMinBandwidth_Bps
+  double as_flops_rate() const;  // FLOP per second, from "989 TFLOP/s"; at least kMinFlopRate
   SimTime as_duration() const;   // "2 us"
   // A string that must be one of `choices`; the error lists them and suggests the closest.
   std::string as_choice(const std::vector<std::string>& choices) const;

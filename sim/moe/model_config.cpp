@@ -88,7 +88,9 @@ ModelConfig parse_model(const JsonValue& value) {
     po.required("source").as_string();
     po.finish();
   }
-  m.hidden_size = o.required("hidden_size").as_positive_int();
+  // Published models use 2,048 to 16,384 (DeepSeek-V3 7,168; Llama-3.1-405B 16,384); beyond 2^20 a
+  // token's activation alone would be megabytes.
+  m.hidden_size = o.required("hidden_size").as_int(1, INT64_C(1) << 20);
   m.num_layers = o.required("num_layers").as_int(1, 10000);
   const int64_t first_dense = o.optional("first_dense_layers") ? o.required("first_dense_layers").as_int(0, m.num_layers) : 0;
   const int64_t interval = o.optional("moe_layer_interval") ? o.required("moe_layer_interval").as_int(1, m.num_layers) : 1;

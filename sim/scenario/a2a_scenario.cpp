@@ -17,7 +17,8 @@ constexpr const char* kFile = "moesim comm a2a";
 
 Json cluster_json(const CommA2aRequest& r) {
   const int64_t nodes = r.nodes > 0 ? r.nodes : std::max<int64_t>(1, (r.expert_parallel + r.devices_per_node - 1) / r.devices_per_node);
-  Json c = {{"nodes", nodes}, {"devices_per_node", r.devices_per_node}, {"network_model", r.network_model}, {"flow_tolerance", r.flow_tolerance}};
+  Json c = {{"nodes", nodes}, {"devices_per_node", r.devices_per_node}, {"network_model", r.network_model}};
+  if (r.network_model == "flow") c["flow_tolerance"] = r.flow_tolerance;
   if (r.topology) c["topology"] = *r.topology;
   if (r.nics_per_node) c["nics_per_node"] = *r.nics_per_node;
   if (r.oversubscription) c["oversubscription"] = *r.oversubscription;
@@ -95,7 +96,8 @@ Json comm_a2a_experiment(const CommA2aRequest& r) {
                       {"attention", {{"type", "mha"}, {"num_heads", 1}, {"head_dim", 1}}},
                       {"moe", {{"num_experts", r.experts}, {"top_k", r.top_k}, {"expert_intermediate_size", 1}, {"num_groups", r.groups},
                                {"topk_groups", r.topk_groups > 0 ? r.topk_groups : r.groups}}}};
-  Json routing = {{"source", "synthetic"}, {"distribution", r.distribution}, {"seed", r.seed}, {"group_limited", true}};
+  Json routing = {{"source", "synthetic"}, {"distribution", r.distribution}, {"seed", r.seed}};
+  if (r.topk_groups > 0 && r.topk_groups < r.groups) routing["group_limited"] = true;
   if (r.distribution == "zipf") routing["zipf_exponent"] = r.zipf_exponent;
   return {{"name", "comm-a2a"},
           {"model", model},

@@ -84,6 +84,8 @@ void parse_cluster(const JsonValue& v, ExperimentConfig& e) {
   t.generator = default_topology(e.hardware.intra_node.fabric);
   const auto keys = read_section(o, "cluster", e);
   if (!has(keys, "nics_per_node")) t.nics_per_node = t.devices_per_node;
+  if (e.cluster.network_model != NetworkModelKind::Flow)
+    refuse_key(o, keys, "flow_tolerance", "it batches the completions of the flow network model; network_model is \"bottleneck\"");
   if (t.nodes > 1 && t.nics_per_node == 0) o.self().fail("a cluster of several nodes needs nics_per_node >= 1");
   if (t.nics_per_node > 0 && t.devices_per_node % t.nics_per_node != 0 && t.nics_per_node % t.devices_per_node != 0)
     o.self().fail(fmt::format("devices_per_node ({}) and nics_per_node ({}) must divide one another", t.devices_per_node, t.nics_per_node));
@@ -161,8 +163,15 @@ void parse_routing(const JsonValue& v, ExperimentConfig& e) {
     require_key(o, keys, "file", fmt::format("routing source \"{}\" reads a file", e.routing.source));
     for (const char* k : {"distribution", "zipf_exponent"})
       refuse_key(o, keys, k, fmt::format("routing source \"{}\" reads its routing from the file", e.routing.source));
-    if (e.routing.source == "trace") refuse_key(o, keys, "seed", "a trace is replayed as recorded, nothing is drawn");
-  } else {
+    if (e.routing.source == "trace") {
+      refuse_key(o, keys, "seed", "a trace is replayed as recorded, nothing is drawn");
+      refuse_key(o, keys, "group_limited", "a trace is replayed with the experts it recorded");
+    }
+  }
+  if (e.model.moe.topk_groups >= e.model.moe.num_groups)
+    refuse_key(o, keys, "group_limited", fmt::format("model {} lets a token use all of its {} expert group(s) (topk_groups {})", e.model.name,
+                                                     e.model.moe.num_groups, e.model.moe.topk_groups));
+  if (!routing_registry().find(e.routing.source)->traits.needs_file) {
     require_key(o, keys, "distribution", fmt::format("routing source \"{}\" samples from a distribution", e.routing.source));
     if (e.routing.distribution == "zipf") require_key(o, keys, "zipf_exponent", "required for the zipf distribution");
     else refuse_key(o, keys, "zipf_exponent", fmt::format("it applies to distribution \"zipf\", not \"{}\"", e.routing.distribution));
@@ -185,6 +194,9 @@ void parse_plain_section(const JsonValue& v, const std::string& section, Experim
   if (section == "runtime" && e.runtime.framework == ServingFramework::None)
     for (const char* k : {"static_fraction", "cuda_graph"})
       refuse_key(o, keys, k, "runtime.framework is \"none\" (sglang or vllm size their memory pools with it)");
+  if (section == "memory" && e.workload.phase != WorkloadPhase::Training)
+    for (const char* k : {"grad_dtype", "zero_stage"})
+      refuse_key(o, keys, k, "gradients and optimizer state are kept in training, not in prefill or decode");
   o.finish();
 }
 

@@ -44,39 +44,6 @@ std::string csv_cell(const Json& v) {
   return q + "\"";
 }
 
-std::string escape_pointer_key(const std::string& k) {
-  std::string out;
-  for (char c : k) out += c == '~' ? std::string("~0") : c == '/' ? std::string("~1") : std::string(1, c);
-  return out;
-}
-
-// A metric name's JSON pointer and, for a wildcard, the prefix its members' names take.
-struct MetricPath {
-  std::string pointer;
-  bool wildcard = false;
-  std::string prefix;
-};
-
-MetricPath metric_path(const std::string& name) {
-  MetricPath m;
-  m.wildcard = !name.empty() && name.back() == '*';
-  const std::string stem = m.wildcard ? name.substr(0, name.size() - 1) : name;  // "a." or "/a/" or ""
-  m.prefix = stem;
-  if (!stem.empty() && stem.front() == '/') {
-    m.pointer = m.wildcard ? stem.substr(0, stem.size() - 1) : stem;
-    return m;
-  }
-  const std::string dotted = m.wildcard && !stem.empty() ? stem.substr(0, stem.size() - 1) : stem;
-  size_t start = 0;
-  while (start < dotted.size()) {
-    const size_t dot = dotted.find('.', start);
-    m.pointer.append(1, '/') += escape_pointer_key(dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  return m;
-}
-
 }  // namespace
 
 LoadedRows read_rows(const std::string& path) {

@@ -13,6 +13,7 @@
 #include "sim/scenario/data_paths.h"
 #include "sim/scenario/simulation.h"
 #include "sim/io/input_file.h"
+#include "sim/io/report_schema.h"
 
 namespace moesim {
 namespace {
@@ -28,6 +29,12 @@ OrderedJson ordered_text(const std::string& path) {
   } catch (const OrderedJson::parse_error&) {
     throw input_error(path, "", "file changed while being read");
   }
+}
+
+std::string escape_pointer_key(const std::string& k) {
+  std::string out;
+  for (char c : k) out += c == '~' ? std::string("~0") : c == '/' ? std::string("~1") : std::string(1, c);
+  return out;
 }
 
 // An override path as --set takes it: dot-separated non-empty keys, no '='.
@@ -59,6 +66,14 @@ void check_metric(const JsonValue& at, const std::string& m) {
     at.fail(fmt::format("metric \"{}\": \"*\" may only stand for the last key (\"breakdown_us.*\")", m));
 }
 
+// Whether override paths `a` and `b` touch the same value: equal, or one is an object the other
+// is a key inside ("moe" and "moe.capacity_factor").
+bool paths_overlap(const std::string& a, const std::string& b) {
+  const std::string& shorter = a.size() <= b.size() ? a : b;
+  const std::string& longer = a.size() <= b.size() ? b : a;
+  return longer.compare(0, shorter.size(), shorter) == 0 && (longer.size() == shorter.size() || longer[shorter.size()] == '.');
+}
+
 // ".key" for a plain identifier, else ["key"] (override paths contain dots).
 std::string quoted_key(const std::string& k) {
   bool plain = !k.empty() && !std::isdigit(static_cast<unsigned char>(k[0]));
@@ -73,6 +88,9 @@ void expand_grid(SweepSpec& spec, const JsonValue& axes_value, const OrderedJson
   for (const auto& [key, _] : axes.items()) {
     const JsonValue axis(axes_value.file_ptr(), axes_value.path() + quoted_key(key), &axes_value.raw().at(key));
     check_override_path(axis, key);
+    for (const auto& [earlier, _] : dims)
+      if (paths_overlap(earlier, key))
+        axis.fail(fmt::format("overlaps axis \"{}\": one would overwrite what the other sets; sweep one of them", earlier));
     std::vector<Json> values;
     std::map<std::string, size_t> seen;  // a value's JSON text -> its index (the first)
     for (const auto& v : axis.as_array(1, kMaxPoints)) {
@@ -108,7 +126,10 @@ void expand_list(SweepSpec& spec, const JsonValue& points_value, const OrderedJs
     SweepPoint p;
     p.index = static_cast<int64_t>(i);
     for (const auto& [key, value] : points[i].items()) {
-      check_override_path(JsonValue(values[i].file_ptr(), values[i].path() + quoted_key(key), &values[i].raw().at(key)), key);
+      const JsonValue at(values[i].file_ptr(), values[i].path() + quoted_key(key), &values[i].raw().at(key));
+      check_override_path(at, key);
+      for (const auto& [earlier, _] : p.overrides)
+        if (paths_overlap(earlier, key)) at.fail(fmt::format("overlaps \"{}\" of the same point: one would overwrite what the other sets", earlier));
       p.overrides.emplace_back(key, values[i].raw().at(key));
       if (std::find(spec.columns.begin(), spec.columns.end(), key) == spec.columns.end()) spec.columns.push_back(key);
     }
@@ -120,6 +141,26 @@ void expand_list(SweepSpec& spec, const JsonValue& points_value, const OrderedJs
 }
 
 }  // namespace
+
+MetricPath metric_path(const std::string& name) {
+  MetricPath m;
+  m.wildcard = !name.empty() && name.back() == '*';
+  const std::string stem = m.wildcard ? name.substr(0, name.size() - 1) : name;  // "a." or "/a/" or ""
+  m.prefix = stem;
+  if (!stem.empty() && stem.front() == '/') {
+    m.pointer = m.wildcard ? stem.substr(0, stem.size() - 1) : stem;
+    return m;
+  }
+  const std::string dotted = m.wildcard && !stem.empty() ? stem.substr(0, stem.size() - 1) : stem;
+  size_t start = 0;
+  while (start < dotted.size()) {
+    const size_t dot = dotted.find('.', start);
+    m.pointer.append(1, '/') += escape_pointer_key(dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return m;
+}
 
 Json SweepPoint::overrides_json() const {
   Json j = Json::object();
@@ -223,6 +264,24 @@ void read_set(ObjectReader& o, const OrderedJson& ordered, SweepSpec& spec) {
   }
 }
 
+// A "set" key that every point overrides (an axis, or a key of each listed point, equal to it or
+// an object holding it) has no effect. An axis on a key inside a "set" object is fine.
+void check_set_not_overridden(const SweepSpec& spec) {
+  for (const auto& set_entry : spec.set) {
+    const std::string& key = set_entry.first;
+    std::string by;
+    for (const auto& p : spec.points) {
+      by.clear();
+      for (const auto& [path, _] : p.overrides)
+        if (paths_overlap(path, key) && path.size() <= key.size()) by = path;
+      if (by.empty()) break;
+    }
+    if (!by.empty())
+      throw input_error(spec.file, "$.set" + quoted_key(key),
+                        fmt::format("has no effect: every point overrides it ({} \"{}\"); drop it from \"set\"", spec.mode == "grid" ? "axis" : "key", by));
+  }
+}
+
 // "mode" and its "axes" (grid) or "points" (list), expanded into spec.points.
 void read_points(ObjectReader& o, const OrderedJson& ordered, SweepSpec& spec) {
   OrderedJson& c = spec.canonical;
@@ -241,6 +300,7 @@ void read_points(ObjectReader& o, const OrderedJson& ordered, SweepSpec& spec) {
   }
   c[mine] = ordered[mine];
   for (auto& p : spec.points) p.id = point_id(p.overrides_json());
+  check_set_not_overridden(spec);
 }
 
 // "metrics", else the default metrics.
@@ -249,6 +309,9 @@ void read_metrics(ObjectReader& o, SweepSpec& spec) {
     for (const auto& v : m->as_array(1, 10000)) {
       const std::string name = v.as_string();
       check_metric(v, name);
+      const MetricPath m = metric_path(name);
+      if (const std::string problem = report_field_problem(m.pointer, m.wildcard); !problem.empty())
+        v.fail(fmt::format("metric \"{}\" names no field of report.json: {} (fields: sim/io/report.schema.json)", name, problem));
       if (std::find(spec.metrics.begin(), spec.metrics.end(), name) != spec.metrics.end()) v.fail(fmt::format("repeats metric \"{}\"", name));
       spec.metrics.push_back(name);
     }

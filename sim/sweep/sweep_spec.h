@@ -46,6 +46,15 @@ SweepSpec load_sweep(const std::string& path, bool copy = false);
 
 const std::vector<std::string>& default_sweep_metrics();
 
+// A metric name ("step_time_us", "breakdown_us.*", "/layers/0/layer_time_us"): its JSON pointer
+// into report.json and, for a wildcard, the prefix its members' column names take.
+struct MetricPath {
+  std::string pointer;
+  bool wildcard = false;
+  std::string prefix;
+};
+MetricPath metric_path(const std::string& name);
+
 // Empty when `a` and `b` are the same (keys in the same order); else the JSON path of the first
 // difference, such as "$.axes[\"moe.capacity_factor\"][2]".
 std::string sweep_difference(const OrderedJson& a, const OrderedJson& b, const std::string& path = "$");

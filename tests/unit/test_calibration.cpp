@@ -295,6 +295,21 @@ namespace moesim::cli {
 int cost(const std::vector<std::string>& args);
 }
 
+TEST_CASE("cost batches answer every line and exit 1 when one was refused", "[quick][calibration]") {
+  test::TempDir dir("cost-batch");
+  const std::string good = dir.file("good.txt", "4096 2048 bf16 16,0,3\n");
+  const std::string bad = dir.file("bad.txt", "4096 2048 bf16 16,0,3\n4096 0 bf16 1\nnot a query\n4096 2048 bf16 16,0,3\n");
+  CHECK(cli::cost({"experts", "--hardware", "H100-SXM", "--batch", good}) == 0);
+  CHECK(cli::cost({"experts", "--hardware", "H100-SXM", "--batch", bad}) == 1);
+  const std::string layer_bad = dir.file("layer.jsonl", "{\"model\": \"mixtral-8x7b\", \"tokens\": 0}\n");
+  CHECK(cli::cost({"layer", "--hardware", "H100-SXM", "--batch", layer_bad}) == 1);
+  // One query from flags: errors name the flag; in a batch, the JSON key.
+  CHECK_THROWS_WITH(cli::cost({"layer", "--hardware", "H100-SXM", "--model", "mixtral-8x7b", "--tokens", "8", "--sequence-length", "16"}),
+                    Catch::StartsWith("--sequence-length: 16 is more than the tokens on the device (8)"));
+  CHECK_THROWS_WITH(cli::cost({"layer", "--hardware", "H100-SXM", "--model", "mixtral-8x7b", "--tokens", "8", "--phase", "decode"}),
+                    Catch::StartsWith("--context: decode needs"));
+}
+
 TEST_CASE("moesim cost experts parses its options", "[quick][calibration]") {
   CHECK_THROWS_WITH(cli::cost({}), Catch::Matchers::Contains("expected a target (experts, layer, op)"));
   CHECK(cli::cost({"layers"}) == 2);

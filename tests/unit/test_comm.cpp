@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "sim/cli/cli.h"
 #include "sim/network/a2a.h"
 #include "sim/network/a2a_bench.h"
 #include "sim/scenario/a2a_scenario.h"
@@ -489,4 +490,26 @@ TEST_CASE("comm a2a errors name the flag, not the JSON path of the experiment bu
   r.tokens_per_device = 64;
   r.expert_parallel = 3;  // does not divide the 8 GPUs of a node
   CHECK_THROWS_WITH(run_comm_a2a(r), Catch::StartsWith("--ep: expert_parallel 3 does not divide"));
+  r.expert_parallel = 8;
+  r.hidden = 2000000;  // beyond any model's hidden size
+  CHECK_THROWS_WITH(run_comm_a2a(r), Catch::StartsWith("--hidden: expected an integer in [1, 1048576]"));
+}
+
+TEST_CASE("comm a2a flags are checked one at a time, and --tolerance only with the flow model", "[quick][comm]") {
+  const std::vector<std::string> base = {"a2a", "--hardware", "H800", "--ep", "8", "--tokens", "64", "--hidden", "128", "--experts", "16", "--topk", "2"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  auto a = with({});
+  a[6] = "0";  // --tokens 0
+  CHECK(cli::comm(a) == 2);
+  a = with({});
+  a[12] = "32";  // --topk above --experts
+  CHECK(cli::comm(a) == 2);
+  CHECK(cli::comm(with({"--tolerance", "0.01"})) == 2);
+  CHECK(cli::comm(with({"--network", "flow", "--tolerance", "0.01"})) == 0);
+  CHECK(cli::comm(with({"--groups", "4", "--topk-groups", "2"})) == 0);
+  CHECK(cli::comm(with({"--groups", "4"})) == 0);  // no group limit: the experiment states none
 }

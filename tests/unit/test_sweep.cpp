@@ -211,9 +211,13 @@ TEST_CASE("a point that fails at run time becomes an error row", "[quick][sweep]
   TempDir dir("errors");
   Json hw = Json::parse(read_text(test::repo_path("hw_profiles/H100-SXM.json")));
   hw.erase("sources");
-  for (auto& [k, v] : hw["peak_flops"].items()) v = "0.000001 FLOP/s";  // every step overflows the clock
+  // The slowest rates a profile may give, and a long context: valid, but the step overflows the clock.
+  for (auto& [k, v] : hw["peak_flops"].items()) v = "1 GFLOP/s";
+  hw["hbm_bandwidth"] = "1 MB/s";
+  hw["efficiency"]["matmul"] = 0.01;
+  hw["efficiency"]["memory"] = 0.01;
   Json sweep = {{"name", "rt"}, {"base", base_path()}, {"set", {{"workload.tokens_per_device", 16}}}, {"mode", "list"},
-                {"points", {{{"hardware", "H100-SXM"}}, {{"hardware", hw}}, {{"parallel.expert_parallel", 4}}}}};
+                {"points", {{{"hardware", "H100-SXM"}}, {{"hardware", hw}, {"workload.context_length", 131072}}, {{"parallel.expert_parallel", 4}}}}};
   write_text(dir / "s.json", sweep.dump());
   REQUIRE(run_cli({dir / "s.json", "--out", dir / "o", "--jobs", "2"}) == 0);
   const auto l = lines(read_text(dir / "o/results.jsonl"));
@@ -224,7 +228,7 @@ TEST_CASE("a point that fails at run time becomes an error row", "[quick][sweep]
   CHECK(bad["metrics"].empty());
   CHECK(Json::parse(l[2])["status"] == "ok");
   const auto csv = lines(read_text(dir / "o/results.csv"));
-  CHECK(csv[0].rfind("point,id,status,hardware,parallel.expert_parallel,", 0) == 0);
+  CHECK(csv[0].rfind("point,id,status,hardware,workload.context_length,parallel.expert_parallel,", 0) == 0);
   CHECK(csv[2].find("simulated time overflow") != std::string::npos);
 }
 
