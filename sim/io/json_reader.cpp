@@ -188,16 +188,10 @@ std::vector<JsonValue> JsonValue::as_array(size_t min_size, size_t max_size) con
 
 ObjectReader::ObjectReader(JsonValue object) : object_(std::move(object)) {}
 
-namespace {
-
-// A key as error messages show it: long keys (a pasted blob) cut to their first 60 characters
-// with their length, so an error stays one short line.
 std::string shown_key(const std::string& key) {
   if (key.size() <= 80) return key;
   return fmt::format("{}... ({} characters)", key.substr(0, 60), key.size());
 }
-
-}  // namespace
 
 JsonValue ObjectReader::required(const std::string& key) {
   known_.insert(key);

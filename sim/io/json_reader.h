@@ -123,6 +123,10 @@ size_t edit_distance(const std::string& a, const std::string& b);
 // The candidate the word begins (3 or more characters), else the one at the least edit distance.
 std::string closest(const std::string& word, const std::vector<std::string>& candidates);
 
+// A key as error messages show it: long keys (a pasted blob) cut to their first 60 characters
+// with their length, so an error stays one short line.
+std::string shown_key(const std::string& key);
+
 // The deepest nesting of arrays and objects in JSON text (outside strings). Callers refuse text
 // nested deeper than kMaxJsonDepth before parsing: destroying, printing or walking it would
 // recurse too deep.

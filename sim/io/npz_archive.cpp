@@ -113,6 +113,9 @@ NpzReader::NpzReader(const std::string& path) : path_(path) {
         break;
       }
     if (eocd < 0) throw input_error(path, "", "not a .npz archive (no zip end record; truncated file?)");
+    const uint64_t end = static_cast<uint64_t>(eocd) + 22 + rd16(base_ + eocd + 20);  // the record and its comment
+    if (end != size_)
+      throw input_error(path, "", fmt::format("{} bytes after the zip end record (a damaged or concatenated file?)", size_ > end ? size_ - end : end - size_));
     const uint64_t entries = rd16(base_ + eocd + 10);
     uint64_t cd = rd32(base_ + eocd + 16);
     if (cd == 0xFFFFFFFFu && eocd >= 20 && rd32(base_ + eocd - 20) == 0x07064b50) {

@@ -25,6 +25,12 @@ class NpzReader {
   NpzReader(const NpzReader&) = delete;
   NpzReader& operator=(const NpzReader&) = delete;
   bool has(const std::string& name) const { return arrays_.count(name) > 0; }
+  // The members' names (without ".npy"), sorted.
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& [name, _] : arrays_) out.push_back(name);
+    return out;
+  }
   const NpyArray& array(const std::string& name) const;  // name without ".npy"
   const std::string& path() const { return path_; }
 

@@ -1,5 +1,6 @@
 #include "sim/io/routing_trace.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <set>
@@ -25,6 +26,13 @@ int64_t whole_number(const std::string& path, const std::string& where, const nl
   return n;
 }
 
+// A zip member's name as an error shows it: bytes outside printable ASCII as '?'.
+std::string printable(std::string name) {
+  for (char& c : name)
+    if (c < 0x20 || c > 0x7e) c = '?';
+  return name;
+}
+
 }  // namespace
 
 RoutingTrace::RoutingTrace(const std::string& path) : npz_(std::make_unique<NpzReader>(path)) {
@@ -44,8 +52,16 @@ RoutingTrace::RoutingTrace(const std::string& path) : npz_(std::make_unique<NpzR
     return v.get<std::string>();
   };
   if (text("format", need("format")) != "moesim-trace") throw input_error(path, "meta.format", "expected \"moesim-trace\"");
-  if (j.contains("version") && !(j["version"].is_number_integer() && j["version"].get<int64_t>() == 1))
+  if (!(need("version").is_number_integer() && j["version"].get<int64_t>() == 1))
     throw input_error(path, "meta.version", "expected 1 (the moesim-trace version this moesim reads), got " + j["version"].dump().substr(0, 40));
+  static const std::vector<std::string> kMetaKeys = {"format", "version", "model", "num_experts", "top_k", "layers", "source"};
+  for (const auto& [key, _] : j.items())
+    if (std::find(kMetaKeys.begin(), kMetaKeys.end(), key) == kMetaKeys.end())
+      throw input_error(path, "meta", fmt::format("unknown key \"{}\" in the trace header; did you mean \"{}\"?", shown_key(key), closest(key, kMetaKeys)));
+  static const std::vector<std::string> kMembers = {"gate_weights", "meta", "topk_ids"};
+  for (const auto& name : npz_->names())
+    if (std::find(kMembers.begin(), kMembers.end(), name) == kMembers.end())
+      throw input_error(path, printable(shown_key(name)), "unknown member: a moesim trace holds meta, topk_ids and optionally gate_weights");
   header_.model = text("model", need("model"));
   header_.num_experts = whole_number(path, "meta.num_experts", need("num_experts"), 1, 1 << 20);
   header_.top_k = whole_number(path, "meta.top_k", need("top_k"), 1, 1024);

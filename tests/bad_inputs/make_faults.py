@@ -36,13 +36,18 @@ def weights_payload(negative_at=None):
     return struct.pack("<%df" % len(out), *out)
 
 
-def trace(name, meta_overrides=None, same_expert=False, negative_at=None):
-    meta = meta_bytes(trace_meta("mixtral-8x7b", EXPERTS, TOP_K, range(LAYERS), "test", meta_overrides))
+def trace(name, meta_overrides=None, same_expert=False, negative_at=None, drop_meta_key=None, extra_member=None, tail=b""):
+    meta_dict = trace_meta("mixtral-8x7b", EXPERTS, TOP_K, range(LAYERS), "test", meta_overrides)
+    if drop_meta_key:
+        del meta_dict[drop_meta_key]
+    meta = meta_bytes(meta_dict)
     members = {"topk_ids": npy_bytes("<i4", (LAYERS, TOKENS, TOP_K), ids_payload(same_expert)),
                "gate_weights": npy_bytes("<f4", (LAYERS, TOKENS, TOP_K), weights_payload(negative_at)),
                "meta": npy_bytes("|u1", (len(meta),), meta)}
+    if extra_member:
+        members[extra_member] = npy_bytes("<i4", (2,), struct.pack("<2i", 1, 2))
     with open(os.path.join(HERE, name), "wb") as f:
-        f.write(npz_bytes(members, date_time=DATE))
+        f.write(npz_bytes(members, date_time=DATE) + tail)
 
 
 def zip64_wrap(name):
@@ -80,6 +85,10 @@ def main():
     trace("trace_top_k_fraction.npz", {"top_k": 2.7})
     trace("trace_num_experts_1e30.npz", {"num_experts": 1e30})
     trace("trace_repeated_layer.npz", {"layers": [0, 1, 2, 2] + list(range(4, LAYERS))})
+    trace("trace_meta_no_version.npz", drop_meta_key="version")
+    trace("trace_meta_unknown_key.npz", {"num_expert": 8})
+    trace("trace_extra_member.npz", extra_member="token_ids")
+    trace("trace_trailing_bytes.npz", tail=b"\0" * 100)
     zip64_wrap("trace_zip64_wrap.npz")
     for f in ("trace_duplicate_expert", "trace_negative_weight", "trace_zip64_wrap"):
         experiment("exp_%s.json" % f, f + ".npz")
