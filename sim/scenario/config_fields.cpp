@@ -394,12 +394,33 @@ std::vector<std::string> read_section(ObjectReader& o, const std::string& sectio
   return read;
 }
 
+namespace {
+
+// A model or hardware file as the report echoes it: members given as null (null means "the
+// default") are left out, since the default is what applied.
+Json without_nulls(const Json& v) {
+  if (v.is_object()) {
+    Json out = Json::object();
+    for (auto it = v.begin(); it != v.end(); ++it)
+      if (!it->is_null()) out[it.key()] = without_nulls(*it);
+    return out;
+  }
+  if (v.is_array()) {
+    Json out = Json::array();
+    for (const auto& x : v) out.push_back(without_nulls(x));
+    return out;
+  }
+  return v;
+}
+
+}  // namespace
+
 Json resolved_experiment(const ExperimentConfig& e) {
   Json j;
   j["name"] = e.name;
   j["description"] = e.description;
-  j["model"] = e.model.source_json;
-  j["hardware"] = e.hardware.source_json;
+  j["model"] = without_nulls(e.model.source_json);
+  j["hardware"] = without_nulls(e.hardware.source_json);
   for (const auto& f : config_fields()) {
     const auto value = f.write(e);
     if (value) j[f.section][f.resolved_key.empty() ? f.key : f.resolved_key] = *value;

@@ -178,6 +178,18 @@ TEST_CASE("tokens per second is tokens per step over step time", "[quick][simula
   CHECK(r["tokens_per_s"].get<double>() == Approx(512.0 / (r["step_time_us"].get<double>() * 1e-6)));
 }
 
+TEST_CASE("a model's keys given as null (the default) are not echoed into the report", "[quick][simulation]") {
+  std::ifstream f(test::repo_path("models/mixtral-8x7b.json"));
+  Json model = Json::parse(f);
+  model["tie_word_embeddings"] = nullptr;
+  model["moe"]["norm_topk_prob"] = nullptr;
+  const Json r = run(test::repo_path("tests/golden/mixtral-ep8-decode.json"), {"model=" + model.dump()});
+  const Json& echoed = r["experiment"]["model"];
+  CHECK(echoed["name"] == model["name"]);
+  CHECK_FALSE(echoed.contains("tie_word_embeddings"));
+  CHECK_FALSE(echoed["moe"].contains("norm_topk_prob"));
+}
+
 TEST_CASE("a layout that does not fit reports the overflow", "[quick][simulation]") {
   // DeepSeek-V3 in bf16 on 8 H100s: 671B params x 2 bytes = 1.34 TB >> 8 x 80 GiB.
   const Json r = run(test::repo_path("tests/golden/mixtral-ep8-decode.json"),
