@@ -73,7 +73,7 @@ void require_key(ObjectReader& o, const std::vector<std::string>& keys, const ch
 
 // A key given where it has no effect is refused rather than ignored (`why`: what it applies to).
 void refuse_key(ObjectReader& o, const std::vector<std::string>& keys, const char* key, const std::string& why) {
-  if (has(keys, key)) o.required(key).fail(fmt::format("has no effect here: {}", why));
+  if (has(keys, key)) o.required(key).fail(fmt::format("has no effect here: {}; leave it out (or set it to null)", why));
 }
 
 // The topology defaults to the generator for the device's scale-up fabric (default_topology),
