@@ -67,7 +67,7 @@ std::vector<ConfigField> cluster_fields() {
       {"cluster", "devices_per_node", "integer", "", "required", "devices (GPUs, NPUs) per node (1 to 1024)", {},
        [](const JsonValue& v, ExperimentConfig& e) { e.cluster.topology.devices_per_node = v.as_int(1, 1024); },
        [](const ExperimentConfig& e) -> std::optional<Json> { return e.cluster.topology.devices_per_node; }, "", true},
-      {"cluster", "nics_per_node", "integer", "", "devices_per_node (one NIC per device)", "scale-out NIC ports per node (0 to 1024)", {},
+      {"cluster", "nics_per_node", "integer", "", "devices_per_node (one NIC per device)", "scale-out NICs per node (0 to 1024); fewer than devices: devices share a NIC; more: each device's port has the bandwidth of its NICs together", {},
        [](const JsonValue& v, ExperimentConfig& e) { e.cluster.topology.nics_per_node = v.as_int(0, 1024); },
        [](const ExperimentConfig& e) -> std::optional<Json> { return e.cluster.topology.nics_per_node; }},
       {"cluster", "topology", "choice", "", "the generator for the hardware's scale-up fabric", "topology generator (moesim list topologies)",
