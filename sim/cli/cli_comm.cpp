@@ -121,6 +121,8 @@ int comm(const std::vector<std::string>& args) {
 
   for (const char* flag : {"ep", "gpus-per-node", "tokens", "hidden", "experts", "topk"})
     if (vm[flag].as<int64_t>() < 1) return usage_error(fmt::format("--{}: expected a positive integer, got {}", flag, vm[flag].as<int64_t>()));
+  if (vm.count("nodes") && vm["nodes"].as<int64_t>() < 1)
+    return usage_error(fmt::format("--nodes: expected a positive integer, got {}", vm["nodes"].as<int64_t>()));
   if (vm["topk"].as<int64_t>() > vm["experts"].as<int64_t>())
     return usage_error(fmt::format("--topk: expected at most --experts ({}), got {}", vm["experts"].as<int64_t>(), vm["topk"].as<int64_t>()));
   if (!vm["tolerance"].defaulted() && vm["network"].as<std::string>() != "flow")

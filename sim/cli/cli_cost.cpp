@@ -108,7 +108,11 @@ int cost_experts(const std::vector<std::string>& args) {
                                  fmt::join(expert_backend_registry().names(), ", ")));
   CostModels models(load_hardware_file(resolve_data_file(vm["hardware"].as<std::string>(), "hw_profiles", "")), backend, vm.count("allow-extrapolation") > 0);
   models.get(parse_expert_dtype(vm["dtype"].as<std::string>(), "--dtype"));  // a named backend without a table fails here
-  if (batch) return run_batch(models, vm["batch"].as<std::string>());
+  if (batch) {
+    for (const char* o : {"hidden", "intermediate", "counts", "dtype"})
+      if (vm.count(o) && !vm[o].defaulted()) throw InputError(fmt::format("--{}: with --batch every query comes from the batch file", o));
+    return run_batch(models, vm["batch"].as<std::string>());
+  }
   const auto counts = parse_counts(vm["counts"].as<std::string>(), "--counts");
   fmt::print("{}\n", answer(models, vm["hidden"].as<int64_t>(), vm["intermediate"].as<int64_t>(), vm["dtype"].as<std::string>(), counts, QueryWhere::flags()).dump());
   return 0;

@@ -454,3 +454,24 @@ int json_depth(const char* begin, const char* end) {
 }
 
 }  // namespace moesim
+
+namespace moesim {
+
+bool override_paths_overlap(const std::string& a, const std::string& b) {
+  const std::string& shorter = a.size() <= b.size() ? a : b;
+  const std::string& longer = a.size() <= b.size() ? b : a;
+  return longer.compare(0, shorter.size(), shorter) == 0 && (longer.size() == shorter.size() || longer[shorter.size()] == '.');
+}
+
+void check_override_order(const std::vector<std::string>& assignments, const std::string& what) {
+  auto path_of = [](const std::string& a) { return a.substr(0, a.find('=')); };
+  for (size_t j = 1; j < assignments.size(); ++j)
+    for (size_t i = 0; i < j; ++i) {
+      const std::string earlier = path_of(assignments[i]), later = path_of(assignments[j]);
+      if (later.size() <= earlier.size() && override_paths_overlap(earlier, later))
+        throw InputError(fmt::format("{}: {}: would overwrite the earlier {} {} (give each value once, objects before the keys inside them)",
+                                     what, shown_key(later), what, shown_key(earlier)));
+    }
+}
+
+}  // namespace moesim

@@ -119,6 +119,15 @@ class JsonDocument {
 // taken as a string. Creates missing objects along the path.
 void apply_override(Json& root, const std::string& assignment, const std::string& file);
 
+// Whether override paths `a` and `b` touch the same value: equal, or one is an object the other
+// is a key inside ("moe" and "moe.capacity_factor").
+bool override_paths_overlap(const std::string& a, const std::string& b);
+
+// Refuses a list of "path=value" overrides, applied in order, where one would undo an earlier
+// one: the same path twice, or an object given after a key inside it (an object given first and
+// then a key inside it is a refinement, and fine). `what` names them in the error ("--set").
+void check_override_order(const std::vector<std::string>& assignments, const std::string& what);
+
 size_t edit_distance(const std::string& a, const std::string& b);
 // The candidate the word begins (3 or more characters), else the one at the least edit distance.
 std::string closest(const std::string& word, const std::vector<std::string>& candidates);

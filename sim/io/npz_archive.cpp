@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -22,7 +23,77 @@ uint64_t rd64(const uint8_t* p) { return rd32(p) | (static_cast<uint64_t>(rd32(p
 void wr16(std::string& s, uint16_t v) { s.push_back(char(v & 0xff)), s.push_back(char(v >> 8)); }
 void wr32(std::string& s, uint32_t v) { wr16(s, uint16_t(v & 0xffff)), wr16(s, uint16_t(v >> 16)); }
 
-// Parses the header of a .npy member: descr, fortran_order and shape.
+// What the header of a .npy member says.
+struct NpyHeader {
+  std::string descr;
+  bool fortran_order = false;
+  std::vector<int64_t> shape;
+};
+
+// The header numpy writes: a Python dict literal with exactly the keys 'descr' (a string),
+// 'fortran_order' (True / False) and 'shape' (a tuple of whole numbers), then spaces and a
+// newline (numpy.lib.format). Anything else is refused, as numpy refuses it.
+template <typename Bad>
+NpyHeader parse_npy_header(const std::string& h, const Bad& bad) {
+  size_t i = 0;
+  auto skip = [&] {
+    while (i < h.size() && h[i] == ' ') ++i;
+  };
+  auto expect = [&](char c, const char* what) {
+    skip();
+    if (i >= h.size() || h[i] != c) throw bad(fmt::format("header: expected {} at byte {}", what, i));
+    ++i;
+  };
+  auto quoted = [&] {
+    expect('\'', "a quoted string");
+    const size_t end = h.find('\'', i);
+    if (end == std::string::npos) throw bad("header: unterminated string");
+    std::string v = h.substr(i, end - i);
+    i = end + 1;
+    return v;
+  };
+  NpyHeader out;
+  std::set<std::string> seen;
+  expect('{', "'{'");
+  for (skip(); i < h.size() && h[i] != '}'; skip()) {
+    const std::string key = quoted();
+    if (!seen.insert(key).second) throw bad("header: key '" + key + "' given twice");
+    expect(':', "':'");
+    skip();
+    if (key == "descr") {
+      out.descr = quoted();
+    } else if (key == "fortran_order") {
+      if (h.compare(i, 4, "True") == 0) out.fortran_order = true, i += 4;
+      else if (h.compare(i, 5, "False") == 0) i += 5;
+      else throw bad("header: fortran_order must be True or False");
+    } else if (key == "shape") {
+      expect('(', "'(' opening the shape");
+      for (skip(); i < h.size() && h[i] != ')'; skip()) {
+        const size_t j0 = i;
+        while (i < h.size() && std::isdigit(static_cast<unsigned char>(h[i]))) ++i;
+        if (i == j0) throw bad("bad shape");
+        if (i - j0 > 15) throw bad("shape dimension too large");
+        out.shape.push_back(std::stoll(h.substr(j0, i - j0)));
+        skip();
+        if (i < h.size() && h[i] == ',') ++i;
+        else if (i < h.size() && h[i] != ')') throw bad("bad shape");
+      }
+      expect(')', "')' closing the shape");
+    } else {
+      throw bad("header: unknown key '" + key + "' (a .npy header holds descr, fortran_order and shape)");
+    }
+    skip();
+    if (i < h.size() && h[i] == ',') ++i;
+    else if (i < h.size() && h[i] != '}') throw bad(fmt::format("header: expected ',' or '}}' at byte {}", i));
+  }
+  expect('}', "'}' closing the header");
+  for (const char* key : {"descr", "fortran_order", "shape"})
+    if (!seen.count(key)) throw bad(std::string("header lacks ") + key);
+  skip();
+  if (i + 1 != h.size() || h[i] != '\n') throw bad("header: expected spaces and one newline after the '}'");
+  return out;
+}
+
 NpyArray parse_npy(const std::string& file, const std::string& name, const uint8_t* p, uint64_t size) {
   auto bad = [&](const std::string& what) { return input_error(file, name, "not a valid .npy array: " + what); };
   if (size < 10 || std::memcmp(p, "\x93NUMPY", 6) != 0) throw bad("missing magic");
@@ -34,38 +105,14 @@ NpyArray parse_npy(const std::string& file, const std::string& name, const uint8
     header_len = rd32(p + 8), header_at = 12;
   } else throw bad(fmt::format("unsupported version {}", major));
   if (header_at + header_len > size) throw bad("truncated header");
-  const std::string h(reinterpret_cast<const char*>(p + header_at), header_len);
+  const NpyHeader hd = parse_npy_header(std::string(reinterpret_cast<const char*>(p + header_at), header_len), bad);
   NpyArray a;
-  auto field = [&](const std::string& key) -> std::string {
-    const auto k = h.find("'" + key + "'");
-    if (k == std::string::npos) throw bad("header lacks " + key);
-    auto v = h.find(':', k);
-    if (v == std::string::npos) throw bad("header lacks a value for " + key);
-    return h.substr(v + 1);
-  };
-  std::string descr = field("descr");
-  const auto q1 = descr.find('\''), q2 = descr.find('\'', q1 + 1);
-  if (q1 == std::string::npos || q2 == std::string::npos) throw bad("bad descr");
-  descr = descr.substr(q1 + 1, q2 - q1 - 1);
+  const std::string& descr = hd.descr;
   if (descr.size() < 2 || (descr[0] != '<' && descr[0] != '|')) throw bad("only little-endian arrays are read, got " + descr);
   a.dtype = descr.substr(1);
   if (a.dtype != "i2" && a.dtype != "i4" && a.dtype != "f4" && a.dtype != "u1") throw bad("unsupported dtype " + descr);
-  if (field("fortran_order").find("False") > 2) throw bad("Fortran-order arrays are not supported");
-  std::string shape = field("shape");
-  const auto o = shape.find('('), c = shape.find(')');
-  if (o == std::string::npos || c == std::string::npos) throw bad("bad shape");
-  shape = shape.substr(o + 1, c - o - 1);
-  size_t i = 0;
-  while (i < shape.size()) {
-    while (i < shape.size() && (shape[i] == ' ' || shape[i] == ',')) ++i;
-    if (i >= shape.size()) break;
-    size_t j = i;
-    while (j < shape.size() && std::isdigit(static_cast<unsigned char>(shape[j]))) ++j;
-    if (j == i) throw bad("bad shape");
-    if (j - i > 15) throw bad("shape dimension too large");
-    a.shape.push_back(std::stoll(shape.substr(i, j - i)));
-    i = j;
-  }
+  if (hd.fortran_order) throw bad("Fortran-order arrays are not supported");
+  a.shape = hd.shape;
   const uint64_t data_at = header_at + header_len;
   a.data = p + data_at;
   // The element count must fit the member: checked without overflow, dimension by dimension.
@@ -77,6 +124,8 @@ NpyArray parse_npy(const std::string& file, const std::string& name, const uint8
   }
   if (size - data_at < want)
     throw bad(fmt::format("data truncated: {} bytes expected, {} present", want, size - data_at));
+  if (size - data_at > want)  // a stale header length would shift the data: refused, not guessed
+    throw bad(fmt::format("{} bytes after the data the header's shape describes ({} bytes)", size - data_at - want, want));
   return a;
 }
 

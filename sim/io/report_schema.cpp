@@ -61,7 +61,8 @@ std::string report_field_problem(const std::string& pointer, bool object_wanted)
   for (size_t i = 0; i < keys.size(); ++i) {
     const std::string& k = keys[i];
     if (has_type(*node, "array")) {
-      if (!is_index(k)) return fmt::format("{} is a list: expected an index, got \"{}\"", where(keys, i), k);
+      if (!is_index(k) || (k.size() > 1 && k[0] == '0'))
+        return fmt::format("{} is a list: expected an index (0, 1, ...), got \"{}\"", where(keys, i), k);
       node = node->contains("items") ? &(*node)["items"] : nullptr;
     } else if (node->contains("properties") && (*node)["properties"].contains(k)) {
       node = &(*node)["properties"][k];
@@ -80,7 +81,12 @@ std::string report_field_problem(const std::string& pointer, bool object_wanted)
     }
     if (node == nullptr) return "";
   }
-  if (object_wanted && !has_type(*node, "object")) return fmt::format("{} is a value; \"*\" stands for the members of an object", where(keys, keys.size()));
+  const std::string at = where(keys, keys.size());
+  if (object_wanted && has_type(*node, "array")) return fmt::format("{} is a list; \"*\" stands for the members of an object (give an index)", at);
+  if (object_wanted && !has_type(*node, "object")) return fmt::format("{} is a value; \"*\" stands for the members of an object", at);
+  if (!object_wanted && has_type(*node, "array")) return fmt::format("{} is a list, not a value: give an index", at);
+  if (!object_wanted && has_type(*node, "object") && !has_type(*node, "number") && !has_type(*node, "string"))
+    return fmt::format("{} is an object, not a value: name one of its members, or all of them with \"*\"", at);
   return "";
 }
 

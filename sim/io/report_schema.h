@@ -10,7 +10,8 @@ namespace moesim {
 const char* report_schema_text();
 
 // Empty when the JSON pointer `pointer` ("/breakdown_us/attention", "/layers/0/layer_time_us")
-// names a field report.json can hold (an object when `object_wanted`); else what is wrong, with
+// names a value report.json can hold (a number, string or boolean; with `object_wanted` an object
+// whose members a "*" stands for); else what is wrong, with
 // the closest field the schema has at the first key that fails. Objects the schema leaves open
 // (the inlined model and hardware) accept any key below them; array members take indices.
 std::string report_field_problem(const std::string& pointer, bool object_wanted);

@@ -77,7 +77,7 @@ InputError as_flag_error(const InputError& e) {
       {"$.moe.dispatch_dtype", "--dispatch-dtype"}, {"$.moe.combine_dtype", "--combine-dtype"}, {"$.moe.all_to_all", "--algorithm"},
       {"$.model.hidden_size", "--hidden"}, {"$.model.moe.num_experts", "--experts"}, {"$.model.moe.top_k", "--topk"},
       {"$.model.moe.num_groups", "--groups"}, {"$.model.moe.topk_groups", "--topk-groups"}, {"$.model.moe", "--experts, --topk, --groups"},
-      {"$.hardware", "--hardware"}};
+      {"$.hardware", "--hardware"}, {"$.parallel", "--experts, --ep"}, {"$.cluster", "--nodes, --gpus-per-node, --nics-per-node"}};
   const std::string what = e.what(), prefix = std::string(kFile) + ": ";
   if (what.rfind(prefix, 0) != 0) return e;
   const std::string rest = what.substr(prefix.size());

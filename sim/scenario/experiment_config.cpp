@@ -278,6 +278,7 @@ ExperimentConfig parse_experiment(const JsonDocument& doc) {
 ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides) {
   auto doc = JsonDocument::load_file(path);
   if (overrides.empty()) return parse_experiment(doc);
+  check_override_order(overrides, "--set");
   Json j = doc.json();
   if (!j.is_object()) throw input_error(path, "$", "expected an object");
   for (const auto& o : overrides) apply_override(j, o, path);

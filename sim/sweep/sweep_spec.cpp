@@ -66,14 +66,6 @@ void check_metric(const JsonValue& at, const std::string& m) {
     at.fail(fmt::format("metric \"{}\": \"*\" may only stand for the last key (\"breakdown_us.*\")", m));
 }
 
-// Whether override paths `a` and `b` touch the same value: equal, or one is an object the other
-// is a key inside ("moe" and "moe.capacity_factor").
-bool paths_overlap(const std::string& a, const std::string& b) {
-  const std::string& shorter = a.size() <= b.size() ? a : b;
-  const std::string& longer = a.size() <= b.size() ? b : a;
-  return longer.compare(0, shorter.size(), shorter) == 0 && (longer.size() == shorter.size() || longer[shorter.size()] == '.');
-}
-
 // ".key" for a plain identifier, else ["key"] (override paths contain dots).
 std::string quoted_key(const std::string& k) {
   bool plain = !k.empty() && !std::isdigit(static_cast<unsigned char>(k[0]));
@@ -89,7 +81,7 @@ void expand_grid(SweepSpec& spec, const JsonValue& axes_value, const OrderedJson
     const JsonValue axis(axes_value.file_ptr(), axes_value.path() + quoted_key(key), &axes_value.raw().at(key));
     check_override_path(axis, key);
     for (const auto& [earlier, _] : dims)
-      if (paths_overlap(earlier, key))
+      if (override_paths_overlap(earlier, key))
         axis.fail(fmt::format("overlaps axis \"{}\": one would overwrite what the other sets; sweep one of them", earlier));
     std::vector<Json> values;
     std::map<std::string, size_t> seen;  // a value's JSON text -> its index (the first)
@@ -129,7 +121,7 @@ void expand_list(SweepSpec& spec, const JsonValue& points_value, const OrderedJs
       const JsonValue at(values[i].file_ptr(), values[i].path() + quoted_key(key), &values[i].raw().at(key));
       check_override_path(at, key);
       for (const auto& [earlier, _] : p.overrides)
-        if (paths_overlap(earlier, key)) at.fail(fmt::format("overlaps \"{}\" of the same point: one would overwrite what the other sets", earlier));
+        if (override_paths_overlap(earlier, key)) at.fail(fmt::format("overlaps \"{}\" of the same point: one would overwrite what the other sets", earlier));
       p.overrides.emplace_back(key, values[i].raw().at(key));
       if (std::find(spec.columns.begin(), spec.columns.end(), key) == spec.columns.end()) spec.columns.push_back(key);
     }
@@ -258,6 +250,9 @@ void read_set(ObjectReader& o, const OrderedJson& ordered, SweepSpec& spec) {
     for (const auto& [key, _] : ordered["set"].items()) {
       const JsonValue v(st->file_ptr(), st->path() + quoted_key(key), &st->raw().at(key));
       check_override_path(v, key);
+      for (const auto& [earlier, _] : spec.set)
+        if (override_paths_overlap(earlier, key) && key.size() < earlier.size())
+          v.fail(fmt::format("would overwrite \"{}\" given before it in \"set\" (give objects before the keys inside them)", earlier));
       spec.set.emplace_back(key, v.raw());
     }
     spec.canonical["set"] = ordered["set"];
@@ -273,7 +268,7 @@ void check_set_not_overridden(const SweepSpec& spec) {
     for (const auto& p : spec.points) {
       by.clear();
       for (const auto& [path, _] : p.overrides)
-        if (paths_overlap(path, key) && path.size() <= key.size()) by = path;
+        if (override_paths_overlap(path, key) && path.size() <= key.size()) by = path;
       if (by.empty()) break;
     }
     if (!by.empty())
@@ -309,10 +304,19 @@ void read_metrics(ObjectReader& o, SweepSpec& spec) {
     for (const auto& v : m->as_array(1, 10000)) {
       const std::string name = v.as_string();
       check_metric(v, name);
-      const MetricPath m = metric_path(name);
-      if (const std::string problem = report_field_problem(m.pointer, m.wildcard); !problem.empty())
-        v.fail(fmt::format("metric \"{}\" names no field of report.json: {} (fields: sim/io/report.schema.json)", name, problem));
+      const MetricPath path = metric_path(name);
+      if (const std::string problem = report_field_problem(path.pointer, path.wildcard); !problem.empty())
+        v.fail(fmt::format("metric \"{}\": {} (fields: sim/io/report.schema.json)", name, problem));
       if (std::find(spec.metrics.begin(), spec.metrics.end(), name) != spec.metrics.end()) v.fail(fmt::format("repeats metric \"{}\"", name));
+      for (const auto& earlier : spec.metrics) {  // "a.*" and "a.b" would fill one column twice
+        const MetricPath e = metric_path(earlier);
+        const bool wide_first = e.wildcard && !path.wildcard, wide_now = path.wildcard && !e.wildcard;
+        const MetricPath& wide = wide_first ? e : path;
+        const MetricPath& narrow = wide_first ? path : e;
+        if ((wide_first || wide_now) && narrow.pointer.rfind(wide.pointer + "/", 0) == 0 &&
+            narrow.pointer.find('/', wide.pointer.size() + 1) == std::string::npos)
+          v.fail(fmt::format("metric \"{}\" is copied by \"{}\" already", wide_first ? name : earlier, wide_first ? earlier : name));
+      }
       spec.metrics.push_back(name);
     }
   } else {
