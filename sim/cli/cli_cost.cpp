@@ -15,6 +15,7 @@
 #include <fmt/ranges.h>
 
 #include "sim/cli/cli.h"
+#include "sim/cli/cli_options.h"
 #include "sim/cli/cli_cost_common.h"
 #include "sim/hardware/device_cost.h"
 #include "sim/hardware/expert_backends.h"
@@ -106,7 +107,7 @@ int cost_experts(const std::vector<std::string>& args) {
   if (!expert_backend_registry().find(backend))
     throw InputError(fmt::format("--kernel: unknown backend \"{}\"; did you mean \"{}\"? ({})", backend, closest(backend, expert_backend_registry().names()),
                                  fmt::join(expert_backend_registry().names(), ", ")));
-  CostModels models(load_hardware_file(resolve_data_file(vm["hardware"].as<std::string>(), "hw_profiles", "")), backend, vm.count("allow-extrapolation") > 0);
+  CostModels models(hardware_from_flag(vm["hardware"].as<std::string>(), "--hardware"), backend, vm.count("allow-extrapolation") > 0);
   models.get(parse_expert_dtype(vm["dtype"].as<std::string>(), "--dtype"));  // a named backend without a table fails here
   if (batch) {
     for (const char* o : {"hidden", "intermediate", "counts", "dtype"})

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "sim/cli/cli.h"
+#include "sim/cli/cli_options.h"
 #include "sim/cli/cli_cost_common.h"
 #include "sim/hardware/expert_backends.h"
 #include "sim/io/errors.h"
@@ -57,7 +58,7 @@ Json ops_json(const CostedOps& ops) {
 }
 
 Json answer(CostModels& models, std::map<std::string, ModelConfig>& model_cache, const LayerQuery& q) {
-  if (!model_cache.count(q.model)) model_cache.emplace(q.model, load_model_file(resolve_data_file(q.model, "models", "")));
+  if (!model_cache.count(q.model)) model_cache.emplace(q.model, model_from_flag(q.model, field(q, "model")));
   const ModelConfig& m = model_cache.at(q.model);
   if (q.tokens <= 0 || q.tokens > (INT64_C(1) << 24))
     throw InputError(fmt::format("{}: expected a count from 1 to {}, got {}", field(q, "tokens"), INT64_C(1) << 24, q.tokens));
@@ -90,6 +91,11 @@ Json answer(CostModels& models, std::map<std::string, ModelConfig>& model_cache,
   if (q.counts_given && static_cast<int64_t>(counts.size()) != local)
     throw InputError(fmt::format("{}: expected one token count per local expert ({} experts / EP {} = {}), got {}", field(q, "counts"), m.moe.num_experts, ep,
                                  local, counts.size()));
+  // An expert takes each token of the EP group at most once: tokens x EP per local expert.
+  for (size_t i = 0; i < counts.size(); ++i)
+    if (counts[i] > q.tokens * ep)
+      throw InputError(fmt::format("{}: count {} of local expert {} is more than the {} tokens x EP {} that can reach it", field(q, "counts"),
+                                   counts[i], i, q.tokens, ep));
   if (!q.counts_given) counts = even_counts(q.tokens * m.moe.top_k, local);
   const auto r = cost_single_layer(m, models.get(ed), s, counts, ed, dtype_bytes(ed), 1);
   Json by_kind = Json::object();
@@ -109,6 +115,7 @@ LayerQuery query_of_json(const Json& j, const std::string& where) {
   if (!j.is_object()) throw InputError(where + ": expected a JSON object");
   LayerQuery q;
   for (const auto& [k, v] : j.items()) {
+    if (v.is_null()) continue;  // null: the default, as in experiment files
     if (k == "model" || k == "phase" || k == "launch" || k == "weight_dtype" || k == "expert_dtype") {
       if (!v.is_string()) throw InputError(fmt::format("{}: {}: expected a string", where, k));
       (k == "model" ? q.model : k == "phase" ? q.phase : k == "launch" ? q.launch : k == "weight_dtype" ? q.weight_dtype : q.expert_dtype) = v;
@@ -135,13 +142,9 @@ LayerQuery query_of_json(const Json& j, const std::string& where) {
 int run_batch(CostModels& models, const std::string& path) {
   std::map<std::string, ModelConfig> cache;
   return run_batch_lines(path, [&](const std::string& line, const std::string&) {
-    Json j;
-    try {
-      j = Json::parse(line);
-    } catch (const Json::parse_error& e) {
-      throw InputError(fmt::format("not a JSON object on one line (byte {})", e.byte));
-    }
-    return answer(models, cache, query_of_json(j, "query"));
+    // The JSON file reader's checks (duplicate keys, nesting, numbers out of range) for each line.
+    const JsonDocument doc = JsonDocument::parse_text(line, "query");
+    return answer(models, cache, query_of_json(doc.json(), "query"));
   });
 }
 
@@ -188,7 +191,7 @@ int cost_layer(const std::vector<std::string>& args) {
   const std::string backend = vm["kernel"].as<std::string>().empty() ? "roofline" : vm["kernel"].as<std::string>();
   if (!expert_backend_registry().find(backend))
     throw InputError(fmt::format("--kernel: unknown backend \"{}\"; did you mean \"{}\"?", backend, closest(backend, expert_backend_registry().names())));
-  CostModels models(load_hardware_file(resolve_data_file(vm["hardware"].as<std::string>(), "hw_profiles", "")), backend, true);
+  CostModels models(hardware_from_flag(vm["hardware"].as<std::string>(), "--hardware"), backend, true);
   if (batch) {
     for (const char* o : {"model", "tokens", "counts"})
       if (vm.count(o)) throw InputError(fmt::format("--{}: with --batch every query comes from the batch file", o));

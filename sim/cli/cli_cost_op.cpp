@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "sim/cli/cli.h"
+#include "sim/cli/cli_options.h"
 #include "sim/cli/cli_cost_common.h"
 #include "sim/hardware/device_cost.h"
 #include "sim/io/errors.h"
@@ -74,7 +75,7 @@ int cost_op(const std::vector<std::string>& args) {
   }
   DeviceCostOptions o;
   o.data_dir = data_dir();
-  const DeviceCostModel cost(load_hardware_file(resolve_data_file(vm["hardware"].as<std::string>(), "hw_profiles", "")), o);
+  const DeviceCostModel cost(hardware_from_flag(vm["hardware"].as<std::string>(), "--hardware"), o);
   if (vm.count("list")) {
     fmt::print("{}\n", list_ops(cost).dump(1));
     return 0;

@@ -1,8 +1,12 @@
 #include "sim/cli/cli_options.h"
 
+#include <filesystem>
+
 #include <fmt/format.h>
 
 #include "sim/io/errors.h"
+#include "sim/io/json_reader.h"
+#include "sim/scenario/data_paths.h"
 
 namespace po = boost::program_options;
 
@@ -33,6 +37,27 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
 uint64_t seed_from_flag(int64_t seed) {
   if (seed < 0 || seed > (int64_t{1} << 53)) throw InputError(fmt::format("--seed: expected an integer in [0, 2^53], got {}", seed));
   return static_cast<uint64_t>(seed);
+}
+
+namespace {
+
+std::string existing_data_file(const std::string& value, const std::string& flag, const char* folder, const char* kind) {
+  const std::string path = resolve_data_file(value, folder, "");
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    throw InputError(fmt::format("{}: no {} \"{}\" (file {} not found); did you mean \"{}\"?", flag, kind, shown_key(value), path,
+                                 closest(value, bundled_names(folder))));
+  return path;
+}
+
+}  // namespace
+
+ModelConfig model_from_flag(const std::string& value, const std::string& flag) {
+  return load_model_file(existing_data_file(value, flag, "models", "model"));
+}
+
+HardwareProfile hardware_from_flag(const std::string& value, const std::string& flag) {
+  return load_hardware_file(existing_data_file(value, flag, "hw_profiles", "hardware profile"));
 }
 
 }  // namespace moesim::cli

@@ -9,6 +9,9 @@
 
 #include <boost/program_options.hpp>
 
+#include "sim/hardware/hardware_profile.h"
+#include "sim/moe/model_config.h"
+
 namespace moesim::cli {
 
 bool parse_options(const std::string& command, const std::vector<std::string>& args,
@@ -20,5 +23,10 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
 // signed integer so that "-1" is refused here rather than wrapped to 2^64 - 1 by an unsigned parse;
 // at most 2^53, the range an experiment's routing.seed accepts. InputError naming --seed.
 uint64_t seed_from_flag(int64_t seed);
+
+// The model or hardware profile a flag names (a bundled name or a path, as in experiments): a
+// name with no file is an InputError naming the flag and the closest bundled name.
+ModelConfig model_from_flag(const std::string& value, const std::string& flag);
+HardwareProfile hardware_from_flag(const std::string& value, const std::string& flag);
 
 }  // namespace moesim::cli

@@ -13,23 +13,32 @@
 namespace moesim::cli {
 namespace {
 
+// Reads every token of a routing trace, so that a bad expert id or gate weight anywhere in it is
+// found now (a run reads only the tokens it replays).
+void read_whole_trace(const std::string& path) {
+  RoutingTrace t(path);
+  std::vector<int32_t> ids(static_cast<size_t>(t.header().top_k));
+  std::vector<float> w(static_cast<size_t>(t.header().top_k));
+  for (size_t l = 0; l < t.header().layers.size(); ++l)
+    for (int64_t tok = 0; tok < t.header().tokens; ++tok) t.read_token(l, tok, ids.data(), w.data());
+}
+
 // Validates one file by its kind, fully: an experiment is also built (placement, routing
 // source, topology) so that layout errors surface here.
 // overrides: the --set FIELD=VALUE arguments, applied to experiments as `moesim run` applies them.
 std::string validate_file(const std::string& path, const std::vector<std::string>& overrides) {
   if (std::filesystem::path(path).extension() == ".npz") {
-    RoutingTrace t(path);
-    std::vector<int32_t> ids(t.header().top_k);
-    std::vector<float> w(t.header().top_k);
-    for (size_t l = 0; l < t.header().layers.size(); ++l)
-      for (int64_t tok = 0; tok < t.header().tokens; ++tok) t.read_token(l, tok, ids.data(), w.data());
+    read_whole_trace(path);
     return "routing trace";
   }
   const auto doc = JsonDocument::load_file(path);
   const Json& j = doc.json();
   if (!j.is_object()) throw input_error(path, "$", "expected a JSON object");
   if (j.contains("cluster") || j.contains("workload")) {
-    Simulation sim(load_experiment(path, overrides));
+    ExperimentConfig config = load_experiment(path, overrides);
+    const std::string trace = config.routing.source == "trace" ? config.routing.file : "";
+    Simulation sim(std::move(config));
+    if (!trace.empty()) read_whole_trace(trace);  // every token, as `run` may replay it
     return "experiment";
   }
   if (!overrides.empty()) throw input_error(path, "$", "--set applies to experiments (\"cluster\", \"workload\"); this file is none");

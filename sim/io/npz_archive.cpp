@@ -165,6 +165,8 @@ NpzReader::NpzReader(const std::string& path) : path_(path) {
     const uint64_t end = static_cast<uint64_t>(eocd) + 22 + rd16(base_ + eocd + 20);  // the record and its comment
     if (end != size_)
       throw input_error(path, "", fmt::format("{} bytes after the zip end record (a damaged or concatenated file?)", size_ > end ? size_ - end : end - size_));
+    if (rd16(base_ + eocd + 4) != 0 || rd16(base_ + eocd + 6) != 0)
+      throw input_error(path, "", "a multi-disk (split) zip archive; numpy.savez writes one file");
     const uint64_t entries = rd16(base_ + eocd + 10);
     uint64_t cd = rd32(base_ + eocd + 16);
     if (cd == 0xFFFFFFFFu && eocd >= 20 && rd32(base_ + eocd - 20) == 0x07064b50) {
@@ -198,10 +200,15 @@ NpzReader::NpzReader(const std::string& path) : path_(path) {
         }
         x += 4 + len;
       }
+      const uint64_t cd_entry = cd;
       cd += 46 + name_len + extra_len + comment_len;
       if (method != 0)
         throw input_error(path, name, "compressed member; write traces with numpy.savez, not savez_compressed");
+      if (rd16(base_ + cd_entry + 8) & 1) throw input_error(path, name, "encrypted member; numpy.savez writes plain ones");
       if (!within(local, 30) || rd32(base_ + local) != 0x04034b50) throw input_error(path, name, "corrupt local zip header");
+      const uint16_t local_name_len = rd16(base_ + local + 26);
+      if (!within(local + 30, local_name_len) || local_name_len != name.size() || std::memcmp(base_ + local + 30, name.data(), name.size()) != 0)
+        throw input_error(path, name, "the local zip header names another member than the central directory");
       const uint64_t data = local + 30 + rd16(base_ + local + 26) + rd16(base_ + local + 28);
       if (!within(data, comp))
         throw input_error(path, name, fmt::format("corrupt zip entry: member truncated (needs {} bytes at offset {}, the file has {})", comp, data, size_));

@@ -37,11 +37,13 @@ std::string printable(std::string name) {
 
 RoutingTrace::RoutingTrace(const std::string& path) : npz_(std::make_unique<NpzReader>(path)) {
   const auto& meta = npz_->array("meta");
-  if (meta.dtype != "u1") throw input_error(path, "meta", "expected a uint8 array holding JSON");
+  if (meta.dtype != "u1" || meta.shape.size() != 1) throw input_error(path, "meta", "expected a 1-D uint8 array holding JSON");
   const auto* meta_text = reinterpret_cast<const char*>(meta.data);
   // The JSON file reader's checks (nesting, duplicate keys, UTF-8, numbers out of range), with
   // errors that name the trace and its meta member.
-  const JsonDocument doc = JsonDocument::parse_text(std::string(meta_text, static_cast<size_t>(meta.count())), path + ": meta");
+  const std::string meta_string(meta_text, static_cast<size_t>(meta.count()));
+  if (meta_string.find('\0') != std::string::npos) throw input_error(path, "meta", "a NUL byte in the JSON header");
+  const JsonDocument doc = JsonDocument::parse_text(meta_string, path + ": meta");
   const nlohmann::json& j = doc.json();
   auto need = [&](const char* key) -> const nlohmann::json& {
     if (!j.is_object() || !j.contains(key)) throw input_error(path, std::string("meta.") + key, "missing from the trace header");
@@ -63,6 +65,7 @@ RoutingTrace::RoutingTrace(const std::string& path) : npz_(std::make_unique<NpzR
     if (std::find(kMembers.begin(), kMembers.end(), name) == kMembers.end())
       throw input_error(path, printable(shown_key(name)), "unknown member: a moesim trace holds meta, topk_ids and optionally gate_weights");
   header_.model = text("model", need("model"));
+  if (header_.model.empty()) throw input_error(path, "meta.model", "expected the model's name, got an empty string");
   header_.num_experts = whole_number(path, "meta.num_experts", need("num_experts"), 1, 1 << 20);
   header_.top_k = whole_number(path, "meta.top_k", need("top_k"), 1, 1024);
   const auto& layers = need("layers");

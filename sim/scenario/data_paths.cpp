@@ -21,7 +21,14 @@ std::string resolve_relative(const std::string& path, const std::string& relativ
 
 std::string resolve_data_file(const std::string& value, const std::string& folder, const std::string& relative_to) {
   const bool looks_like_path = value.find('/') != std::string::npos || fs::path(value).has_extension();
-  if (looks_like_path) return resolve_relative(value, relative_to);
+  if (looks_like_path) {
+    // "models/NAME.json" (README: Experiment files) names the bundled file unless the experiment's
+    // folder holds one of that path.
+    const std::string near = resolve_relative(value, relative_to);
+    std::error_code ec;
+    if (!fs::exists(near, ec) && fs::path(value).is_relative() && value.rfind(folder + "/", 0) == 0) return (fs::path(data_dir()) / value).string();
+    return near;
+  }
   return (fs::path(data_dir()) / folder / (value + ".json")).string();
 }
 

@@ -10,7 +10,8 @@ namespace moesim {
 std::string data_dir();
 
 // A value that names a bundled entry ("deepseek-v3") maps to data_dir()/folder/NAME.json; a value
-// with a '/' or ending in ".json" (or other extension) is a path relative to `relative_to`'s folder.
+// with a '/' or ending in ".json" (or other extension) is a path relative to `relative_to`'s folder,
+// except that "FOLDER/NAME.json" (models/..., hw_profiles/...) that is not there is the bundled file.
 std::string resolve_data_file(const std::string& value, const std::string& folder, const std::string& relative_to);
 std::string resolve_relative(const std::string& path, const std::string& relative_to);
 

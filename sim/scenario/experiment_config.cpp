@@ -197,6 +197,12 @@ void parse_plain_section(const JsonValue& v, const std::string& section, Experim
   if (section == "memory" && e.workload.phase != WorkloadPhase::Training)
     for (const char* k : {"grad_dtype", "zero_stage"})
       refuse_key(o, keys, k, "gradients and optimizer state are kept in training, not in prefill or decode");
+  if (section == "memory" && e.workload.phase == WorkloadPhase::Training)
+    refuse_key(o, keys, "kv_cache_dtype", "training keeps no KV cache");
+  if (section == "compute" && expert_backend_registry().find(e.compute.expert_backend)->traits.kind != ExpertBackendKind::Measured)
+    refuse_key(o, keys, "allow_extrapolation",
+               fmt::format("it lets a named measured backend extrapolate; \"{}\" {}", e.compute.expert_backend,
+                           e.compute.expert_backend == "auto" ? "extrapolates where it must, and says so" : "has no measured grid"));
   o.finish();
 }
 

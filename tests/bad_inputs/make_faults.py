@@ -50,6 +50,51 @@ def trace(name, meta_overrides=None, same_expert=False, negative_at=None, drop_m
         f.write(npz_bytes(members, date_time=DATE) + tail)
 
 
+def patched(name, patch):
+    """A good trace whose zip bytes `patch(data)` alters in place."""
+    meta = meta_bytes(trace_meta("mixtral-8x7b", EXPERTS, TOP_K, range(LAYERS), "test"))
+    data = bytearray(npz_bytes({"topk_ids": npy_bytes("<i4", (LAYERS, TOKENS, TOP_K), ids_payload()),
+                                "meta": npy_bytes("|u1", (len(meta),), meta)}, date_time=DATE))
+    patch(data)
+    with open(os.path.join(HERE, name), "wb") as f:
+        f.write(bytes(data))
+
+
+def set_encrypted(data):
+    cd = data.find(b"PK\x01\x02")
+    struct.pack_into("<H", data, cd + 8, struct.unpack_from("<H", data, cd + 8)[0] | 1)
+
+
+def rename_local(data):
+    at = data.find(b"topk_ids.npy")  # the first occurrence is the local header's name
+    data[at:at + 12] = b"topk_idz.npy"
+
+
+def set_disk(data):
+    eocd = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<H", data, eocd + 4, 1)
+
+
+def meta_variant(name, meta, shape=None):
+    members = {"topk_ids": npy_bytes("<i4", (LAYERS, TOKENS, TOP_K), ids_payload()),
+               "meta": npy_bytes("|u1", shape or (len(meta),), meta)}
+    with open(os.path.join(HERE, name), "wb") as f:
+        f.write(npz_bytes(members, date_time=DATE))
+
+
+def raw_npy(header, payload):
+    """A .npy member with this header text (padded as numpy pads it) and payload."""
+    text = header + " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text.encode() + payload
+
+
+def npy_header_variant(name, header, extra_payload=b""):
+    meta = meta_bytes(trace_meta("mixtral-8x7b", EXPERTS, TOP_K, range(LAYERS), "test"))
+    members = {"topk_ids": raw_npy(header, ids_payload() + extra_payload), "meta": npy_bytes("|u1", (len(meta),), meta)}
+    with open(os.path.join(HERE, name), "wb") as f:
+        f.write(npz_bytes(members, date_time=DATE))
+
+
 def zip64_wrap(name):
     """A stored zip whose topk_ids entry takes its sizes from a zip64 extra field: compressed size
     2^64 - 42, so data offset + size wraps past 2^64 to a small number."""
@@ -89,6 +134,17 @@ def main():
     trace("trace_meta_unknown_key.npz", {"num_expert": 8})
     trace("trace_extra_member.npz", extra_member="token_ids")
     trace("trace_trailing_bytes.npz", tail=b"\0" * 100)
+    patched("trace_encrypted_member.npz", set_encrypted)
+    patched("trace_local_name_differs.npz", rename_local)
+    patched("trace_multi_disk.npz", set_disk)
+    good_meta = meta_bytes(trace_meta("mixtral-8x7b", EXPERTS, TOP_K, range(LAYERS), "test"))
+    meta_variant("trace_meta_2d.npz", good_meta, (1, len(good_meta)))
+    meta_variant("trace_meta_nul_padded.npz", good_meta + b"\0\0\0\0")
+    meta_variant("trace_meta_empty_model.npz", meta_bytes(trace_meta("", EXPERTS, TOP_K, range(LAYERS), "test")))
+    shape = "(%d, %d, %d)" % (LAYERS, TOKENS, TOP_K)
+    npy_header_variant("trace_npy_header_extra_key.npz", "{'descr': '<i4', 'fortran_order': False, 'shape': %s, 'evil': 1, }" % shape)
+    npy_header_variant("trace_npy_header_unclosed.npz", "{'descr': '<i4', 'fortran_order': False, 'shape': %s, '" % shape)
+    npy_header_variant("trace_npy_extra_payload.npz", "{'descr': '<i4', 'fortran_order': False, 'shape': %s, }" % shape, b"\0" * 8)
     zip64_wrap("trace_zip64_wrap.npz")
     for f in ("trace_duplicate_expert", "trace_negative_weight", "trace_zip64_wrap"):
         experiment("exp_%s.json" % f, f + ".npz")

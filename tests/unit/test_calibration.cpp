@@ -308,6 +308,31 @@ TEST_CASE("cost batches answer every line and exit 1 when one was refused", "[qu
                     Catch::StartsWith("--sequence-length: 16 is more than the tokens on the device (8)"));
   CHECK_THROWS_WITH(cli::cost({"layer", "--hardware", "H100-SXM", "--model", "mixtral-8x7b", "--tokens", "8", "--phase", "decode"}),
                     Catch::StartsWith("--context: decode needs"));
+  CHECK_THROWS_WITH(cli::cost({"layer", "--hardware", "H10O-SXM", "--model", "mixtral-8x7b", "--tokens", "8"}),
+                    Catch::StartsWith("--hardware: no hardware profile \"H10O-SXM\""));
+  CHECK_THROWS_WITH(cli::cost({"layer", "--hardware", "H100-SXM", "--model", "mixtral-8x7", "--tokens", "8"}),
+                    Catch::StartsWith("--model: no model \"mixtral-8x7\""));
+  // An expert takes each token of the EP group once: 8 tokens x EP 1 bound each count.
+  CHECK_THROWS_WITH(cli::cost({"layer", "--hardware", "H100-SXM", "--model", "mixtral-8x7b", "--tokens", "8", "--counts", "9,0,0,0,0,0,0,0"}),
+                    Catch::StartsWith("--counts: count 9 of local expert 0 is more than the 8 tokens x EP 1"));
+  const std::string dup = dir.file("dup.jsonl", "{\"model\": \"mixtral-8x7b\", \"tokens\": 64, \"tokens\": 32}\n");
+  CHECK(cli::cost({"layer", "--hardware", "H100-SXM", "--batch", dup}) == 1);
+  const std::string with_null = dir.file("null.jsonl", "{\"model\": \"mixtral-8x7b\", \"tokens\": 64, \"launch\": null}\n");
+  CHECK(cli::cost({"layer", "--hardware", "H100-SXM", "--batch", with_null}) == 0);
+  CHECK_THROWS_WITH(cli::cost({"experts", "--hardware", "H100-SXM", "--batch", good, "--hidden", "5"}),
+                    Catch::StartsWith("--hidden: with --batch every query comes from the batch file"));
+}
+
+TEST_CASE("models/NAME.json and hw_profiles/NAME.json name the bundled files from any experiment folder", "[quick][calibration]") {
+  test::TempDir dir("data-paths");
+  const std::string experiment = dir.path + "/exp.json";
+  CHECK(resolve_data_file("hw_profiles/H100-SXM.json", "hw_profiles", experiment) == data_dir() + "/hw_profiles/H100-SXM.json");
+  CHECK(resolve_data_file("models/mixtral-8x7b.json", "models", experiment) == data_dir() + "/models/mixtral-8x7b.json");
+  // A file of that path beside the experiment comes first; other relative paths stay relative.
+  std::filesystem::create_directories(dir.path + "/models");
+  dir.file("models/mixtral-8x7b.json", "{}");
+  CHECK(resolve_data_file("models/mixtral-8x7b.json", "models", experiment) == dir.path + "/models/mixtral-8x7b.json");
+  CHECK(resolve_data_file("my/model.json", "models", experiment) == dir.path + "/my/model.json");
 }
 
 TEST_CASE("moesim cost experts parses its options", "[quick][calibration]") {
