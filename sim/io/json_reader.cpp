@@ -142,13 +142,19 @@ double JsonValue::as_flops_rate() const {
 
 SimTime JsonValue::as_duration() const {
   if (!value_->is_string()) fail("expected a duration with units such as \"2 us\", got " + describe(*value_));
+  SimTime t;
   try {
-    return units::parse_duration(as_string());
+    t = units::parse_duration(as_string());
   } catch (const std::invalid_argument& e) {
     fail(e.what());
   } catch (const std::overflow_error& e) {
     fail(std::string("duration out of range: ") + e.what());
   }
+  // Every duration a file gives is a per-call latency (kernel launch, link, collective); one
+  // above 1 s, paid by every call of a step, would make the step outlast the simulated clock.
+  if (t > SimTime::from_seconds(kMaxLatency_s))
+    fail(fmt::format("expected a latency of at most 1 s (kernel launches and network latencies are microseconds), got {}", describe(*value_)));
+  return t;
 }
 
 std::string JsonValue::as_choice(const std::vector<std::string>& choices) const {

@@ -25,6 +25,7 @@ namespace moesim {
 // simulated clock (2^63 ps), so they are refused at their key rather than failing the run.
 constexpr double kMinBandwidth_Bps = 1e6;  // 1 MB/s
 constexpr double kMinFlopRate = 1e9;       // 1 GFLOP/s
+constexpr double kMaxLatency_s = 1.0;      // a per-call latency (kernel launch, link, collective)
 
 using Json = nlohmann::json;
 
@@ -56,7 +57,7 @@ class JsonValue {
   double as_bytes() const;       // "80 GiB"
   double as_bandwidth() const;   // bytes per second, from "450 GB/s"; at least kMinBandwidth_Bps
   double as_flops_rate() const;  // FLOP per second, from "989 TFLOP/s"; at least kMinFlopRate
-  SimTime as_duration() const;   // "2 us"
+  SimTime as_duration() const;   // "2 us": a per-call latency, at most kMaxLatency_s
   // A string that must be one of `choices`; the error lists them and suggests the closest.
   std::string as_choice(const std::vector<std::string>& choices) const;
   // A string naming a value of an enum's name table.

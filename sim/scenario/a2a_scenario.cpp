@@ -126,6 +126,8 @@ CommA2aResult run_comm_a2a(const CommA2aRequest& r) {
       throw input_error(kFile, "--collective-latency", e.what());
     }
     if (cfg.moe.all_to_all_latency->ps() < 0) throw input_error(kFile, "--collective-latency", "must not be negative");
+    if (*cfg.moe.all_to_all_latency > SimTime::from_seconds(kMaxLatency_s))
+      throw input_error(kFile, "--collective-latency", "expected a latency of at most 1 s");
     cfg.hardware.collective_latency = *cfg.moe.all_to_all_latency;
   }
   if (r.sms) {
