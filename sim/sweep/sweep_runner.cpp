@@ -6,6 +6,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -61,13 +62,14 @@ void check_record(const std::string& dir, const OrderedJson& want, const std::st
 // Validates the points on `jobs` threads; rethrows the error of the lowest-index bad point.
 void validate_points(const SweepSpec& spec, const std::vector<const SweepPoint*>& points, int jobs, bool progress) {
   std::vector<std::exception_ptr> errors(points.size());
+  std::vector<std::pair<uint64_t, uint64_t>> fingerprints(points.size());
   std::atomic<size_t> first_bad{points.size()};
   {
     ProgressBar bar(static_cast<int64_t>(points.size()), 0, progress && !points.empty(), spec.name + ": validating");
     // The first point is built on this thread: that builds the registries (function-local
     // statics) once before the workers share them.
     if (!points.empty()) {
-      validate_point(spec, *points[0]);
+      fingerprints[0] = validate_point(spec, *points[0]);
       bar.tick();
     }
     boost::asio::thread_pool pool(static_cast<size_t>(jobs));
@@ -75,7 +77,7 @@ void validate_points(const SweepSpec& spec, const std::vector<const SweepPoint*>
       boost::asio::post(pool, [&, k] {
         if (k > first_bad.load()) return;  // a lower point already failed
         try {
-          validate_point(spec, *points[k]);
+          fingerprints[k] = validate_point(spec, *points[k]);
           bar.tick();
         } catch (...) {
           errors[k] = std::current_exception();
@@ -89,6 +91,17 @@ void validate_points(const SweepSpec& spec, const std::vector<const SweepPoint*>
   }
   for (const auto& e : errors)
     if (e) std::rethrow_exception(e);
+  // Two points that resolve to the same experiment would run it twice under different names.
+  std::map<std::pair<uint64_t, uint64_t>, size_t> seen;
+  for (size_t k = 0; k < points.size(); ++k) {
+    const auto [it, fresh] = seen.emplace(fingerprints[k], k);
+    if (fresh) continue;
+    const SweepPoint& a = *points[it->second];
+    const SweepPoint& b = *points[k];
+    throw input_error(spec.file, spec.mode == "list" ? fmt::format("$.points[{}]", b.index) : std::string("$.axes"),
+                      fmt::format("point {} ({}) is the same experiment as point {} ({}) once defaults are filled in", b.index, b.describe(),
+                                  a.index, a.describe()));
+  }
 }
 
 // "3, 7, 10-15" (at most 20 entries).
