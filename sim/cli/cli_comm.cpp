@@ -128,6 +128,9 @@ int comm(const std::vector<std::string>& args) {
   if (!vm["tolerance"].defaulted() && vm["network"].as<std::string>() != "flow")
     return usage_error(fmt::format("--tolerance: has no effect with --network {} (it batches the flow model's completions)", vm["network"].as<std::string>()));
   if (vm.count("topk-groups") && !vm.count("groups")) return usage_error("--topk-groups needs --groups");
+  if (vm.count("groups") && (!vm.count("topk-groups") || vm["topk-groups"].as<int64_t>() >= vm["groups"].as<int64_t>()))
+    return usage_error("--groups: has no effect without --topk-groups below it (a token may use every group); give both, or neither");
+  if (vm.count("algorithm") && !vm["mode"].defaulted()) return usage_error("--mode: has no effect with --algorithm, which names the kernels");
   const std::string mode = vm["mode"].as<std::string>();
   if (mode != "normal" && mode != "low-latency") return usage_error("--mode must be normal or low-latency");
   CommA2aRequest request = request_of(vm);

@@ -107,6 +107,9 @@ int cost_experts(const std::vector<std::string>& args) {
   if (!expert_backend_registry().find(backend))
     throw InputError(fmt::format("--kernel: unknown backend \"{}\"; did you mean \"{}\"? ({})", backend, closest(backend, expert_backend_registry().names()),
                                  fmt::join(expert_backend_registry().names(), ", ")));
+  if (vm.count("allow-extrapolation") && expert_backend_registry().find(backend)->traits.kind != ExpertBackendKind::Measured)
+    throw InputError(fmt::format("--allow-extrapolation: has no effect with --kernel {} ({}); it lets a named measured backend extrapolate", backend,
+                                 backend == "auto" ? "auto extrapolates where it must, and says so" : "it has no measured grid"));
   CostModels models(hardware_from_flag(vm["hardware"].as<std::string>(), "--hardware"), backend, vm.count("allow-extrapolation") > 0);
   models.get(parse_expert_dtype(vm["dtype"].as<std::string>(), "--dtype"));  // a named backend without a table fails here
   if (batch) {

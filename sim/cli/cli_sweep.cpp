@@ -66,11 +66,10 @@ int sweep(const std::vector<std::string>& args) {
   opts.add_options()("help,h", "show this help")("out,o", po::value<std::string>(), "output folder (created if missing; resumed if it holds this sweep)")(
       "jobs,j", po::value<int>()->default_value(1), "points simulated in parallel")(
       "shard", po::value<std::string>(), "I/N: run only the points whose index % N == I (0-based)")(
-      "quiet,q", "no progress bar and no summary");
-  po::options_description hidden;
-  hidden.add_options()("stop-after", po::value<int64_t>(), "testing: stop after starting K points");
+      "quiet,q", "no progress bar and no summary")(
+      "stop-after", po::value<int64_t>(), "stop after starting K points (0: validate the sweep only; moesim validate SWEEP.json does the same)");
   po::variables_map vm;
-  if (!parse_options("sweep", args, opts, "sweep", vm, &hidden)) return 2;
+  if (!parse_options("sweep", args, opts, "sweep", vm)) return 2;
   if (vm.count("help")) {
     std::cout << opts << kSweepNotes;
     return 0;
@@ -90,7 +89,13 @@ int sweep(const std::vector<std::string>& args) {
     fmt::print(stderr, "moesim: error: sweep: --shard: expected I/N with 0 <= I < N, such as 0/4; got \"{}\"\n", vm["shard"].as<std::string>());
     return 2;
   }
-  if (vm.count("stop-after")) opt.stop_after = vm["stop-after"].as<int64_t>();
+  if (vm.count("stop-after")) {
+    opt.stop_after = vm["stop-after"].as<int64_t>();
+    if (opt.stop_after < 0) {
+      fmt::print(stderr, "moesim: error: sweep: --stop-after: expected a count >= 0 (0: validate only), got {}\n", opt.stop_after);
+      return 2;
+    }
+  }
   const bool quiet = vm.count("quiet") > 0;
   opt.progress = !quiet && ::isatty(STDERR_FILENO);
   const SweepSpec spec = load_sweep(vm["sweep"].as<std::string>());

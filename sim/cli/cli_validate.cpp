@@ -9,6 +9,7 @@
 #include "sim/hardware/calibration_table.h"
 #include "sim/io/expert_counts_file.h"
 #include "sim/io/routing_trace.h"
+#include "sim/sweep/sweep_spec.h"
 
 namespace moesim::cli {
 namespace {
@@ -42,6 +43,11 @@ std::string validate_file(const std::string& path, const std::vector<std::string
     return "experiment";
   }
   if (!overrides.empty()) throw input_error(path, "$", "--set applies to experiments (\"cluster\", \"workload\"); this file is none");
+  if (j.contains("base") && (j.contains("axes") || j.contains("points"))) {
+    const SweepSpec spec = load_sweep(path);
+    for (const auto& p : spec.points) validate_point(spec, p);  // as `moesim sweep --stop-after 0` does, on one thread
+    return fmt::format("sweep, {} points", spec.points.size());
+  }
   if (j.contains("hidden_size")) {
     parse_model(doc.root());
     return "model";
@@ -65,7 +71,7 @@ std::string validate_file(const std::string& path, const std::vector<std::string
 
 int validate(const std::vector<std::string>& args) {
   if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
-    std::cout << "usage: moesim validate FILE... [--set FIELD=VALUE]...\n\nChecks experiment, model, hardware, calibration-table, expert-count (.json) and\n"
+    std::cout << "usage: moesim validate FILE... [--set FIELD=VALUE]...\n\nChecks experiment, sweep, model, hardware, calibration-table, expert-count (.json) and\n"
                  "routing-trace (.npz) files; prints one line per file; exits non-zero if any is invalid.\n"
                  "--set overrides a field of every experiment given, as `moesim run` does.\n";
     return 0;

@@ -58,8 +58,9 @@ void for_each_jsonl(const std::string& path, const std::function<void(int64_t, c
     if (json_depth(text.data(), text.data() + text.size()) > kMaxJsonDepth)
       throw input_error(path, fmt::format("line {}", line), fmt::format("JSON nested deeper than {} levels", kMaxJsonDepth));
     Json j;
+    std::string duplicate;
     try {
-      j = Json::parse(text);
+      j = parse_json_text(text, &duplicate);
     } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
       std::string what = e.what();
       const auto p = what.find("parse error");
@@ -74,6 +75,8 @@ void for_each_jsonl(const std::string& path, const std::function<void(int64_t, c
       else if (unterminated) hint = " (the last line ends mid-record: truncated file?)";
       throw input_error(path, fmt::format("line {}", line), "invalid JSON: " + what + hint);
     }
+    if (!duplicate.empty())
+      throw input_error(path, fmt::format("line {}", line), fmt::format("{}: duplicate key (which one counts would be a guess)", duplicate));
     const auto doc = JsonDocument::from_json(std::move(j), fmt::format("{}: line {}", path, line));
     record(line, doc.root());
     ++records;

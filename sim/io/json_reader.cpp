@@ -70,7 +70,9 @@ void JsonValue::fail(const std::string& message) const { throw input_error(*file
 
 std::string JsonValue::as_string() const {
   if (!value_->is_string()) fail("expected a string, got " + describe(*value_));
-  return value_->get<std::string>();
+  const std::string& s = value_->get_ref<const std::string&>();
+  if (s.find('\0') != std::string::npos) fail("a NUL character (\\u0000) in the string; no value takes one");
+  return s;
 }
 
 bool JsonValue::as_bool() const {
@@ -97,7 +99,12 @@ int64_t JsonValue::as_int(int64_t min, int64_t max) const {
     if (!whole_float) fail("expected an integer, got " + describe(*value_));
   }
   const double d = value_->get<double>();
-  if (d < static_cast<double>(min) || d > static_cast<double>(max)) {
+  // Integers compare exactly (2^53 + 1 as a double is 2^53); unsigned ones above INT64_MAX are out.
+  const bool out_of_range = value_->is_number_unsigned() ? max < 0 || value_->get<uint64_t>() > static_cast<uint64_t>(max) ||
+                                                               (min > 0 && value_->get<uint64_t>() < static_cast<uint64_t>(min))
+                            : value_->is_number_integer() ? value_->get<int64_t>() < min || value_->get<int64_t>() > max
+                                                           : d < static_cast<double>(min) || d > static_cast<double>(max);
+  if (out_of_range) {
     if (min == 1 && max >= (INT64_C(1) << 53))
       fail("expected a positive integer, got " + describe(*value_));
     fail(fmt::format("expected an integer in [{}, {}], got {}", min, max, describe(*value_)));
@@ -331,6 +338,13 @@ JsonDocument JsonDocument::load_file(const std::string& path) {
 }
 
 JsonDocument JsonDocument::parse_file(const std::string& path) { return parse_text(read_input_file(path, kMaxJsonFileBytes, "a JSON file"), path); }
+
+Json parse_json_text(const std::string& text, std::string* duplicate_path) {
+  DuplicateKeyCheck check;
+  Json j = Json::parse(text, [&check](int, Json::parse_event_t event, Json& parsed) { return check(event, parsed); });
+  *duplicate_path = check.duplicate_path;
+  return j;
+}
 
 JsonDocument JsonDocument::parse_text(const std::string& text, const std::string& path) {
   // Refuse absurd nesting before parsing: deep recursion elsewhere would exhaust the stack.

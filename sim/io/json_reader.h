@@ -116,6 +116,10 @@ class JsonDocument {
   std::shared_ptr<const Json> value_;
 };
 
+// Parses JSON text as nlohmann::json::parse does (its exceptions on syntax errors); the JSON
+// path of the first key an object repeats goes to `duplicate_path` (empty when none).
+Json parse_json_text(const std::string& text, std::string* duplicate_path);
+
 // Applies "a.b.c=value" to a JSON object; the value is parsed as JSON when it parses, else
 // taken as a string. Creates missing objects along the path.
 void apply_override(Json& root, const std::string& assignment, const std::string& file);

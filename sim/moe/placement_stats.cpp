@@ -21,6 +21,10 @@ void add_device_loads(RoutingStats& s, const StatsPlacement& p) {
   if (slots % p.devices != 0 || slots < p.devices)
     throw InputError(fmt::format("{} experts + {} redundant do not divide over {} devices", E, p.redundant, p.devices));
   if (E % p.groups != 0) throw InputError(fmt::format("--groups {} does not divide the {} experts", p.groups, E));
+  // As in experiments: more copies of an expert than devices would put two on one device.
+  if (p.redundant > E * (p.devices - 1))
+    throw InputError(fmt::format("--redundant: {} is more than one copy of each of the {} experts on every one of {} devices allows ({})", p.redundant,
+                                 E, p.devices, E * (p.devices - 1)));
   PlacementRequest req;
   req.num_experts = E;
   req.expert_parallel = p.devices;

@@ -96,6 +96,9 @@ void check_rows(const SweepSpec& spec, const std::string& path, const std::vecto
     if (row["id"] != point.id)
       throw input_error(path, where, fmt::format("point {} has id {}, but the sweep's point {} ({}) has id {}: these results come from another sweep",
                                                  p, row["id"].get<std::string>(), p, point.describe(), point.id));
+    if (!row.contains("overrides") || row["overrides"] != point.overrides_json())
+      throw input_error(path, where, fmt::format("point {} has overrides {}, but the sweep's point {} has {}: the row was edited or comes from another sweep",
+                                                 p, row.contains("overrides") ? row["overrides"].dump() : "none", p, point.overrides_json().dump()));
     if (static_cast<int64_t>(p) % shard_count != shard_index)
       throw input_error(path, where, fmt::format("point {} does not belong to shard {}/{}", p, shard_index, shard_count));
     if (seen[p]) throw input_error(path, where, fmt::format("point {} already has a row at line {}", p, seen[p]));

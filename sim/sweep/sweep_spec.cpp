@@ -310,6 +310,7 @@ void read_metrics(ObjectReader& o, SweepSpec& spec) {
       if (std::find(spec.metrics.begin(), spec.metrics.end(), name) != spec.metrics.end()) v.fail(fmt::format("repeats metric \"{}\"", name));
       for (const auto& earlier : spec.metrics) {  // "a.*" and "a.b" would fill one column twice
         const MetricPath e = metric_path(earlier);
+        if (e.pointer == path.pointer && e.wildcard == path.wildcard) v.fail(fmt::format("names the same value as metric \"{}\"", earlier));
         const bool wide_first = e.wildcard && !path.wildcard, wide_now = path.wildcard && !e.wildcard;
         const MetricPath& wide = wide_first ? e : path;
         const MetricPath& narrow = wide_first ? path : e;
@@ -338,6 +339,7 @@ SweepSpec load_sweep(const std::string& path, bool copy) {
   c["moesim_version"] = MOESIM_VERSION;
   if (copy) read_copy_header(o, spec);
   spec.name = o.required("name").as_string();
+  if (spec.name.empty()) o.required("name").fail("expected a name for the sweep (it titles the progress bar and the summary), got \"\"");
   if (auto d = o.optional("description")) spec.description = d->as_string();
   c["name"] = spec.name;
   c["description"] = spec.description;

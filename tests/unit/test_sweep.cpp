@@ -183,6 +183,11 @@ TEST_CASE("resume refuses a folder of another sweep or a corrupt row", "[slow][s
   const auto l = lines(read_text(dir / "o/results.jsonl"));
   write_text(dir / "o/results.jsonl", l[0] + "\n{\"point\": 1,\n" + l[2] + "\n");
   CHECK(error_of([&] { run_cli({dir / "s.json", "--out", dir / "o"}); }).find("results.jsonl: line 2: not a sweep result row") != std::string::npos);
+  // A row whose overrides are not its point's (edited by hand) is refused, not carried into the CSV.
+  Json edited = Json::parse(l[0]);
+  edited["overrides"]["moe.capacity_factor"] = 7;
+  write_text(dir / "o/results.jsonl", edited.dump() + "\n" + l[1] + "\n" + l[2] + "\n");
+  CHECK(error_of([&] { run_cli({dir / "s.json", "--out", dir / "o"}); }).find("results.jsonl: line 1: point 0 has overrides") != std::string::npos);
 }
 
 TEST_CASE("sharded runs merged equal the unsharded run", "[slow][sweep]") {

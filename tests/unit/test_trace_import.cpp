@@ -423,8 +423,13 @@ TEST_CASE("bad inputs give one InputError naming the line or byte offset, and no
   CHECK(mixtral("nan.jsonl", second("0.3", "NaN")).find("NaN") != std::string::npos);
   CHECK(mixtral("neg.jsonl", second("0.3", "-0.3")).find("gating_probs[1]") != std::string::npos);
   CHECK(mixtral("dup.jsonl", line).find("duplicate") != std::string::npos);
+  CHECK(mixtral("dupkey.jsonl", second("\"layer\": 0", "\"layer\": 0, \"layer\": 1")).find("$.layer: duplicate key") != std::string::npos);
   write(dir + "/cut.jsonl", line + "\n" + line.substr(0, 40));
   CHECK(error_of([&] { run_import("mixtral-jsonl", dir + "/cut.jsonl"); }).find("line 2: invalid JSON") != std::string::npos);
+
+  // trace stats bounds redundant slots as experiments do: at most E x (devices - 1).
+  CHECK(error_of([&] { cli::trace({"stats", test::repo_path("tests/bad_inputs/good_mixtral.npz"), "--placement", "eplb-global", "--devices", "8", "--redundant", "64"}); })
+            .find("--redundant: 64 is more than one copy of each of the 8 experts on every one of 8 devices allows (56)") != std::string::npos);
 
   // The CLI leaves no OUT behind either.
   CHECK_THROWS_AS(cli::trace({"import", "--from", "mixtral-jsonl", dir + "/cut.jsonl", dir + "/cli.npz"}), InputError);
