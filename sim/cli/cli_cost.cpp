@@ -43,7 +43,9 @@ struct QueryWhere {
 };
 
 Json answer(CostModels& models, int64_t hidden, int64_t inter, const std::string& dtype_name, const std::vector<int64_t>& counts, const QueryWhere& where) {
-  if (hidden <= 0) throw InputError(fmt::format("{}: expected a positive hidden size, got {}", where.hidden, hidden));
+  // The bounds model files take (sim/moe/model_config.cpp): hidden at most 2^20.
+  if (hidden <= 0 || hidden > (INT64_C(1) << 20))
+    throw InputError(fmt::format("{}: expected a hidden size from 1 to {}, got {}", where.hidden, INT64_C(1) << 20, hidden));
   if (inter <= 0) throw InputError(fmt::format("{}: expected a positive intermediate size, got {}", where.intermediate, inter));
   const Dtype dtype = parse_expert_dtype(dtype_name, where.dtype);
   OpTime e;

@@ -122,9 +122,12 @@ std::optional<ExpertCostModel::Share> ExpertCostModel::share(const ExpertBlockTa
     return refuse(fmt::format("{} active experts is outside the measured grid {}", experts, grid(ix.experts)));
   }
   out.extrapolated = bh.outside || bf.outside || be.outside;
-  // Outside the shape grid both FLOPs and weight bytes scale with hidden x intermediate.
-  const double shape_scale = std::log(double(hidden) / double(bh.lo)) * bh.outside +
-                             std::log(double(intermediate) / double(bf.lo)) * bf.outside;
+  // Above the shape grid both FLOPs and weight bytes scale with hidden x intermediate. Below it
+  // the block keeps the smallest measured shape's time, as below the smallest token count: there
+  // launch and per-tile overheads dominate and do not shrink with the shape (a proportional
+  // scaling took hidden 1 x intermediate 1 to 97 ps, below any kernel launch).
+  const double shape_scale = std::max(0.0, std::log(double(hidden) / double(bh.lo))) * bh.outside +
+                             std::max(0.0, std::log(double(intermediate) / double(bf.lo))) * bf.outside;
   double acc = 0, wsum = 0;
   const std::pair<int64_t, double> hs[2] = {{bh.lo, 1 - bh.w_hi}, {bh.hi, bh.w_hi}};
   const std::pair<int64_t, double> fs[2] = {{bf.lo, 1 - bf.w_hi}, {bf.hi, bf.w_hi}};

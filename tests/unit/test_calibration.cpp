@@ -13,6 +13,8 @@
 #include <catch2/catch.hpp>
 
 #include "sim/hardware/calibration_table.h"
+#include "sim/hardware/device_cost.h"
+#include "sim/hardware/hardware_profile.h"
 #include "sim/hardware/expert_cost_model.h"
 #include "sim/io/errors.h"
 #include "sim/io/json_reader.h"
@@ -335,11 +337,23 @@ TEST_CASE("models/NAME.json and hw_profiles/NAME.json name the bundled files fro
   CHECK(resolve_data_file("my/model.json", "models", experiment) == dir.path + "/my/model.json");
 }
 
+TEST_CASE("below the measured shape grid an expert block keeps the smallest shape's time", "[quick][calibration]") {
+  if (!std::filesystem::exists(test::repo_path("hw_profiles/H100-SXM.calibration.json"))) return;
+  DeviceCostOptions o;
+  o.data_dir = test::repo_path("");
+  const DeviceCostModel cost(load_hardware_file(test::repo_path("hw_profiles/H100-SXM.json")), o);
+  auto time_of = [&](int64_t hidden, double inter) { return cost.expert_block(hidden, inter, Dtype::Bf16, 2, 2, {1}).time.us(); };
+  const double smallest = time_of(1024, 256);  // the grid's smallest shape
+  CHECK(time_of(1, 1) == Approx(smallest));
+  CHECK(time_of(512, 128) == Approx(smallest));
+  CHECK(time_of(16384, 256) > 1.5 * smallest);  // above the grid: scaled with the shape
+}
+
 TEST_CASE("moesim cost experts parses its options", "[quick][calibration]") {
   CHECK_THROWS_WITH(cli::cost({}), Catch::Matchers::Contains("expected a target (experts, layer, op)"));
   CHECK(cli::cost({"layers"}) == 2);
   CHECK_THROWS_WITH(cli::cost({"experts", "--hardware", "H100-SXM", "--hidden", "0", "--intermediate", "2048", "--counts", "1"}),
-                    "--hidden: expected a positive hidden size, got 0");
+                    "--hidden: expected a hidden size from 1 to 1048576, got 0");
   // 1e14 tokens on one expert: longer than the clock holds, an input error naming the flag.
   CHECK_THROWS_WITH(cli::cost({"experts", "--hardware", "H100-SXM", "--hidden", "7168", "--intermediate", "2048", "--counts", "100000000000000,5"}),
                     Catch::Matchers::StartsWith("--counts: the expert block would last longer than the simulated clock holds"));
