@@ -23,6 +23,24 @@ Topology build_topology(const ExperimentConfig& cfg) {
 
 }  // namespace
 
+namespace {
+
+// Builds with `build`; an InputError inside `file` (a file the experiment names at `key`) gets
+// the experiment's file and key in front of it, so that the user sees which key brought the file
+// in. Errors that name the key already, or not the file, are left alone.
+template <typename F>
+auto at_key(const std::string& experiment_file, const std::string& file, const char* key, F&& build) -> decltype(build()) {
+  try {
+    return build();
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    if (file.empty() || what.find(key) != std::string::npos || what.find(file) == std::string::npos) throw;
+    throw input_error(experiment_file, key, what);
+  }
+}
+
+}  // namespace
+
 Scenario::Scenario(ExperimentConfig config)
     : cfg_(std::move(config)),
       params_(count_params(cfg_.model)),
@@ -50,9 +68,13 @@ Scenario::Scenario(ExperimentConfig config)
   cost_ctx_.expert_dtype = cfg_.moe.expert_compute_dtype;
   cost_ctx_.expert_tensor_parallel = cfg_.parallel.expert_tensor_parallel;
   build_cost_model();
-  routing_ = make_routing_source(cfg_.routing, routing_inputs(cfg_));
-  build_placements();
+  routing_ = at_key(cfg_.file, cfg_.routing.file, "$.routing.file", [&] { return make_routing_source(cfg_.routing, routing_inputs(cfg_)); });
+  at_key(cfg_.file, cfg_.placement.file, "$.placement.file", [&] {
+    build_placements();
+    return 0;
+  });
 }
+
 
 SimTime Scenario::a2a_latency(A2aPhase phase) const {
   if (cfg_.moe.all_to_all_latency) return *cfg_.moe.all_to_all_latency;
