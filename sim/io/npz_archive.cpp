@@ -154,72 +154,79 @@ NpzReader::NpzReader(const std::string& path) : path_(path) {
   if (m == MAP_FAILED) throw input_error(path, "", "cannot map file");
   base_ = static_cast<const uint8_t*>(m);
   try {
-    // End of central directory: scan back over a possible comment.
-    int64_t eocd = -1;
-    for (int64_t at = static_cast<int64_t>(size_) - 22; at >= 0 && at >= static_cast<int64_t>(size_) - 22 - 65535; --at)
-      if (rd32(base_ + at) == 0x06054b50) {
-        eocd = at;
-        break;
-      }
-    if (eocd < 0) throw input_error(path, "", "not a .npz archive (no zip end record; truncated file?)");
-    const uint64_t end = static_cast<uint64_t>(eocd) + 22 + rd16(base_ + eocd + 20);  // the record and its comment
-    if (end != size_)
-      throw input_error(path, "", fmt::format("{} bytes after the zip end record (a damaged or concatenated file?)", size_ > end ? size_ - end : end - size_));
-    if (rd16(base_ + eocd + 4) != 0 || rd16(base_ + eocd + 6) != 0)
-      throw input_error(path, "", "a multi-disk (split) zip archive; numpy.savez writes one file");
-    const uint64_t entries = rd16(base_ + eocd + 10);
-    uint64_t cd = rd32(base_ + eocd + 16);
-    if (cd == 0xFFFFFFFFu && eocd >= 20 && rd32(base_ + eocd - 20) == 0x07064b50) {
-      const uint64_t z64 = rd64(base_ + eocd - 20 + 8);
-      if (!within(z64, 56)) throw input_error(path, "", "corrupt zip64 end record");
-      cd = rd64(base_ + z64 + 48);
-    }
-    for (uint64_t e = 0; e < entries; ++e) {
-      if (!within(cd, 46) || rd32(base_ + cd) != 0x02014b50)
-        throw input_error(path, fmt::format("offset {}", cd), "corrupt zip central directory (truncated file?)");
-      const uint16_t method = rd16(base_ + cd + 10);
-      uint64_t comp = rd32(base_ + cd + 20), uncomp = rd32(base_ + cd + 24);
-      const uint16_t name_len = rd16(base_ + cd + 28), extra_len = rd16(base_ + cd + 30), comment_len = rd16(base_ + cd + 32);
-      uint64_t local = rd32(base_ + cd + 42);
-      if (!within(cd, 46 + uint64_t{name_len} + extra_len)) throw input_error(path, fmt::format("offset {}", cd), "corrupt zip entry");
-      std::string name(reinterpret_cast<const char*>(base_ + cd + 46), name_len);
-      // zip64 extra field: the 8-byte values replace the 0xFFFFFFFF ones, in this order.
-      for (uint64_t x = cd + 46 + name_len; x + 4 <= cd + 46 + name_len + extra_len;) {
-        const uint16_t id = rd16(base_ + x), len = rd16(base_ + x + 2);
-        if (id == 0x0001) {
-          const uint64_t end = x + 4 + len;
-          uint64_t y = x + 4;
-          auto next64 = [&](uint64_t& field) {
-            if (field != 0xFFFFFFFFu) return;
-            if (y + 8 > end || !within(y, 8)) throw input_error(path, name, "corrupt zip64 extra field");
-            field = rd64(base_ + y), y += 8;
-          };
-          next64(uncomp);
-          next64(comp);
-          next64(local);
-        }
-        x += 4 + len;
-      }
-      const uint64_t cd_entry = cd;
-      cd += 46 + name_len + extra_len + comment_len;
-      if (method != 0)
-        throw input_error(path, name, "compressed member; write traces with numpy.savez, not savez_compressed");
-      if (rd16(base_ + cd_entry + 8) & 1) throw input_error(path, name, "encrypted member; numpy.savez writes plain ones");
-      if (!within(local, 30) || rd32(base_ + local) != 0x04034b50) throw input_error(path, name, "corrupt local zip header");
-      const uint16_t local_name_len = rd16(base_ + local + 26);
-      if (!within(local + 30, local_name_len) || local_name_len != name.size() || std::memcmp(base_ + local + 30, name.data(), name.size()) != 0)
-        throw input_error(path, name, "the local zip header names another member than the central directory");
-      const uint64_t data = local + 30 + rd16(base_ + local + 26) + rd16(base_ + local + 28);
-      if (!within(data, comp))
-        throw input_error(path, name, fmt::format("corrupt zip entry: member truncated (needs {} bytes at offset {}, the file has {})", comp, data, size_));
-      if (name.size() > 4 && name.ends_with(".npy")) name = name.substr(0, name.size() - 4);
-      if (arrays_.count(name)) throw input_error(path, name, "the archive holds this member twice (which one counts would be a guess)");
-      arrays_[name] = parse_npy(path, name, base_ + data, comp);
-    }
+    auto [cd, entries] = central_directory();
+    for (uint64_t e = 0; e < entries; ++e) cd = read_entry(cd);
   } catch (...) {
     ::munmap(const_cast<uint8_t*>(base_), size_);
     throw;
   }
+}
+
+std::pair<uint64_t, uint64_t> NpzReader::central_directory() const {
+  const std::string& path = path_;
+  // End of central directory: scan back over a possible comment.
+  int64_t eocd = -1;
+  for (int64_t at = static_cast<int64_t>(size_) - 22; at >= 0 && at >= static_cast<int64_t>(size_) - 22 - 65535; --at)
+    if (rd32(base_ + at) == 0x06054b50) {
+      eocd = at;
+      break;
+    }
+  if (eocd < 0) throw input_error(path, "", "not a .npz archive (no zip end record; truncated file?)");
+  const uint64_t end = static_cast<uint64_t>(eocd) + 22 + rd16(base_ + eocd + 20);  // the record and its comment
+  if (end != size_)
+    throw input_error(path, "", fmt::format("{} bytes after the zip end record (a damaged or concatenated file?)", size_ > end ? size_ - end : end - size_));
+  if (rd16(base_ + eocd + 4) != 0 || rd16(base_ + eocd + 6) != 0)
+    throw input_error(path, "", "a multi-disk (split) zip archive; numpy.savez writes one file");
+  const uint64_t entries = rd16(base_ + eocd + 10);
+  uint64_t cd = rd32(base_ + eocd + 16);
+  if (cd == 0xFFFFFFFFu && eocd >= 20 && rd32(base_ + eocd - 20) == 0x07064b50) {
+    const uint64_t z64 = rd64(base_ + eocd - 20 + 8);
+    if (!within(z64, 56)) throw input_error(path, "", "corrupt zip64 end record");
+    cd = rd64(base_ + z64 + 48);
+  }
+  return {cd, entries};
+}
+
+uint64_t NpzReader::read_entry(uint64_t cd) {
+  const std::string& path = path_;
+  if (!within(cd, 46) || rd32(base_ + cd) != 0x02014b50)
+    throw input_error(path, fmt::format("offset {}", cd), "corrupt zip central directory (truncated file?)");
+  const uint16_t method = rd16(base_ + cd + 10);
+  uint64_t comp = rd32(base_ + cd + 20), uncomp = rd32(base_ + cd + 24);
+  const uint16_t name_len = rd16(base_ + cd + 28), extra_len = rd16(base_ + cd + 30), comment_len = rd16(base_ + cd + 32);
+  uint64_t local = rd32(base_ + cd + 42);
+  if (!within(cd, 46 + uint64_t{name_len} + extra_len)) throw input_error(path, fmt::format("offset {}", cd), "corrupt zip entry");
+  std::string name(reinterpret_cast<const char*>(base_ + cd + 46), name_len);
+  // zip64 extra field: the 8-byte values replace the 0xFFFFFFFF ones, in this order.
+  for (uint64_t x = cd + 46 + name_len; x + 4 <= cd + 46 + name_len + extra_len;) {
+    const uint16_t id = rd16(base_ + x), len = rd16(base_ + x + 2);
+    if (id == 0x0001) {
+      const uint64_t end = x + 4 + len;
+      uint64_t y = x + 4;
+      auto next64 = [&](uint64_t& field) {
+        if (field != 0xFFFFFFFFu) return;
+        if (y + 8 > end || !within(y, 8)) throw input_error(path, name, "corrupt zip64 extra field");
+        field = rd64(base_ + y), y += 8;
+      };
+      next64(uncomp);
+      next64(comp);
+      next64(local);
+    }
+    x += 4 + len;
+  }
+  if (method != 0) throw input_error(path, name, "compressed member; write traces with numpy.savez, not savez_compressed");
+  if (rd16(base_ + cd + 8) & 1) throw input_error(path, name, "encrypted member; numpy.savez writes plain ones");
+  if (!within(local, 30) || rd32(base_ + local) != 0x04034b50) throw input_error(path, name, "corrupt local zip header");
+  const uint16_t local_name_len = rd16(base_ + local + 26);
+  if (!within(local + 30, local_name_len) || local_name_len != name.size() || std::memcmp(base_ + local + 30, name.data(), name.size()) != 0)
+    throw input_error(path, name, "the local zip header names another member than the central directory");
+  const uint64_t data = local + 30 + rd16(base_ + local + 26) + rd16(base_ + local + 28);
+  if (!within(data, comp))
+    throw input_error(path, name, fmt::format("corrupt zip entry: member truncated (needs {} bytes at offset {}, the file has {})", comp, data, size_));
+  if (name.size() > 4 && name.ends_with(".npy")) name = name.substr(0, name.size() - 4);
+  if (arrays_.count(name)) throw input_error(path, name, "the archive holds this member twice (which one counts would be a guess)");
+  arrays_[name] = parse_npy(path, name, base_ + data, comp);
+  return cd + 46 + name_len + extra_len + comment_len;
 }
 
 NpzReader::~NpzReader() {

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace moesim {
@@ -42,6 +43,11 @@ class NpzReader {
   // Whether [offset, offset + length) lies inside the file, without wrapping (offsets and
   // lengths read from the file may be anything up to 2^64 - 1).
   bool within(uint64_t offset, uint64_t length) const { return offset <= size_ && length <= size_ - offset; }
+  // The end record's checks; returns the central directory's offset and its entry count.
+  std::pair<uint64_t, uint64_t> central_directory() const;
+  // Reads the central directory entry at `cd` and the member it names into arrays_; returns the
+  // offset of the next entry.
+  uint64_t read_entry(uint64_t cd);
 };
 
 class NpzWriter {
