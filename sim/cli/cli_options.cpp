@@ -44,9 +44,7 @@ namespace {
 std::string existing_data_file(const std::string& value, const std::string& flag, const char* folder, const char* kind) {
   const std::string path = resolve_data_file(value, folder, "");
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec))
-    throw InputError(fmt::format("{}: no {} \"{}\" (file {} not found); did you mean \"{}\"?", flag, kind, shown_key(value), path,
-                                 closest(value, bundled_names(folder))));
+  if (!std::filesystem::exists(path, ec)) throw InputError(fmt::format("{}: {}", flag, missing_data_file(value, path, folder, kind)));
   return path;
 }
 

@@ -100,10 +100,9 @@ int64_t JsonValue::as_int(int64_t min, int64_t max) const {
   }
   const double d = value_->get<double>();
   // Integers compare exactly (2^53 + 1 as a double is 2^53); unsigned ones above INT64_MAX are out.
-  const bool out_of_range = value_->is_number_unsigned() ? max < 0 || value_->get<uint64_t>() > static_cast<uint64_t>(max) ||
-                                                               (min > 0 && value_->get<uint64_t>() < static_cast<uint64_t>(min))
-                            : value_->is_number_integer() ? value_->get<int64_t>() < min || value_->get<int64_t>() > max
-                                                           : d < static_cast<double>(min) || d > static_cast<double>(max);
+  const bool too_big = value_->is_number_unsigned() && value_->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX);
+  const bool out_of_range = too_big || (value_->is_number_integer() ? value_->get<int64_t>() < min || value_->get<int64_t>() > max
+                                                                    : d < static_cast<double>(min) || d > static_cast<double>(max));
   if (out_of_range) {
     if (min == 1 && max >= (INT64_C(1) << 53))
       fail("expected a positive integer, got " + describe(*value_));
@@ -370,10 +369,10 @@ JsonDocument JsonDocument::parse_text(const std::string& text, const std::string
   JsonDocument doc;
   doc.file_ = std::make_shared<const std::string>(path);
   try {
-    DuplicateKeyCheck check;
-    doc.value_ = std::make_shared<const Json>(Json::parse(text, [&check](int, Json::parse_event_t event, Json& parsed) { return check(event, parsed); }));
-    if (!check.duplicate_path.empty())
-      throw input_error(path, check.duplicate_path, "duplicate key (each key may appear once in an object; which one counts would be a guess)");
+    std::string duplicate;
+    doc.value_ = std::make_shared<const Json>(parse_json_text(text, &duplicate));
+    if (!duplicate.empty())
+      throw input_error(path, duplicate, "duplicate key (each key may appear once in an object; which one counts would be a guess)");
   } catch (const Json::parse_error& e) {
     // Convert the byte offset into line:column for the message.
     const size_t at = std::min<size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
@@ -472,10 +471,6 @@ int json_depth(const char* begin, const char* end) {
   }
   return deepest;
 }
-
-}  // namespace moesim
-
-namespace moesim {
 
 bool override_paths_overlap(const std::string& a, const std::string& b) {
   const std::string& shorter = a.size() <= b.size() ? a : b;

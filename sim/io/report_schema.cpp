@@ -85,7 +85,7 @@ std::string report_field_problem(const std::string& pointer, bool object_wanted)
   if (object_wanted && has_type(*node, "array")) return fmt::format("{} is a list; \"*\" stands for the members of an object (give an index)", at);
   if (object_wanted && !has_type(*node, "object")) return fmt::format("{} is a value; \"*\" stands for the members of an object", at);
   if (!object_wanted && has_type(*node, "array")) return fmt::format("{} is a list, not a value: give an index", at);
-  if (!object_wanted && has_type(*node, "object") && !has_type(*node, "number") && !has_type(*node, "string"))
+  if (!object_wanted && has_type(*node, "object"))
     return fmt::format("{} is an object, not a value: name one of its members, or all of them with \"*\"", at);
   return "";
 }

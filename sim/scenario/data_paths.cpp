@@ -4,6 +4,10 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include <fmt/format.h>
+
+#include "sim/io/json_reader.h"
+
 namespace fs = std::filesystem;
 
 namespace moesim {
@@ -30,6 +34,10 @@ std::string resolve_data_file(const std::string& value, const std::string& folde
     return near;
   }
   return (fs::path(data_dir()) / folder / (value + ".json")).string();
+}
+
+std::string missing_data_file(const std::string& value, const std::string& path, const std::string& folder, const std::string& kind) {
+  return fmt::format("no {} \"{}\" (file {} not found); did you mean \"{}\"?", kind, shown_key(value), path, closest(value, bundled_names(folder)));
 }
 
 std::vector<std::string> bundled_names(const std::string& folder) {

@@ -15,6 +15,10 @@ std::string data_dir();
 std::string resolve_data_file(const std::string& value, const std::string& folder, const std::string& relative_to);
 std::string resolve_relative(const std::string& path, const std::string& relative_to);
 
+// What to say when `value` (resolved to `path`) names no file: "no model "x" (file P not found);
+// did you mean "y"?", `kind` the entry's kind ("model") and the suggestion from `folder`'s entries.
+std::string missing_data_file(const std::string& value, const std::string& path, const std::string& folder, const std::string& kind);
+
 // Names of the bundled entries of a folder (file stems of *.json, sorted), skipping
 // "*.calibration.json".
 std::vector<std::string> bundled_names(const std::string& folder);

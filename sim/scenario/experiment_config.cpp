@@ -44,20 +44,14 @@ void check_heads_split(ObjectReader& o, const AttentionConfig& a, int64_t tp) {
 ModelConfig resolve_model(const JsonValue& v, const std::string& experiment_file) {
   if (v.is_object()) return parse_model(v);
   const std::string path = resolve_data_file(v.as_string(), "models", experiment_file);
-  if (!named_file_exists(v, path)) {
-    auto names = bundled_names("models");
-    v.fail(fmt::format("no model \"{}\" (file {} not found); did you mean \"{}\"?", v.as_string(), path, closest(v.as_string(), names)));
-  }
+  if (!named_file_exists(v, path)) v.fail(missing_data_file(v.as_string(), path, "models", "model"));
   return load_model_file(path);
 }
 
 HardwareProfile resolve_hardware(const JsonValue& v, const std::string& experiment_file) {
   if (v.is_object()) return parse_hardware(v);
   const std::string path = resolve_data_file(v.as_string(), "hw_profiles", experiment_file);
-  if (!named_file_exists(v, path)) {
-    auto names = bundled_names("hw_profiles");
-    v.fail(fmt::format("no hardware profile \"{}\" (file {} not found); did you mean \"{}\"?", v.as_string(), path, closest(v.as_string(), names)));
-  }
+  if (!named_file_exists(v, path)) v.fail(missing_data_file(v.as_string(), path, "hw_profiles", "hardware profile"));
   return load_hardware_file(path);
 }
 

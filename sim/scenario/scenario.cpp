@@ -29,9 +29,9 @@ namespace {
 // the experiment's file and key in front of it, so that the user sees which key brought the file
 // in. Errors that name the key already, or not the file, are left alone.
 template <typename F>
-auto at_key(const std::string& experiment_file, const std::string& file, const char* key, F&& build) -> decltype(build()) {
+void at_key(const std::string& experiment_file, const std::string& file, const char* key, F&& build) {
   try {
-    return build();
+    build();
   } catch (const InputError& e) {
     const std::string what = e.what();
     if (file.empty() || what.find(key) != std::string::npos || what.find(file) == std::string::npos) throw;
@@ -68,11 +68,8 @@ Scenario::Scenario(ExperimentConfig config)
   cost_ctx_.expert_dtype = cfg_.moe.expert_compute_dtype;
   cost_ctx_.expert_tensor_parallel = cfg_.parallel.expert_tensor_parallel;
   build_cost_model();
-  routing_ = at_key(cfg_.file, cfg_.routing.file, "$.routing.file", [&] { return make_routing_source(cfg_.routing, routing_inputs(cfg_)); });
-  at_key(cfg_.file, cfg_.placement.file, "$.placement.file", [&] {
-    build_placements();
-    return 0;
-  });
+  at_key(cfg_.file, cfg_.routing.file, "$.routing.file", [&] { routing_ = make_routing_source(cfg_.routing, routing_inputs(cfg_)); });
+  at_key(cfg_.file, cfg_.placement.file, "$.placement.file", [&] { build_placements(); });
 }
 
 

@@ -195,14 +195,18 @@ std::string sweep_difference(const OrderedJson& a, const OrderedJson& b, const s
   return a == b ? "" : path;
 }
 
-std::string point_id(const Json& overrides) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : overrides.dump()) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return fmt::format("{:016x}", h);
+namespace {
+
+// FNV-1a 64 of `text`, from `basis` (the standard offset basis unless another stream is wanted).
+uint64_t fnv1a64(const std::string& text, uint64_t basis = 1469598103934665603ULL) {
+  uint64_t h = basis;
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ULL;
+  return h;
 }
+
+}  // namespace
+
+std::string point_id(const Json& overrides) { return fmt::format("{:016x}", fnv1a64(overrides.dump())); }
 
 namespace {
 
@@ -384,12 +388,7 @@ std::pair<uint64_t, uint64_t> validate_point(const SweepSpec& spec, const SweepP
   } catch (const std::exception& e) {
     throw input_error(spec.file, point_path(spec, point, e.what()), fmt::format("point {} ({}): {}", point.index, point.describe(), e.what()));
   }
-  uint64_t a = 1469598103934665603ULL, b = 0x6a09e667f3bcc909ULL;
-  for (unsigned char c : resolved) {
-    a = (a ^ c) * 1099511628211ULL;
-    b = (b ^ c) * 0x100000001b3ULL + 0x9e3779b97f4a7c15ULL;
-  }
-  return {a, b};
+  return {fnv1a64(resolved), fnv1a64(resolved, 0x6a09e667f3bcc909ULL)};
 }
 
 }  // namespace moesim

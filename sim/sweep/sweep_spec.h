@@ -69,7 +69,7 @@ ExperimentConfig point_experiment(const SweepSpec& spec, const SweepPoint& point
 
 // point_experiment, then the Simulation built (placement, routing source, topology) so that
 // layout errors surface too, as `moesim validate` does. Returns a 128-bit fingerprint of the
-// resolved experiment (two FNV-1a 64 hashes of its JSON), so that points that resolve to the same
+// resolved experiment (FNV-1a 64 of its JSON from two offset bases), so that points that resolve to the same
 // experiment ("none" and null for a default, "H800" and "hw_profiles/H800.json") are found.
 std::pair<uint64_t, uint64_t> validate_point(const SweepSpec& spec, const SweepPoint& point);
 
