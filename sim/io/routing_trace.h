@@ -32,6 +32,9 @@ class RoutingTrace {
   // stored layer `layer_index`; throws InputError naming the layer, token and byte offset of an
   // id out of range or a weight that is not finite.
   void read_token(size_t layer_index, int64_t token, int32_t* ids, float* weights) const;
+  // read_token for tokens [first, first + count) of one stored layer (first + count <= tokens),
+  // into ids[count x top_k] (and weights): one pass per check instead of one call per token.
+  void read_tokens(size_t layer_index, int64_t first, int64_t count, int32_t* ids, float* weights) const;
   const std::string& path() const { return npz_->path(); }
 
  private:
@@ -41,6 +44,10 @@ class RoutingTrace {
   bool ids_int16_ = false;  // topk_ids is int16 (else int32)
   // Throws the error for the first bad id of a token that read_token found bad.
   [[noreturn]] void refuse_token(size_t layer_index, int64_t token, const int32_t* ids) const;
+  // Throws the error for the first token of [first, first + count) with a bad id.
+  [[noreturn]] void refuse_tokens(size_t layer_index, int64_t first, int64_t count, const int32_t* ids) const;
+  // Copies and checks the weights of [first, first + count).
+  void read_weights(size_t layer_index, int64_t first, int64_t count, float* weights) const;
   const NpyArray* weights_ = nullptr;
 };
 

@@ -57,7 +57,11 @@ void DispatchPlanner::plan_device(int64_t d, const RoutingBatch& b, const LayerP
   const int64_t cap = o_.capacity_factor ? expert_capacity(*o_.capacity_factor, T, K, E) : INT64_MAX;
   r_.capacity = o_.capacity_factor ? cap : 0;
   r_.assignments += T * K;
-  if (o_.capacity_factor) apply_capacity(b, cap);
+  // Dropping by weight needs the whole batch first; by arrival order is counted while routing.
+  const bool by_weight = o_.drop_lowest_weight && !b.weights.empty();
+  arrival_cap_ = o_.capacity_factor && !by_weight ? cap : -1;
+  if (o_.capacity_factor && by_weight) apply_capacity(b, cap);
+  if (arrival_cap_ >= 0) std::fill(per_expert_.begin(), per_expert_.end(), 0);
   route_tokens(d, b, p, traffic, group_base, my_rank);
   if (o_.padded) charge_padded(d, p, traffic, group_base, cap);
 }
@@ -66,21 +70,16 @@ void DispatchPlanner::apply_capacity(const RoutingBatch& b, int64_t cap) {
   const int64_t E = o_.num_experts, K = b.top_k, T = b.tokens;
   keep_.assign(static_cast<size_t>(T * K), 1);
   std::fill(per_expert_.begin(), per_expert_.end(), 0);
-  if (o_.drop_lowest_weight && !b.weights.empty()) {
-    for (int64_t i = 0; i < T * K; ++i) ++per_expert_[b.experts[i]];
-    std::vector<std::vector<int64_t>> over(E);
-    for (int64_t i = 0; i < T * K; ++i)
-      if (per_expert_[b.experts[i]] > cap) over[b.experts[i]].push_back(i);
-    for (int64_t e = 0; e < E; ++e) {
-      auto& v = over[e];
-      if (v.empty()) continue;
-      // Keep the `cap` highest weights; ties go to the earlier token.
-      std::stable_sort(v.begin(), v.end(), [&](int64_t x, int64_t y) { return b.weights[x] > b.weights[y]; });
-      for (size_t j = static_cast<size_t>(cap); j < v.size(); ++j) keep_[v[j]] = 0;
-    }
-  } else {
-    for (int64_t i = 0; i < T * K; ++i)
-      if (++per_expert_[b.experts[i]] > cap) keep_[i] = 0;
+  for (int64_t i = 0; i < T * K; ++i) ++per_expert_[b.experts[i]];
+  std::vector<std::vector<int64_t>> over(E);
+  for (int64_t i = 0; i < T * K; ++i)
+    if (per_expert_[b.experts[i]] > cap) over[b.experts[i]].push_back(i);
+  for (int64_t e = 0; e < E; ++e) {
+    auto& v = over[e];
+    if (v.empty()) continue;
+    // Keep the `cap` highest weights; ties go to the earlier token.
+    std::stable_sort(v.begin(), v.end(), [&](int64_t x, int64_t y) { return b.weights[x] > b.weights[y]; });
+    for (size_t j = static_cast<size_t>(cap); j < v.size(); ++j) keep_[v[j]] = 0;
   }
 }
 
@@ -108,25 +107,85 @@ void DispatchPlanner::choose_copies(int64_t d, const LayerPlacement& p, int64_t 
 
 void DispatchPlanner::route_tokens(int64_t d, const RoutingBatch& b, const LayerPlacement& p, DispatchTrafficBuilder& traffic,
                                    int64_t group_base, int64_t my_rank) {
+  choose_copies(d, p, group_base, my_rank);
+  // One counter per route (an expert's only copy: index e; a choice among copies: E + its entry),
+  // added to loads, slots and messages once per device (drain_routes): one increment per
+  // assignment instead of three, on the hot experts' counters.
+  route_count_.assign(static_cast<size_t>(o_.num_experts) + choice_ranks_.size(), 0);
+  if (devices_ <= DispatchTrafficBuilder::kMaskDevices) {
+    // A token's devices as one 64-bit set: no per-copy list and stamps.
+    const int64_t ETP = o_.expert_tensor_parallel;
+    const uint64_t tp_bits = ETP >= 64 ? ~uint64_t{0} : (uint64_t{1} << ETP) - 1;
+    rank_bits_.resize(static_cast<size_t>(o_.expert_parallel));
+    rank_node_bits_.resize(static_cast<size_t>(o_.expert_parallel));
+    for (int64_t rank = 0; rank < o_.expert_parallel; ++rank) {
+      rank_bits_[rank] = tp_bits << (group_base + rank * ETP);
+      rank_node_bits_[rank] = 0;
+      for (int64_t tp = 0; tp < ETP; ++tp) rank_node_bits_[rank] |= uint64_t{1} << ((group_base + rank * ETP + tp) / o_.devices_per_node);
+    }
+    if (choice_ranks_.empty() && !o_.capacity_factor && !o_.padded) {
+      route_single_copies(d, b, traffic);
+    } else {
+      route_each_token<true>(d, b, traffic, group_base);
+    }
+  } else {
+    route_each_token<false>(d, b, traffic, group_base);
+  }
+  drain_routes(d, traffic, group_base);
+}
+
+void DispatchPlanner::route_single_copies(int64_t d, const RoutingBatch& b, DispatchTrafficBuilder& traffic) {
+  // Dropless, one copy per expert, at most 64 devices: an expert's route is the expert itself,
+  // and its devices and nodes are fixed sets.
+  const int64_t E = o_.num_experts, K = b.top_k, T = b.tokens;
+  expert_bits_.resize(static_cast<size_t>(2 * E));
+  for (int64_t e = 0; e < E; ++e) {
+    expert_bits_[2 * e] = rank_bits_[single_rank_[e]];
+    expert_bits_[2 * e + 1] = rank_node_bits_[single_rank_[e]];
+  }
+  const uint64_t* bits = expert_bits_.data();
+  int64_t* routes = route_count_.data();
+  int64_t routed = 0, token_nodes = 0, max_nodes = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    const int32_t* ids = b.experts.data() + t * K;
+    uint64_t reached = 0, reached_nodes = 0;
+    for (int64_t k = 0; k < K; ++k) {
+      const auto e = static_cast<size_t>(ids[k]);
+      ++routes[e];
+      reached |= bits[2 * e];
+      reached_nodes |= bits[2 * e + 1];
+    }
+    const int64_t nodes = traffic.add_token_devices(d, reached, reached_nodes);
+    routed += nodes > 0;
+    token_nodes += nodes;
+    max_nodes = std::max(max_nodes, nodes);
+  }
+  r_.routed_tokens += routed;
+  r_.token_nodes += token_nodes;
+  r_.max_token_nodes = std::max(r_.max_token_nodes, max_nodes);
+}
+
+template <bool kDeviceSet>
+void DispatchPlanner::route_each_token(int64_t d, const RoutingBatch& b, DispatchTrafficBuilder& traffic, int64_t group_base) {
   const int64_t E = o_.num_experts, K = b.top_k, T = b.tokens;
   const int64_t ETP = o_.expert_tensor_parallel;
   const bool all_kept = !o_.capacity_factor, padded = o_.padded;
   const int32_t* single = single_rank_.data();
-  choose_copies(d, p, group_base, my_rank);
   const CopyChoice* choice = choice_.data();
   const int32_t* choice_ranks = choice_ranks_.data();
-  // One counter per route (an expert's only copy: index e; a choice among copies: E + its entry),
-  // added to loads, slots and messages once per device (drain_routes): one increment per
-  // assignment instead of three, on the hot experts' counters.
-  route_count_.assign(static_cast<size_t>(E) + choice_ranks_.size(), 0);
+  const int64_t arrival_cap = arrival_cap_;
+  int64_t* arrivals = per_expert_.data();
+  const uint64_t* rank_bits = rank_bits_.data();
+  const uint64_t* rank_node_bits = rank_node_bits_.data();
   int64_t* routes = route_count_.data();
   token_devices_.resize(static_cast<size_t>(K * ETP));
   for (int64_t t = 0; t < T; ++t) {
     const int32_t* ids = b.experts.data() + t * K;
     int n_copies = 0;
+    uint64_t reached = 0, reached_nodes = 0;
     for (int64_t k = 0; k < K; ++k) {
       const int32_t e = ids[k];
-      if (!all_kept && !keep_[t * K + k]) {
+      if (!all_kept && !(arrival_cap >= 0 ? ++arrivals[e] <= arrival_cap : keep_[t * K + k] != 0)) {
         ++r_.expert_dropped[e];
         ++r_.dropped;
         continue;
@@ -142,17 +201,26 @@ void DispatchPlanner::route_tokens(int64_t d, const RoutingBatch& b, const Layer
       }
       ++routes[route];
       if (padded) continue;
-      for (int64_t tp = 0; tp < ETP; ++tp) token_devices_[n_copies++] = static_cast<int32_t>(group_base + rank * ETP + tp);
+      if constexpr (kDeviceSet) {
+        reached |= rank_bits[rank];
+        reached_nodes |= rank_node_bits[rank];
+      } else {
+        for (int64_t tp = 0; tp < ETP; ++tp) token_devices_[n_copies++] = static_cast<int32_t>(group_base + rank * ETP + tp);
+      }
     }
     // The builder deduplicates per destination device and node (a token goes once to each).
-    const int64_t nodes = n_copies > 0 ? traffic.add_token_reach(d, token_devices_.data(), n_copies) : 0;
+    int64_t nodes = 0;
+    if constexpr (kDeviceSet) {
+      nodes = reached != 0 ? traffic.add_token_devices(d, reached, reached_nodes) : 0;
+    } else {
+      nodes = n_copies > 0 ? traffic.add_token_reach(d, token_devices_.data(), n_copies) : 0;
+    }
     if (nodes > 0) {
       ++r_.routed_tokens;
       r_.token_nodes += nodes;
       r_.max_token_nodes = std::max(r_.max_token_nodes, nodes);
     }
   }
-  drain_routes(d, traffic, group_base);
 }
 
 void DispatchPlanner::drain_routes(int64_t d, DispatchTrafficBuilder& traffic, int64_t group_base) {

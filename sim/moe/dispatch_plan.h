@@ -51,12 +51,20 @@ class DispatchPlanner {
 
  private:
   void plan_device(int64_t d, const RoutingBatch& b, const LayerPlacement& p, DispatchTrafficBuilder& traffic);
-  // Capacity: marks in keep_ which of the batch's assignments are kept.
+  // Capacity when the lowest gate weights are dropped: marks in keep_ which of the batch's
+  // assignments are kept (by arrival order, route_tokens counts them as it goes).
   void apply_capacity(const RoutingBatch& b, int64_t cap);
   // Per token: drops, the copy of each kept expert, slot counts and the deduplicated traffic
   // (the slot counts are left to charge_padded when padded).
   void route_tokens(int64_t d, const RoutingBatch& b, const LayerPlacement& p, DispatchTrafficBuilder& traffic, int64_t group_base,
                     int64_t my_rank);
+  // The per-token loop of route_tokens; kDeviceSet: a token's devices as a 64-bit set (clusters
+  // of at most 64 devices), else as a list deduplicated by the traffic builder's stamps.
+  // route_tokens when every expert has one copy, nothing is dropped or padded and the cluster
+  // has at most 64 devices (the common case): one table lookup per assignment.
+  void route_single_copies(int64_t d, const RoutingBatch& b, DispatchTrafficBuilder& traffic);
+  template <bool kDeviceSet>
+  void route_each_token(int64_t d, const RoutingBatch& b, DispatchTrafficBuilder& traffic, int64_t group_base);
   // Adds device d's route counts to expert loads, slot counts and messages per destination.
   void drain_routes(int64_t d, DispatchTrafficBuilder& traffic, int64_t group_base);
   // For each replicated expert, the copies device d's tokens take in turn (t % count): its own
@@ -79,7 +87,11 @@ class DispatchPlanner {
   std::vector<int32_t> choice_slots_;   // the slot of each choice_ranks_ entry
   std::vector<int64_t> route_count_;    // [expert, then choice entry] kept assignments of one device
   std::vector<int32_t> token_devices_;  // devices of one token's kept expert copies
+  std::vector<uint64_t> rank_bits_;     // [rank] its devices as a set (at most 64 devices)
+  std::vector<uint64_t> rank_node_bits_;  // [rank] the nodes of those devices as a set
+  std::vector<uint64_t> expert_bits_;     // [2 e], [2 e + 1]: expert e's devices and nodes (one copy each)
   std::vector<uint8_t> keep_;
+  int64_t arrival_cap_ = -1;            // capacity counted in arrival order (per_expert_), -1: keep_ or dropless
   std::vector<int64_t> per_expert_;
 };
 

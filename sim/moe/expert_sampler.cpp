@@ -199,27 +199,73 @@ void ExpertSampler::pick_groups(CounterRng& rng, uint8_t* ok) const {
 }
 
 void ExpertSampler::sample(CounterRng& rng, int32_t* out) const {
-  uint8_t ok_storage[256];
-  const uint8_t* group_ok = nullptr;
-  const Alias* table = &experts_;
+  if (topk_groups_ < num_groups_ && subsets_.columns.empty()) {
+    sample_picking_groups(rng, out);
+    return;
+  }
+  // One table for the whole token: all experts, or the group set's (drawn first). The generator
+  // and the table are held in locals so that the loop keeps them in registers.
   int32_t subset = -1;
-  if (topk_groups_ < num_groups_ && !subsets_.columns.empty()) {
+  const Alias* table = &experts_;
+  if (topk_groups_ < num_groups_) {
     subset = subsets_.draw(rng);
     table = &by_subset_[subset];
-  } else if (topk_groups_ < num_groups_) {
-    pick_groups(rng, ok_storage);
-    group_ok = ok_storage;
-    if (!by_subset_.empty()) {
-      if (!subset_of_mask_.empty()) {
-        uint32_t mask = 0;
-        for (int g = 0; g < num_groups_; ++g) mask |= static_cast<uint32_t>(ok_storage[g]) << g;
-        table = &by_subset_[subset_of_mask_[mask]];
-      } else {
-        table = &by_subset_[subset_index(ok_storage)];
+  }
+  CounterRng local = rng;
+  const Alias::Column* columns = table->columns.data();
+  const uint64_t n_columns = table->columns.size();
+  const double exact_above = kExactAbove * table->mass;
+  double chosen_mass = 0;  // of the table's mass: rejection needs 1 / (1 - share) tries on average
+  uint64_t chosen_bits = 0;  // bit (id mod 64) of each chosen id: a clear bit rules a repeat out
+  for (int k = 0; k < top_k_; ++k) {
+    int32_t e = -1;
+    for (int tries = chosen_mass > exact_above ? kMaxRejections : 0; tries < kMaxRejections; ++tries) {
+      const uint64_t r = local.next();
+      const Alias::Column& c = columns[((r >> 32) * n_columns) >> 32];
+      const int32_t x = static_cast<uint32_t>(r) < c.threshold ? c.keep : c.alias;
+      if ((chosen_bits >> (x & 63) & 1) == 0 || !holds(out, k, x)) {
+        e = x;
+        break;
       }
     }
+    out[k] = e >= 0 ? e : draw_after_rejection(local, out, k, subset, std::max(0.0, table->mass - chosen_mass));
+    chosen_bits |= uint64_t{1} << (out[k] & 63);
+    chosen_mass += prob_[out[k]];
   }
-  const bool reject_groups = group_ok && table == &experts_;
+  rng = local;
+}
+
+bool ExpertSampler::holds(const int32_t* chosen, int n_chosen, int32_t id) {
+  for (int j = 0; j < n_chosen; ++j)
+    if (chosen[j] == id) return true;
+  return false;
+}
+
+int32_t ExpertSampler::draw_after_rejection(CounterRng& rng, const int32_t* chosen, int n_chosen, int32_t subset, double remaining) const {
+  uint8_t ok_storage[256];
+  const uint8_t* group_ok = nullptr;
+  if (subset >= 0) {
+    std::fill(ok_storage, ok_storage + num_groups_, uint8_t{0});
+    for (int32_t g : groups_of_subset_[subset]) ok_storage[g] = 1;
+    group_ok = ok_storage;
+  }
+  return draw_exact(rng, chosen, n_chosen, group_ok, remaining);
+}
+
+void ExpertSampler::sample_picking_groups(CounterRng& rng, int32_t* out) const {
+  uint8_t group_ok[256];
+  pick_groups(rng, group_ok);
+  const Alias* table = &experts_;
+  if (!by_subset_.empty()) {
+    if (!subset_of_mask_.empty()) {
+      uint32_t mask = 0;
+      for (int g = 0; g < num_groups_; ++g) mask |= static_cast<uint32_t>(group_ok[g]) << g;
+      table = &by_subset_[subset_of_mask_[mask]];
+    } else {
+      table = &by_subset_[subset_index(group_ok)];
+    }
+  }
+  const bool reject_groups = table == &experts_;
   double chosen_mass = 0;  // of the table's mass: rejection needs 1 / (1 - share) tries on average
   for (int k = 0; k < top_k_; ++k) {
     int32_t e = -1;
@@ -230,11 +276,6 @@ void ExpertSampler::sample(CounterRng& rng, int32_t* out) const {
       bool repeat = false;
       for (int j = 0; j < k; ++j) repeat |= out[j] == c;
       if (!repeat) e = c;
-    }
-    if (e < 0 && subset >= 0 && !group_ok) {
-      std::fill(ok_storage, ok_storage + num_groups_, uint8_t{0});
-      for (int32_t g : groups_of_subset_[subset]) ok_storage[g] = 1;
-      group_ok = ok_storage;
     }
     // The allowed mass is the table's less what was chosen, unless groups are rejected from a wider table.
     const double remaining = reject_groups ? -1.0 : std::max(0.0, table->mass - chosen_mass);

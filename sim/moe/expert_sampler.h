@@ -41,6 +41,13 @@ class ExpertSampler {
   // is their summed probability, or negative to have it summed here.
   int32_t draw_exact(CounterRng& rng, const int32_t* chosen, int n_chosen, const uint8_t* group_ok, double remaining) const;
   void pick_groups(CounterRng& rng, uint8_t* group_ok) const;
+  static bool holds(const int32_t* chosen, int n_chosen, int32_t id);
+  // sample() where group sets are too many for a table each: groups picked one by one, experts
+  // of other groups rejected.
+  void sample_picking_groups(CounterRng& rng, int32_t* out) const;
+  // The exact draw after kMaxRejections repeats (or once the chosen mass passed kExactAbove), in
+  // the group set `subset` (-1: any expert); remaining: the allowed experts' mass.
+  int32_t draw_after_rejection(CounterRng& rng, const int32_t* chosen, int n_chosen, int32_t subset, double remaining) const;
   int32_t subset_index(const uint8_t* group_ok) const;
   // Construction with group-limited routing: binomial coefficients, then (when the group sets
   // are few enough to enumerate) an alias table per group set and over the sets.

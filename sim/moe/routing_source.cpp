@@ -1,5 +1,6 @@
 #include "sim/moe/routing_source.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <functional>
@@ -10,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "sim/io/expert_counts_file.h"
+#include "sim/moe/routing_memo.h"
 #include "sim/io/routing_trace.h"
 #include "sim/base/counter_rng.h"
 #include "sim/moe/deepep_bench_gate.h"
@@ -31,14 +33,31 @@ std::string moe_layer_span(const ModelConfig& m) {
 
 }  // namespace
 
-std::vector<double> zipf_weights(int64_t experts, double exponent, uint64_t seed, int64_t layer) {
-  std::vector<int64_t> perm(experts);
+namespace {
+
+// The Zipf weight of each popularity rank, 1 / (rank + 1)^exponent.
+std::vector<double> zipf_rank_weights(int64_t experts, double exponent) {
+  std::vector<double> w(static_cast<size_t>(experts));
+  for (int64_t r = 0; r < experts; ++r) w[static_cast<size_t>(r)] = 1.0 / std::pow(static_cast<double>(r + 1), exponent);
+  return w;
+}
+
+// The rank weights on the layer's seeded permutation of the experts.
+std::vector<double> permuted_zipf(const std::vector<double>& by_rank, uint64_t seed, int64_t layer) {
+  const auto experts = static_cast<int64_t>(by_rank.size());
+  std::vector<int64_t> perm(static_cast<size_t>(experts));
   std::iota(perm.begin(), perm.end(), 0);
   CounterRng rng(seed, 0x5a1f, static_cast<uint64_t>(layer));
   for (int64_t i = experts - 1; i > 0; --i) std::swap(perm[i], perm[rng.below(static_cast<uint32_t>(i + 1))]);
-  std::vector<double> w(experts);
-  for (int64_t r = 0; r < experts; ++r) w[perm[r]] = 1.0 / std::pow(static_cast<double>(r + 1), exponent);
+  std::vector<double> w(static_cast<size_t>(experts));
+  for (int64_t r = 0; r < experts; ++r) w[perm[r]] = by_rank[r];
   return w;
+}
+
+}  // namespace
+
+std::vector<double> zipf_weights(int64_t experts, double exponent, uint64_t seed, int64_t layer) {
+  return permuted_zipf(zipf_rank_weights(experts, exponent), seed, layer);
 }
 
 namespace {
@@ -65,11 +84,15 @@ class SampledRouting : public RoutingSource {
   }
   void fill(int64_t layer, int64_t micro_batch, int64_t device, int64_t tokens, RoutingBatch& out) const override {
     const auto& s = sampler(layer);
-    CounterRng rng(seed_, static_cast<uint64_t>(layer), static_cast<uint64_t>(micro_batch), static_cast<uint64_t>(device));
     out.tokens = tokens;
     out.experts.resize(static_cast<size_t>(tokens) * out.top_k);
     out.weights.clear();
+    auto& memo = SampledRoutingMemo::instance();
+    const SampledRoutingMemo::Key key{&s, seed_, layer, micro_batch, device};
+    if (memo.enabled() && memo.copy(key, out.experts.size(), out.experts.data())) return;
+    CounterRng rng(seed_, static_cast<uint64_t>(layer), static_cast<uint64_t>(micro_batch), static_cast<uint64_t>(device));
     for (int64_t t = 0; t < tokens; ++t) s.sample(rng, out.experts.data() + t * out.top_k);
+    if (memo.enabled()) memo.store(key, samplers_[static_cast<size_t>(layer)], out.experts.data(), out.experts.size());
   }
   Json summary() const override { return summary_; }
   std::vector<double> expected_load(int64_t layer) const override { return sampler(layer).probabilities(); }
@@ -123,7 +146,9 @@ std::unique_ptr<RoutingSource> make_synthetic(const RoutingConfig& c, const Rout
   Json summary = {{"source", "synthetic"}, {"distribution", c.distribution}, {"zipf_exponent", s}};
   const int64_t experts = m.moe.num_experts;
   const uint64_t seed = c.seed;
-  return std::make_unique<SampledRouting>(c, m, [=](int64_t l) { return zipf_weights(experts, s, seed, l); }, summary);
+  // The rank weights once per source (a pow per expert), the permutation per layer.
+  auto by_rank = std::make_shared<const std::vector<double>>(zipf_rank_weights(experts, s));
+  return std::make_unique<SampledRouting>(c, m, [=](int64_t l) { return permuted_zipf(*by_rank, seed, l); }, summary);
 }
 
 std::unique_ptr<RoutingSource> make_counts(const RoutingConfig& rc, const RoutingInputs& in) {
@@ -200,17 +225,23 @@ class TraceRouting : public RoutingSource {
     out.experts.resize(static_cast<size_t>(tokens) * out.top_k);
     out.weights.assign(trace_.has_weights() ? out.experts.size() : 0, 0.0f);
     const int64_t first = (micro_batch * devices_ + device) * tokens;
-    for (int64_t t = 0; t < tokens; ++t)
-      trace_.read_token(static_cast<size_t>(layer_row_[layer]), (first + t) % h.tokens, out.experts.data() + t * out.top_k,
-                        out.weights.empty() ? nullptr : out.weights.data() + t * out.top_k);
+    // In runs of consecutive stored tokens (the trace wraps around when it is too short).
+    for (int64_t t = 0; t < tokens;) {
+      const int64_t from = (first + t) % h.tokens, run = std::min(tokens - t, h.tokens - from);
+      trace_.read_tokens(static_cast<size_t>(layer_row_[layer]), from, run, out.experts.data() + t * out.top_k,
+                         out.weights.empty() ? nullptr : out.weights.data() + t * out.top_k);
+      t += run;
+    }
   }
   std::vector<double> expected_load(int64_t layer) const override {
     const auto& h = trace_.header();
     std::vector<double> load(h.num_experts, 0.0);
-    std::vector<int32_t> ids(h.top_k);
-    for (int64_t t = 0; t < h.tokens; ++t) {
-      trace_.read_token(static_cast<size_t>(layer_row_[layer]), t, ids.data(), nullptr);
-      for (int32_t e : ids) load[e] += 1.0;
+    constexpr int64_t kChunk = 4096;  // tokens read at once
+    std::vector<int32_t> ids(static_cast<size_t>(kChunk * h.top_k));
+    for (int64_t t = 0; t < h.tokens; t += kChunk) {
+      const int64_t n = std::min(kChunk, h.tokens - t);
+      trace_.read_tokens(static_cast<size_t>(layer_row_[layer]), t, n, ids.data(), nullptr);
+      for (int64_t i = 0; i < n * h.top_k; ++i) load[ids[i]] += 1.0;
     }
     return load;
   }

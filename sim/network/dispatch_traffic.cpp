@@ -48,8 +48,18 @@ void DispatchTrafficBuilder::emit_ascending(std::vector<int32_t>& touched, size_
   touched.clear();
 }
 
+void DispatchTrafficBuilder::SlicedCounts::drain(int64_t* counters) {
+  for (int j = 0; j < kPlanes; ++j) {
+    for (uint64_t bits = plane[j]; bits != 0; bits &= bits - 1) counters[__builtin_ctzll(bits)] += int64_t{1} << j;
+    plane[j] = 0;
+  }
+  pending = 0;
+}
+
 void DispatchTrafficBuilder::flush() {
   if (current_ < 0) return;
+  if (dev_sliced_.pending > 0) dev_sliced_.drain(dev_tokens_.data());
+  if (node_sliced_.pending > 0) node_sliced_.drain(node_tokens_.data());
   emit_ascending(touched_devices_, dev_tokens_.size(), [&](int32_t d) {
     if (dev_tokens_[static_cast<size_t>(d)] == 0 && dev_messages_[static_cast<size_t>(d)] == 0) return;  // listed twice
     t_.to_device.push_back({d, dev_tokens_[static_cast<size_t>(d)], dev_messages_[static_cast<size_t>(d)]});

@@ -20,11 +20,24 @@
 #include "sim/sweep/sweep_output.h"
 #include "sim/io/atomic_file.h"
 #include "sim/io/input_file.h"
+#include "sim/moe/routing_memo.h"
 
 namespace fs = std::filesystem;
 
 namespace moesim {
 namespace {
+
+// The sampled expert ids a sweep keeps for its points to share (sim/moe/routing_memo.h): DeepSeek-V3
+// with 256 tokens per device on 32 devices holds 15 MB; beyond this, streams are drawn per point.
+constexpr size_t kRoutingMemoBytes = size_t{512} << 20;
+
+// The memo is on while the sweep's points run, and emptied after.
+struct RoutingMemoScope {
+  RoutingMemoScope() { SampledRoutingMemo::instance().set_budget(kRoutingMemoBytes); }
+  ~RoutingMemoScope() { SampledRoutingMemo::instance().set_budget(0); }
+  RoutingMemoScope(const RoutingMemoScope&) = delete;
+  RoutingMemoScope& operator=(const RoutingMemoScope&) = delete;
+};
 
 std::string one_line(std::string s) {
   for (char& c : s)
@@ -167,6 +180,7 @@ SweepRunSummary run_sweep(const SweepSpec& spec, const SweepRunOptions& opt) {
   }
   summary.already_done = summary.points - static_cast<int64_t>(todo.size());
   validate_points(spec, todo, opt.jobs, opt.progress);
+  const RoutingMemoScope routing_memo;  // points replay the sampled expert ids of the first
 
   fs::create_directories(out);
   if (!lock) lock = std::make_unique<DirLock>(out);

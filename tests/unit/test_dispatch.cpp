@@ -1,6 +1,13 @@
 // Capacity, drops, per-device deduplication and padding on a hand-made routing.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "sim/base/counter_rng.h"
+
 #include "sim/moe/dispatch_plan.h"
 
 using namespace moesim;
@@ -116,4 +123,104 @@ TEST_CASE("expert capacity is ceil(cf * tokens * top_k / experts)", "[quick][dis
   CHECK(expert_capacity(1.0, 4096, 8, 256) == 128);
   CHECK(expert_capacity(1.25, 4096, 8, 256) == 160);
   CHECK(expert_capacity(1.0, 10, 2, 8) == 3);
+}
+
+namespace {
+
+// What the planner must produce, counted the plain way: per token, the set of devices and nodes
+// its kept experts live on (one copy each, contiguous over EP ranks, ETP devices per rank),
+// capacity by arrival order per (source device, expert).
+struct Reference {
+  std::map<std::pair<int64_t, int64_t>, int64_t> device_tokens, node_tokens;
+  int64_t routed = 0, token_nodes = 0, max_nodes = 0, dropped = 0;
+};
+
+Reference reference_plan(const std::vector<RoutingBatch>& batches, const DispatchOptions& o, int64_t cap) {
+  Reference ref;
+  const int64_t per_rank = o.num_experts / o.expert_parallel, group = o.expert_parallel * o.expert_tensor_parallel;
+  for (int64_t d = 0; d < static_cast<int64_t>(batches.size()); ++d) {
+    const RoutingBatch& b = batches[d];
+    std::map<int32_t, int64_t> arrivals;
+    for (int64_t t = 0; t < b.tokens; ++t) {
+      std::set<int64_t> devices, nodes;
+      for (int k = 0; k < b.top_k; ++k) {
+        const int32_t e = b.experts[t * b.top_k + k];
+        if (++arrivals[e] > cap) {
+          ++ref.dropped;
+          continue;
+        }
+        for (int64_t tp = 0; tp < o.expert_tensor_parallel; ++tp) {
+          const int64_t dst = (d / group) * group + (e / per_rank) * o.expert_tensor_parallel + tp;
+          devices.insert(dst);
+          nodes.insert(dst / o.devices_per_node);
+        }
+      }
+      for (int64_t dst : devices) ++ref.device_tokens[{d, dst}];
+      for (int64_t n : nodes) ++ref.node_tokens[{d, n}];
+      const auto n = static_cast<int64_t>(nodes.size());
+      ref.routed += n > 0;
+      ref.token_nodes += n;
+      ref.max_nodes = std::max(ref.max_nodes, n);
+    }
+  }
+  return ref;
+}
+
+void check_against_reference(int64_t devices, int64_t ep, int64_t etp, std::optional<double> cf) {
+  DispatchOptions o;
+  o.num_experts = 64;
+  o.top_k = 6;
+  o.expert_parallel = ep;
+  o.expert_tensor_parallel = etp;
+  o.devices_per_node = 8;
+  o.capacity_factor = cf;
+  const int64_t tokens = 700;  // more than 255 tokens per source: the bit-sliced counts are emptied mid-source
+  std::vector<RoutingBatch> batches(static_cast<size_t>(devices));
+  CounterRng rng(7, static_cast<uint64_t>(devices), static_cast<uint64_t>(etp));
+  for (auto& b : batches) {
+    b.tokens = tokens, b.top_k = 6;
+    for (int64_t t = 0; t < tokens; ++t) {
+      std::vector<int32_t> ids;
+      while (ids.size() < 6) {  // skewed toward low ids, so that capacity drops some
+        const auto e = static_cast<int32_t>(std::min(rng.below(64), rng.below(64)));
+        if (std::find(ids.begin(), ids.end(), e) == ids.end()) ids.push_back(e);
+      }
+      b.experts.insert(b.experts.end(), ids.begin(), ids.end());
+    }
+  }
+  LayerPlacement p;
+  for (int64_t r = 0; r < ep; ++r) {
+    p.rank_slots.emplace_back();
+    for (int64_t s = 0; s < 64 / ep; ++s) p.rank_slots.back().push_back(static_cast<int32_t>(r * (64 / ep) + s));
+  }
+  finalize_placement(p, 64);
+  DispatchPlanner planner(o, devices);
+  const auto& r = planner.plan(batches, p);
+  const int64_t cap = cf ? expert_capacity(*cf, tokens, 6, 64) : INT64_MAX;
+  const Reference ref = reference_plan(batches, o, cap);
+  CHECK(r.dropped == ref.dropped);
+  CHECK(r.routed_tokens == ref.routed);
+  CHECK(r.token_nodes == ref.token_nodes);
+  CHECK(r.max_token_nodes == ref.max_nodes);
+  std::map<std::pair<int64_t, int64_t>, int64_t> device_tokens, node_tokens;
+  for (int64_t s = 0; s < devices; ++s) {
+    for (const auto* e = r.traffic.device_begin(s); e != r.traffic.device_end(s); ++e)
+      if (e->tokens > 0) device_tokens[{s, e->dst}] = e->tokens;
+    for (const auto* e = r.traffic.node_begin(s); e != r.traffic.node_end(s); ++e)
+      if (e->tokens > 0) node_tokens[{s, e->node}] = e->tokens;
+  }
+  CHECK(device_tokens == ref.device_tokens);
+  CHECK(node_tokens == ref.node_tokens);
+}
+
+}  // namespace
+
+// Up to 64 devices a token's devices are a 64-bit set (bit-sliced counts), above it a list
+// deduplicated by stamps: both must count what the plain reference counts.
+TEST_CASE("dispatch dedup matches a plain count, with and without the 64-device set path", "[quick][dispatch]") {
+  SECTION("16 devices, EP16, dropless") { check_against_reference(16, 16, 1, std::nullopt); }
+  SECTION("32 devices, EP8 x ETP2, two EP groups, capacity 1.0") { check_against_reference(32, 8, 2, 1.0); }
+  SECTION("64 devices, EP64, capacity 1.25") { check_against_reference(64, 64, 1, 1.25); }
+  SECTION("96 devices, EP32, three EP groups, dropless") { check_against_reference(96, 32, 1, std::nullopt); }
+  SECTION("128 devices, EP64 x ETP2, capacity 1.0") { check_against_reference(128, 64, 2, 1.0); }
 }

@@ -9,6 +9,7 @@
 #include "sim/scenario/experiment_config.h"
 #include "sim/io/expert_counts_file.h"
 #include "sim/io/routing_trace.h"
+#include "sim/moe/routing_memo.h"
 #include "sim/moe/routing_source.h"
 #include "test_helpers.h"
 
@@ -135,4 +136,24 @@ TEST_CASE("routing trace: tokens laid over the devices in order, wrapping around
   CHECK(s->expected_load(0) == std::vector<double>{1, 2, 2, 1});
   CHECK(s->expected_load(1) == std::vector<double>{1, 1, 1, 3});
   CHECK(s->summary()["wrapped"] == true);
+}
+
+TEST_CASE("routing memo: a sweep's replayed ids are the ids drawn without it, for any batch size", "[quick][routing]") {
+  const auto c = tiny(R"({"source": "synthetic", "distribution": "zipf", "zipf_exponent": 1.0, "seed": 3})");
+  auto& memo = SampledRoutingMemo::instance();
+  memo.set_budget(0);
+  const auto plain = make("synthetic", c);
+  const auto drawn_64 = draw(*plain, 0, 1, 1, 64);
+  memo.set_budget(size_t{1} << 20);
+  const auto memoised = make("synthetic", c);  // another point of the sweep: a new source
+  CHECK(draw(*memoised, 0, 1, 1, 16) == std::vector<std::vector<int32_t>>(drawn_64.begin(), drawn_64.begin() + 16));
+  CHECK(draw(*memoised, 0, 1, 1, 64) == drawn_64);  // longer than what is held: drawn again and kept
+  const auto again = make("synthetic", c);
+  CHECK(draw(*again, 0, 1, 1, 40) == std::vector<std::vector<int32_t>>(drawn_64.begin(), drawn_64.begin() + 40));
+  CHECK(draw(*again, 0, 1, 0, 64) != drawn_64);  // another device is another stream
+  memo.set_budget(0);   // emptied
+  memo.set_budget(64);  // 16 ids: a 64-token stream (128 ids) is drawn and not kept
+  CHECK(draw(*make("synthetic", c), 0, 1, 1, 64) == drawn_64);
+  memo.set_budget(0);
+  CHECK(draw(*make("synthetic", c), 0, 1, 1, 64) == drawn_64);
 }
