@@ -81,6 +81,7 @@ ExpertCostModel::ExpertCostModel(const HardwareProfile& hw, std::shared_ptr<cons
                                  bool allow_extrapolation)
     : hw_(hw), table_(std::move(table)), backend_(backend), allow_extrapolation_(allow_extrapolation) {
   if (backend_.empty()) return;
+  source_ = "calibrated:" + backend_;
   if (!table_)
     throw InputError(fmt::format("hardware \"{}\": no calibration table (hw_profiles/{}.calibration.json); run "
                                  "calibration/run_calibration.sh on that GPU, or use the roofline (no kernel backend)",
@@ -170,6 +171,20 @@ std::optional<ExpertCostModel::Share> ExpertCostModel::share(const ExpertBlockTa
   return out;
 }
 
+std::optional<ExpertCostModel::Share> ExpertCostModel::cached_share(const ExpertBlockTable& t, const Index& ix, int64_t hidden,
+                                                                    int64_t intermediate, int64_t experts, int64_t tokens, bool allow,
+                                                                    std::string* why) const {
+  const ShareKey key{&t, hidden, intermediate, experts, tokens, allow};
+  {
+    const std::lock_guard<std::mutex> lock(share_mutex_);
+    if (const auto it = shares_.find(key); it != shares_.end() && (it->second || !why)) return it->second;
+  }
+  const auto s = share(t, ix, hidden, intermediate, experts, tokens, allow, why);
+  const std::lock_guard<std::mutex> lock(share_mutex_);
+  shares_.emplace(key, s);
+  return s;
+}
+
 ExpertBlockEstimate ExpertCostModel::roofline(int64_t hidden, int64_t intermediate, Dtype dtype,
                                               const std::vector<int64_t>& counts) const {
   ExpertBlockEstimate e;
@@ -196,7 +211,7 @@ ExpertBlockEstimate ExpertCostModel::expert_block(int64_t hidden, int64_t interm
   for (int64_t n : counts)
     if (n > 0) active.push_back(n);
   ExpertBlockEstimate e;
-  e.source = "calibrated:" + backend_;
+  e.source = source_;
   if (active.empty()) return e;
   std::sort(active.begin(), active.end());
   const int64_t ea = int64_t(active.size());
@@ -206,7 +221,7 @@ ExpertBlockEstimate ExpertCostModel::expert_block(int64_t hidden, int64_t interm
     size_t j = i;
     while (j < active.size() && active[j] == active[i]) ++j;
     std::string why;
-    const auto s = share(*t, ix, hidden, intermediate, ea, active[i], allow_extrapolation_, &why);
+    const auto s = cached_share(*t, ix, hidden, intermediate, ea, active[i], allow_extrapolation_, &why);
     if (!s)
       throw InputError(fmt::format("{}: backend \"{}\" {}: {} (allow extrapolation to go beyond the measured grid)", table_->file, backend_,
                                    dtype, why));
@@ -217,7 +232,7 @@ ExpertBlockEstimate ExpertCostModel::expert_block(int64_t hidden, int64_t interm
   }
   // Uneven counts: never faster than the largest expert's block alone (when that is measured).
   if (active.back() * ea > tokens) {
-    if (const auto m = share(*t, ix, hidden, intermediate, 1, active.back(), false, nullptr)) total_us = std::max(total_us, std::exp(m->log_us));
+    if (const auto m = cached_share(*t, ix, hidden, intermediate, 1, active.back(), false, nullptr)) total_us = std::max(total_us, std::exp(m->log_us));
   }
   e.time = SimTime::from_us(total_us);
   return e;

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -62,6 +63,10 @@ class ExpertCostModel {
   };
   std::optional<Share> share(const ExpertBlockTable& t, const Index& ix, int64_t hidden, int64_t intermediate, int64_t experts,
                              int64_t tokens, bool allow, std::string* why) const;
+  // share() through a cache of its answers (a run asks for the same few (experts, tokens) pairs
+  // on every device of every layer); a refusal is answered from it only when no reason is asked.
+  std::optional<Share> cached_share(const ExpertBlockTable& t, const Index& ix, int64_t hidden, int64_t intermediate, int64_t experts,
+                                    int64_t tokens, bool allow, std::string* why) const;
   ExpertBlockEstimate roofline(int64_t hidden, int64_t intermediate, Dtype dtype,
                                const std::vector<int64_t>& counts) const;
 
@@ -70,6 +75,10 @@ class ExpertCostModel {
   std::string backend_;
   bool allow_extrapolation_ = false;
   std::map<std::pair<std::string, std::string>, Index> index_;
+  std::string source_;  // "calibrated:<backend>"
+  using ShareKey = std::tuple<const ExpertBlockTable*, int64_t, int64_t, int64_t, int64_t, bool>;  // table, hidden, intermediate, experts, tokens, allow
+  mutable std::mutex share_mutex_;
+  mutable std::map<ShareKey, std::optional<Share>> shares_;
 };
 
 // Finds <data_dir>/hw_profiles/<name>.calibration.json for the profile (or the profile it borrows
