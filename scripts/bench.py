@@ -10,7 +10,9 @@ usage: scripts/bench.py [--runs N] [--only NAME ...] [--baseline FILE] [--save-b
 Scenarios (experiments/bench/ and experiments/bench-trace/):
   prefill-ep32   DeepSeek-V3 prefill, EP32 on 4 x 8 H800, 8,192 tokens/GPU, one core (taskset -c 0, --threads 1)
   prefill-ep32-2t  the same on two cores, --threads 2
+  prefill-ep32-p8  the same with routing.planned_layers=8 (8 MoE layers planned, the others replay them)
   decode-ep320   DeepSeek-V3 decode, EP320 on 40 x 8 H800, one core
+  decode-ep320-p4  the same with routing.planned_layers=4
   decode-ep320-2t  the same on two cores, --threads 2
   trace-1m       replay of a 1,048,576-token trace (written first by scripts/make_bench_trace.py), one core
   sweep-1000     the 1,000-point sweep, --jobs 2 (runs: at most 3)
@@ -33,12 +35,19 @@ TRACE = os.path.join("out", "bench", "trace-1m.npz")
 DEFAULT_BASELINE = os.path.join("scripts", "bench_baseline.json")
 
 
+def planned(n):
+    """routing.planned_layers = n: n MoE layers planned, the others replaying them (an approximation)."""
+    return ["--set", f"routing.planned_layers={n}"]
+
+
 def scenarios(moesim, out):
     run = [moesim, "run"]
     return {
         "prefill-ep32": (["taskset", "-c", "0"] + run + ["experiments/bench/deepseek-v3-prefill-ep32.json", "--threads", "1"], out),
         "prefill-ep32-2t": (["taskset", "-c", "0,1"] + run + ["experiments/bench/deepseek-v3-prefill-ep32.json", "--threads", "2"], out),
+        "prefill-ep32-p8": (["taskset", "-c", "0"] + run + ["experiments/bench/deepseek-v3-prefill-ep32.json", "--threads", "1"] + planned(8), out),
         "decode-ep320": (["taskset", "-c", "0"] + run + ["experiments/bench/deepseek-v3-decode-ep320.json", "--threads", "1"], out),
+        "decode-ep320-p4": (["taskset", "-c", "0"] + run + ["experiments/bench/deepseek-v3-decode-ep320.json", "--threads", "1"] + planned(4), out),
         "decode-ep320-2t": (["taskset", "-c", "0,1"] + run + ["experiments/bench/deepseek-v3-decode-ep320.json", "--threads", "2"], out),
         "trace-1m": (["taskset", "-c", "0"] + run + ["experiments/bench-trace/deepseek-v3-prefill-trace-1m.json", "--threads", "1"], out),
         "sweep-1000": ([moesim, "sweep", "experiments/bench/sweep-1000.json", "--jobs", "2"], out),

@@ -23,6 +23,9 @@ struct RoutingConfig {
   std::string file;                   // counts or trace file, resolved path
   std::string file_as_written;
   bool group_limited = true;          // apply the model's group-limited routing to sampled routing
+  // MoE layers drawn and planned per pipeline stage; the others replay one of them (an
+  // approximation, for sampled routing: docs/planned-layers.md). 0: every layer (exact).
+  int64_t planned_layers = 0;
 };
 
 // What a source needs besides its section: the model and the shape of the step.

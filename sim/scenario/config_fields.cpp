@@ -180,6 +180,15 @@ std::vector<ConfigField> routing_fields() {
       {"routing", "group_limited", "boolean", "", "true", "apply the model's group-limited routing to sampled routing", {},
        [](const JsonValue& v, ExperimentConfig& e) { e.routing.group_limited = v.as_bool(); },
        [](const ExperimentConfig& e) -> std::optional<Json> { return e.routing.group_limited; }},
+      {"routing", "planned_layers", "integer", "", "all",
+       "MoE layers drawn and planned per pipeline stage; each other MoE layer replays a planned one of like device imbalance (from "
+       "a 2,048-token pilot draw); sampled routing only; faster by about layers / planned_layers, an approximation: docs/planned-layers.md",
+       {},
+       [](const JsonValue& v, ExperimentConfig& e) { e.routing.planned_layers = v.as_int(1, 1 << 20); },
+       [](const ExperimentConfig& e) -> std::optional<Json> {
+         if (e.routing.planned_layers == 0) return std::nullopt;
+         return e.routing.planned_layers;
+       }},
       {"routing", "distribution", "choice", "", "required for synthetic", "uniform, zipf, or deepep-bench (DeepEP's benchmark gate)",
        [] { return std::vector<std::string>{"uniform", "zipf", "deepep-bench"}; },
        [](const JsonValue& v, ExperimentConfig& e) { e.routing.distribution = v.as_choice({"uniform", "zipf", "deepep-bench"}); },

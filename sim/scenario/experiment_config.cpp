@@ -157,6 +157,9 @@ void parse_routing(const JsonValue& v, ExperimentConfig& e) {
     require_key(o, keys, "file", fmt::format("routing source \"{}\" reads a file", e.routing.source));
     for (const char* k : {"distribution", "zipf_exponent"})
       refuse_key(o, keys, k, fmt::format("routing source \"{}\" reads its routing from the file", e.routing.source));
+    if (e.routing.source == "trace" && has(keys, "planned_layers"))
+      o.required("planned_layers").fail("a trace replays each layer's own recorded tokens: every layer is planned; only sampled routing "
+                                        "(synthetic, counts) may let one layer stand for others; leave it out (or set it to null)");
     if (e.routing.source == "trace") {
       refuse_key(o, keys, "seed", "a trace is replayed as recorded, nothing is drawn");
       refuse_key(o, keys, "group_limited", "a trace is replayed with the experts it recorded");

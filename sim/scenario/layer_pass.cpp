@@ -1,6 +1,7 @@
 #include "sim/scenario/layer_pass.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "sim/engine/parallel_for.h"
@@ -216,7 +217,7 @@ void MoeLayerPlanner::cost_collectives(const DispatchTraffic& traffic, MoePass& 
   }
 }
 
-void MoeLayerPlanner::plan(int64_t l, std::vector<MoePass>& passes, MoeLayerStats& ls) {
+void MoeLayerPlanner::plan(int64_t l, std::vector<MoePass>& passes, MoeLayerStats& ls, int64_t replays) {
   const auto& c = sc_.config();
   const auto& m = c.model;
   const auto& ctx = sc_.cost_context();
@@ -239,7 +240,7 @@ void MoeLayerPlanner::plan(int64_t l, std::vector<MoePass>& passes, MoeLayerStat
         const OpTime t = sc_.cost().expert_block(m.hidden_size, intermediate, c.moe.expert_compute_dtype, ctx.expert_weight_bytes_per_elem,
                                                  ctx.act_bytes_per_elem, r.slot_tokens[d]);
         pass.experts[d] = t.time;
-        ++sources_[t.extrapolated ? t.source + " (extrapolated)" : t.source];
+        sources_[t.extrapolated ? t.source + " (extrapolated)" : t.source] += replays;
       } catch (const CostSourceError& e) {
         throw input_error(c.file, "$.compute.expert_backend", e.what());
       }
@@ -252,19 +253,82 @@ void MoeLayerPlanner::plan(int64_t l, std::vector<MoePass>& passes, MoeLayerStat
   }
 }
 
+namespace {
+
+// Tokens of the pilot draw that ranks a layer's imbalance: enough that the busiest rank's share
+// is within a few percent (at top-8 over 32 ranks, about 500 assignments per rank).
+constexpr int64_t kPilotTokens = 2048;
+
+// Max over mean of the (token, expert) assignments per EP rank of MoE layer l, in a pilot draw of
+// the layer's own routing (a replicated expert's assignments split evenly over its copies). The
+// expected loads alone miss what group-limited routing does to them.
+double pilot_imbalance(const Scenario& sc, int64_t l) {
+  RoutingBatch b;
+  b.top_k = static_cast<int>(sc.config().model.moe.top_k);
+  sc.routing().fill(l, 0, 0, kPilotTokens, b);
+  const LayerPlacement& p = sc.placement(l);
+  std::vector<double> rank_load(p.rank_slots.size(), 0.0);
+  for (int32_t e : b.experts) {
+    const auto& ranks = p.expert_ranks[static_cast<size_t>(e)];
+    for (int32_t r : ranks) rank_load[static_cast<size_t>(r)] += 1.0 / static_cast<double>(ranks.size());
+  }
+  const double mean = static_cast<double>(b.experts.size()) / static_cast<double>(rank_load.size());
+  return mean > 0 ? *std::max_element(rank_load.begin(), rank_load.end()) / mean : 1.0;
+}
+
+}  // namespace
+
+std::vector<int64_t> planned_layer(const Scenario& sc) {
+  const auto& m = sc.config().model;
+  const int64_t n = sc.config().routing.planned_layers;
+  std::vector<int64_t> planned(static_cast<size_t>(m.num_layers), -1);
+  std::map<int64_t, std::vector<std::pair<double, int64_t>>> by_stage;  // stage -> (expected imbalance, layer)
+  for (int64_t l = 0; l < m.num_layers; ++l) {
+    if (!m.layer_is_moe[l]) continue;
+    planned[l] = l;
+    if (n > 0) by_stage[sc.stages().stage_of_layer[l]].emplace_back(pilot_imbalance(sc, l), l);
+  }
+  for (auto& [stage, layers] : by_stage) {
+    const auto count = static_cast<int64_t>(layers.size());
+    if (n >= count) continue;
+    std::sort(layers.begin(), layers.end());
+    for (int64_t run = 0; run < n; ++run) {
+      // The run of sorted layers [first, end) replays its layer nearest the run's mean imbalance.
+      const int64_t first = (run * count + n - 1) / n, end = ((run + 1) * count + n - 1) / n;
+      double mean = 0;
+      for (int64_t j = first; j < end; ++j) mean += layers[j].first / static_cast<double>(end - first);
+      int64_t best = first;
+      for (int64_t j = first; j < end; ++j)
+        if (std::abs(layers[j].first - mean) < std::abs(layers[best].first - mean)) best = j;
+      for (int64_t j = first; j < end; ++j) planned[layers[j].second] = layers[best].second;
+    }
+  }
+  return planned;
+}
+
 LayerPassResult run_layer_pass(const Scenario& sc, int threads, const std::function<void(int64_t, int64_t)>& progress) {
   const auto& m = sc.config().model;
   LayerPassResult out;
   out.dense = dense_costs(sc);
   out.moe.assign(m.num_layers, {});
   out.layer_stats.assign(m.num_layers, {});
+  const std::vector<int64_t> planned = planned_layer(sc);
+  std::vector<int64_t> replays(static_cast<size_t>(m.num_layers), 0);  // MoE layers each planned layer stands for
+  for (int64_t p : planned)
+    if (p >= 0) ++replays[p];
   parallel_for_each(
-      m.num_layers, threads, [&](int64_t l) { return m.layer_is_moe[l] != 0; }, [&] { return MoeLayerPlanner(sc); },
-      [&](int64_t l, MoeLayerPlanner& p) { p.plan(l, out.moe[l], out.layer_stats[l]); },
+      m.num_layers, threads, [&](int64_t l) { return planned[l] == l; }, [&] { return MoeLayerPlanner(sc); },
+      [&](int64_t l, MoeLayerPlanner& p) { p.plan(l, out.moe[l], out.layer_stats[l], replays[l]); },
       [&](MoeLayerPlanner& p) {
         for (const auto& [source, n] : p.expert_sources()) out.expert_sources[source] += n;
       },
       progress);
+  for (int64_t l = 0; l < m.num_layers; ++l)
+    if (planned[l] >= 0 && planned[l] != l) {
+      out.moe[l] = out.moe[planned[l]];
+      out.layer_stats[l] = out.layer_stats[planned[l]];
+      out.layer_stats[l].planned_as = planned[l];
+    }
   return out;
 }
 

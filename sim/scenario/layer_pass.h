@@ -43,6 +43,7 @@ struct MoeLayerStats {
   double bytes_sent = 0, bytes_received = 0;  // device egress / ingress link bytes, dispatch + combine
   double max_link_utilization = 0;  // links and communication kernels' own limits
   double max_wire_utilization = 0;  // physical links only
+  int64_t planned_as = -1;          // the layer whose plan this one replays (routing.planned_layers), -1: its own
 };
 
 // The ops that are the same on every device of every layer (sim/moe/layer_ops.h), costed per op.
@@ -75,7 +76,8 @@ class MoeLayerPlanner {
  public:
   explicit MoeLayerPlanner(const Scenario& scenario);
   // All micro-batches of MoE layer `layer`: fills passes[micro-batch] and the layer's stats.
-  void plan(int64_t layer, std::vector<MoePass>& passes, MoeLayerStats& stats);
+  // replays: the MoE layers it stands for (routing.layer_reuse "first"), counted in expert_sources.
+  void plan(int64_t layer, std::vector<MoePass>& passes, MoeLayerStats& stats, int64_t replays = 1);
   const std::map<std::string, int64_t>& expert_sources() const { return sources_; }
   // The dispatch plan of the last micro-batch planned (its traffic, for DeepEP's counted bytes).
   const DispatchResult& last_dispatch() const { return *last_; }
@@ -92,6 +94,13 @@ class MoeLayerPlanner {
   std::map<std::string, int64_t> sources_;
   const DispatchResult* last_ = nullptr;
 };
+
+// [model layer] the MoE layer whose plan it uses, -1 for a dense layer: itself, or with
+// routing.planned_layers = N below the stage's MoE layers, stratified by device imbalance (max
+// over mean of the assignments per EP rank in a pilot draw of the layer's own routing on its
+// placement: what drives a layer's time): the stage's layers sorted by it are cut into N runs,
+// and each run replays its layer nearest the run's mean imbalance (docs/planned-layers.md).
+std::vector<int64_t> planned_layer(const Scenario& scenario);
 
 LayerPassResult run_layer_pass(const Scenario& scenario, int threads, const std::function<void(int64_t, int64_t)>& progress);
 

@@ -27,6 +27,7 @@ Json layer_json(const ExperimentConfig& c, const StageLayout& st, int64_t l, con
             {"exposed_comm_us", us_of_ps(t.exposed)},
             {"stage", st.stage_of_layer[l]}};
   if (!moe) return j;
+  if (s.planned_as >= 0) j["planned_as"] = s.planned_as;
   j["expert_load_max_over_mean"] = la.expert_load_max_over_mean;
   j["device_load_max_over_mean"] = la.device_load_max_over_mean;
   j["assignments"] = s.assignments;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "sim/scenario/simulation.h"
@@ -204,4 +205,34 @@ TEST_CASE("bad layouts are input errors naming the field", "[quick][simulation]"
   CHECK_THROWS_WITH(load_experiment(path, {"parallel.expert_parallel=3"}), Catch::Contains("$.parallel.expert_parallel"));
   CHECK_THROWS_WITH(load_experiment(path, {"model=mixtral-8x8b"}), Catch::Contains("did you mean \"mixtral-8x7b\""));
   CHECK_THROWS_WITH(run(path, {"placement.policy=contigous"}), Catch::Contains("did you mean \"contiguous\""));
+}
+
+TEST_CASE("routing.planned_layers: replayed layers copy their planned layer, and planning all layers is the exact run", "[quick][simulation]") {
+  const auto path = test::repo_path("tests/golden/olmoe-training-pp2.json");  // 16 MoE layers over 2 pipeline stages
+  const Json exact = run(path);
+  Json all = run(path, {"routing.planned_layers=1000"});
+  CHECK(all["experiment"]["routing"]["planned_layers"] == 1000);
+  all["experiment"] = exact["experiment"];
+  CHECK(all.dump() == exact.dump());
+
+  const Json two = run(path, {"routing.planned_layers=2"});
+  check_invariants(two);
+  std::map<int64_t, std::set<int64_t>> planned_per_stage;
+  std::map<int64_t, const Json*> by_layer;
+  for (const auto& l : two["layers"]) by_layer[l["layer"].get<int64_t>()] = &l;
+  for (const auto& l : two["layers"]) {
+    if (l["type"] != "moe") continue;
+    const int64_t planned = l.contains("planned_as") ? l["planned_as"].get<int64_t>() : l["layer"].get<int64_t>();
+    planned_per_stage[l["stage"].get<int64_t>()].insert(planned);
+    const Json& p = *by_layer.at(planned);
+    CHECK(p["stage"] == l["stage"]);
+    CHECK_FALSE(p.contains("planned_as"));
+    CHECK(l["layer_time_us"] == p["layer_time_us"]);
+    CHECK(l["expert_load"] == p["expert_load"]);
+  }
+  REQUIRE(planned_per_stage.size() == 2);
+  for (const auto& [stage, planned] : planned_per_stage) CHECK(planned.size() == 2);
+  // Expert blocks are counted for every layer, planned or replayed.
+  CHECK(two["cost_sources"]["expert_block"] == exact["cost_sources"]["expert_block"]);
+  CHECK(run(path, {"routing.planned_layers=2"}, 3).dump() == two.dump());
 }
