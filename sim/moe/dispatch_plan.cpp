@@ -20,6 +20,10 @@ DispatchPlanner::DispatchPlanner(DispatchOptions options, int64_t devices) : o_(
 
 const DispatchResult& DispatchPlanner::plan(const std::vector<RoutingBatch>& batches, const LayerPlacement& p) {
   if (static_cast<int64_t>(batches.size()) != devices_) throw std::logic_error("one routing batch per device expected");
+  return plan([&](int64_t d) -> const RoutingBatch& { return batches[static_cast<size_t>(d)]; }, p);
+}
+
+const DispatchResult& DispatchPlanner::plan(const std::function<const RoutingBatch&(int64_t)>& batch_of, const LayerPlacement& p) {
   const int64_t E = o_.num_experts, EP = o_.expert_parallel;
   const size_t slots = p.rank_slots.at(0).size();
   r_.slot_tokens.assign(devices_, std::vector<int64_t>(slots, 0));
@@ -43,7 +47,7 @@ const DispatchResult& DispatchPlanner::plan(const std::vector<RoutingBatch>& bat
   slot_ptr_.resize(devices_);
   for (int64_t x = 0; x < devices_; ++x) slot_ptr_[x] = r_.slot_tokens[x].data();
   DispatchTrafficBuilder traffic(devices_, o_.devices_per_node);
-  for (int64_t d = 0; d < devices_; ++d) plan_device(d, batches[d], p, traffic);
+  for (int64_t d = 0; d < devices_; ++d) plan_device(d, batch_of(d), p, traffic);
   r_.traffic = traffic.finish();
   for (int64_t s = 0; s < devices_; ++s) r_.local_tokens += r_.traffic.tokens_to(s, s);
   return r_;
@@ -144,14 +148,17 @@ void DispatchPlanner::route_single_copies(int64_t d, const RoutingBatch& b, Disp
     expert_bits_[2 * e + 1] = rank_node_bits_[single_rank_[e]];
   }
   const uint64_t* bits = expert_bits_.data();
-  int64_t* routes = route_count_.data();
+  // Four interleaved counts per expert (by k mod 4), added up after: a hot expert's increments
+  // in consecutive assignments would otherwise wait on each other through memory.
+  lane_count_.assign(static_cast<size_t>(4 * E), 0);
+  int64_t* lanes = lane_count_.data();
   int64_t routed = 0, token_nodes = 0, max_nodes = 0;
   for (int64_t t = 0; t < T; ++t) {
     const int32_t* ids = b.experts.data() + t * K;
     uint64_t reached = 0, reached_nodes = 0;
     for (int64_t k = 0; k < K; ++k) {
       const auto e = static_cast<size_t>(ids[k]);
-      ++routes[e];
+      ++lanes[4 * e + static_cast<size_t>(k & 3)];
       reached |= bits[2 * e];
       reached_nodes |= bits[2 * e + 1];
     }
@@ -160,6 +167,8 @@ void DispatchPlanner::route_single_copies(int64_t d, const RoutingBatch& b, Disp
     token_nodes += nodes;
     max_nodes = std::max(max_nodes, nodes);
   }
+  int64_t* routes = route_count_.data();
+  for (int64_t e = 0; e < E; ++e) routes[e] += lanes[4 * e] + lanes[4 * e + 1] + lanes[4 * e + 2] + lanes[4 * e + 3];
   r_.routed_tokens += routed;
   r_.token_nodes += token_nodes;
   r_.max_token_nodes = std::max(r_.max_token_nodes, max_nodes);

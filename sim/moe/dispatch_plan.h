@@ -5,6 +5,7 @@
 // the token count of every expert slot on every device.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -48,6 +49,9 @@ class DispatchPlanner {
   // batches[d] is device d's routing; placement is in expert-parallel rank space and applies to
   // every expert-parallel group (devices [g*EP, (g+1)*EP)).
   const DispatchResult& plan(const std::vector<RoutingBatch>& batches, const LayerPlacement& placement);
+  // The same with each device's routing produced when it is planned (batch_of(d), devices in
+  // ascending order): one batch in the cache at a time instead of every device's.
+  const DispatchResult& plan(const std::function<const RoutingBatch&(int64_t device)>& batch_of, const LayerPlacement& placement);
 
  private:
   void plan_device(int64_t d, const RoutingBatch& b, const LayerPlacement& p, DispatchTrafficBuilder& traffic);
@@ -89,6 +93,7 @@ class DispatchPlanner {
   std::vector<int32_t> token_devices_;  // devices of one token's kept expert copies
   std::vector<uint64_t> rank_bits_;     // [rank] its devices as a set (at most 64 devices)
   std::vector<uint64_t> rank_node_bits_;  // [rank] the nodes of those devices as a set
+  std::vector<int64_t> lane_count_;      // [4 e + k mod 4] route_single_copies' interleaved counts
   std::vector<uint64_t> expert_bits_;     // [2 e], [2 e + 1]: expert e's devices and nodes (one copy each)
   std::vector<uint8_t> keep_;
   int64_t arrival_cap_ = -1;            // capacity counted in arrival order (per_expert_), -1: keep_ or dropless

@@ -153,23 +153,19 @@ DenseCosts dense_costs(const Scenario& sc) {
 MoeLayerPlanner::MoeLayerPlanner(const Scenario& sc)
     : sc_(sc),
       planner_(dispatch_options(sc.config()), sc.config().cluster.devices()),
-      net_(sc.topology(), sc.config().cluster.network_model, FlowModelOptions{sc.config().cluster.flow_tolerance}),
-      batches_(static_cast<size_t>(sc.config().cluster.devices())) {
-  for (auto& b : batches_) b.top_k = static_cast<int>(sc.config().model.moe.top_k);
+      net_(sc.topology(), sc.config().cluster.network_model, FlowModelOptions{sc.config().cluster.flow_tolerance}) {
+  batch_.top_k = static_cast<int>(sc.config().model.moe.top_k);
 }
 
-void MoeLayerPlanner::fill_batches(int64_t layer, int64_t mb, int64_t first, int64_t last) {
-  const int64_t T = sc_.config().workload.tokens_per_device;
-  for (int64_t d = 0; d < static_cast<int64_t>(batches_.size()); ++d) {
-    auto& b = batches_[static_cast<size_t>(d)];
-    if (d >= first && d < last) {
-      sc_.routing().fill(layer, mb, d, T, b);
-    } else {
-      b.tokens = 0;
-      b.experts.clear();
-      b.weights.clear();
-    }
+const RoutingBatch& MoeLayerPlanner::fill_batch(int64_t layer, int64_t mb, int64_t device, bool in_stage) {
+  if (in_stage) {
+    sc_.routing().fill(layer, mb, device, sc_.config().workload.tokens_per_device, batch_);
+  } else {
+    batch_.tokens = 0;
+    batch_.experts.clear();
+    batch_.weights.clear();
   }
+  return batch_;
 }
 
 namespace {
@@ -230,8 +226,8 @@ void MoeLayerPlanner::plan(int64_t l, std::vector<MoePass>& passes, MoeLayerStat
   ls.busiest_received.assign(D, {});
   passes.resize(M);
   for (int64_t mb = 0; mb < M; ++mb) {
-    fill_batches(l, mb, first, last);
-    const DispatchResult& r = planner_.plan(batches_, sc_.placement(l));
+    const DispatchResult& r =
+        planner_.plan([&](int64_t d) -> const RoutingBatch& { return fill_batch(l, mb, d, d >= first && d < last); }, sc_.placement(l));
     last_ = &r;
     MoePass& pass = passes[mb];
     pass.experts.assign(D, SimTime());

@@ -83,14 +83,15 @@ class MoeLayerPlanner {
   const DispatchResult& last_dispatch() const { return *last_; }
 
  private:
-  void fill_batches(int64_t layer, int64_t micro_batch, int64_t first, int64_t last);
+  // Device `device`'s routing of (layer, micro-batch) in batch_; empty outside the layer's stage.
+  const RoutingBatch& fill_batch(int64_t layer, int64_t micro_batch, int64_t device, bool in_stage);
   void cost_collectives(const DispatchTraffic& traffic, MoePass& pass);
   CollectiveResult collective(const DispatchTraffic& traffic, A2aPhase phase, double bytes);
 
   const Scenario& sc_;
   DispatchPlanner planner_;
   NetworkModel net_;
-  std::vector<RoutingBatch> batches_;
+  RoutingBatch batch_;  // the device being planned
   std::map<std::string, int64_t> sources_;
   const DispatchResult* last_ = nullptr;
 };
