@@ -182,7 +182,7 @@ std::vector<ConfigField> routing_fields() {
        [](const ExperimentConfig& e) -> std::optional<Json> { return e.routing.group_limited; }},
       {"routing", "planned_layers", "integer", "", "all",
        "MoE layers drawn and planned per pipeline stage; each other MoE layer replays a planned one of like device imbalance (from "
-       "a 2,048-token pilot draw); sampled routing only; faster by about layers / planned_layers, an approximation: docs/planned-layers.md",
+       "a 1,024-token pilot draw); sampled routing only; faster by about layers / planned_layers, an approximation: docs/planned-layers.md",
        {},
        [](const JsonValue& v, ExperimentConfig& e) { e.routing.planned_layers = v.as_int(1, 1 << 20); },
        [](const ExperimentConfig& e) -> std::optional<Json> {

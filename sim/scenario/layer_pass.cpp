@@ -252,8 +252,8 @@ void MoeLayerPlanner::plan(int64_t l, std::vector<MoePass>& passes, MoeLayerStat
 namespace {
 
 // Tokens of the pilot draw that ranks a layer's imbalance: enough that the busiest rank's share
-// is within a few percent (at top-8 over 32 ranks, about 500 assignments per rank).
-constexpr int64_t kPilotTokens = 2048;
+// is within several percent (at top-8 over 32 ranks, 256 assignments per rank on average).
+constexpr int64_t kPilotTokens = 1024;
 
 // Max over mean of the (token, expert) assignments per EP rank of MoE layer l, in a pilot draw of
 // the layer's own routing (a replicated expert's assignments split evenly over its copies). The
