@@ -14,6 +14,7 @@ void SampledRoutingMemo::set_budget(size_t bytes) {
   budget_ = bytes;
   if (bytes == 0) {
     entries_.clear();
+    pinned_.clear();
     held_ = 0;
   }
 }
@@ -31,12 +32,14 @@ void SampledRoutingMemo::store(const Key& key, std::shared_ptr<const ExpertSampl
   if (budget_ == 0) return;
   Entry& e = entries_[key];
   if (e.ids.size() >= count) return;
-  const size_t grow = (count - e.ids.size()) * sizeof(int32_t);
+  const bool new_sampler = pinned_.count(key.sampler) == 0;
+  const size_t grow = (count - e.ids.size()) * sizeof(int32_t) + (new_sampler ? sampler->footprint_bytes() : 0);
   if (held_ + grow > budget_) {
     if (e.ids.empty()) entries_.erase(key);
     return;
   }
   held_ += grow;
+  pinned_.insert(key.sampler);
   e.sampler = std::move(sampler);
   e.ids.assign(ids, ids + count);
 }

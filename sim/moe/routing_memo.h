@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <tuple>
 #include <vector>
 
@@ -30,7 +31,8 @@ class SampledRoutingMemo {
     }
   };
   static SampledRoutingMemo& instance();
-  // Bytes of expert ids kept at most; 0 (the default) turns the memo off and empties it.
+  // Bytes kept at most, the expert ids and the samplers they hold alive; 0 (the default) turns
+  // the memo off and empties it.
   void set_budget(size_t bytes);
   bool enabled() const { return budget_ > 0; }
   // Copies the stream's first `count` ids into out; false when fewer are held.
@@ -47,6 +49,7 @@ class SampledRoutingMemo {
   mutable std::mutex mutex_;
   size_t budget_ = 0, held_ = 0;  // bytes
   std::map<Key, Entry> entries_;
+  std::set<const ExpertSampler*> pinned_;  // samplers some entry holds (counted in held_ once)
 };
 
 }  // namespace moesim
