@@ -19,8 +19,8 @@ size_t ExpertSampler::footprint_bytes() const {
   size_t bytes = sizeof(*this) + prob_.size() * sizeof(double) + by_probability_.size() * sizeof(int32_t) +
                  (experts_.columns.size() + groups_.columns.size() + subsets_.columns.size()) * sizeof(Alias::Column);
   for (const Alias& a : by_subset_) bytes += sizeof(Alias) + a.columns.size() * sizeof(Alias::Column);
-  for (const auto& g : groups_of_subset_) bytes += sizeof(g) + g.size() * sizeof(int32_t);
-  for (const auto& b : binom_) bytes += sizeof(b) + b.size() * sizeof(int64_t);
+  for (const auto& g : groups_of_subset_) bytes += sizeof(std::vector<int32_t>) + g.size() * sizeof(int32_t);
+  for (const auto& b : binom_) bytes += sizeof(std::vector<int64_t>) + b.size() * sizeof(int64_t);
   return bytes + subset_of_mask_.size() * sizeof(int32_t) + group_mass_.size() * sizeof(double);
 }
 
