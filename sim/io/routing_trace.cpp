@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <set>
 #include <stdexcept>
 
@@ -186,7 +187,7 @@ void RoutingTrace::read_weights(size_t layer_index, int64_t first, int64_t count
   const int64_t n = count * k;
   std::memcpy(weights, weights_->data + base * 4, static_cast<size_t>(n) * 4);
   bool bad = false;
-  for (int64_t i = 0; i < n; ++i) bad |= !(weights[i] >= 0.0f && weights[i] <= 3.402823466e38f);  // NaN fails both
+  for (int64_t i = 0; i < n; ++i) bad |= !(weights[i] >= 0.0f && weights[i] <= std::numeric_limits<float>::max());  // NaN fails both
   if (!bad) return;
   for (int64_t i = 0; i < n; ++i)
     if (!std::isfinite(weights[i]) || weights[i] < 0)

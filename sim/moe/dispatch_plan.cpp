@@ -118,15 +118,7 @@ void DispatchPlanner::route_tokens(int64_t d, const RoutingBatch& b, const Layer
   route_count_.assign(static_cast<size_t>(o_.num_experts) + choice_ranks_.size(), 0);
   if (devices_ <= DispatchTrafficBuilder::kMaskDevices) {
     // A token's devices as one 64-bit set: no per-copy list and stamps.
-    const int64_t ETP = o_.expert_tensor_parallel;
-    const uint64_t tp_bits = ETP >= 64 ? ~uint64_t{0} : (uint64_t{1} << ETP) - 1;
-    rank_bits_.resize(static_cast<size_t>(o_.expert_parallel));
-    rank_node_bits_.resize(static_cast<size_t>(o_.expert_parallel));
-    for (int64_t rank = 0; rank < o_.expert_parallel; ++rank) {
-      rank_bits_[rank] = tp_bits << (group_base + rank * ETP);
-      rank_node_bits_[rank] = 0;
-      for (int64_t tp = 0; tp < ETP; ++tp) rank_node_bits_[rank] |= uint64_t{1} << ((group_base + rank * ETP + tp) / o_.devices_per_node);
-    }
+    build_rank_sets(group_base);
     if (choice_ranks_.empty() && !o_.capacity_factor && !o_.padded) {
       route_single_copies(d, b, traffic);
     } else {
@@ -136,6 +128,17 @@ void DispatchPlanner::route_tokens(int64_t d, const RoutingBatch& b, const Layer
     route_each_token<false>(d, b, traffic, group_base);
   }
   drain_routes(d, traffic, group_base);
+}
+
+void DispatchPlanner::build_rank_sets(int64_t group_base) {
+  const int64_t ETP = o_.expert_tensor_parallel;
+  const uint64_t tp_bits = ETP >= 64 ? ~uint64_t{0} : (uint64_t{1} << ETP) - 1;
+  rank_bits_.assign(static_cast<size_t>(o_.expert_parallel), 0);
+  rank_node_bits_.assign(static_cast<size_t>(o_.expert_parallel), 0);
+  for (int64_t rank = 0; rank < o_.expert_parallel; ++rank) {
+    rank_bits_[rank] = tp_bits << (group_base + rank * ETP);
+    for (int64_t tp = 0; tp < ETP; ++tp) rank_node_bits_[rank] |= uint64_t{1} << ((group_base + rank * ETP + tp) / o_.devices_per_node);
+  }
 }
 
 void DispatchPlanner::route_single_copies(int64_t d, const RoutingBatch& b, DispatchTrafficBuilder& traffic) {

@@ -62,11 +62,13 @@ class DispatchPlanner {
   // (the slot counts are left to charge_padded when padded).
   void route_tokens(int64_t d, const RoutingBatch& b, const LayerPlacement& p, DispatchTrafficBuilder& traffic, int64_t group_base,
                     int64_t my_rank);
-  // The per-token loop of route_tokens; kDeviceSet: a token's devices as a 64-bit set (clusters
-  // of at most 64 devices), else as a list deduplicated by the traffic builder's stamps.
+  // rank_bits_ and rank_node_bits_ for the expert-parallel group starting at device group_base.
+  void build_rank_sets(int64_t group_base);
   // route_tokens when every expert has one copy, nothing is dropped or padded and the cluster
   // has at most 64 devices (the common case): one table lookup per assignment.
   void route_single_copies(int64_t d, const RoutingBatch& b, DispatchTrafficBuilder& traffic);
+  // The per-token loop of route_tokens; kDeviceSet: a token's devices as a 64-bit set (clusters
+  // of at most 64 devices), else as a list deduplicated by the traffic builder's stamps.
   template <bool kDeviceSet>
   void route_each_token(int64_t d, const RoutingBatch& b, DispatchTrafficBuilder& traffic, int64_t group_base);
   // Adds device d's route counts to expert loads, slot counts and messages per destination.

@@ -282,9 +282,7 @@ void ExpertSampler::sample_picking_groups(CounterRng& rng, int32_t* out) const {
     for (int tries = 0; tries < max_tries && e < 0; ++tries) {
       const int32_t c = table->draw(rng);
       if (reject_groups && !group_ok[c / experts_per_group_]) continue;
-      bool repeat = false;
-      for (int j = 0; j < k; ++j) repeat |= out[j] == c;
-      if (!repeat) e = c;
+      if (!holds(out, k, c)) e = c;
     }
     // The allowed mass is the table's less what was chosen, unless groups are rejected from a wider table.
     const double remaining = reject_groups ? -1.0 : std::max(0.0, table->mass - chosen_mass);

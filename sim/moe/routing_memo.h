@@ -7,6 +7,7 @@
 // Thread-safe; streams beyond the budget are drawn and not kept. Results are identical with or
 // without it (tests/unit/test_routing_memo.cpp).
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -34,7 +35,7 @@ class SampledRoutingMemo {
   // Bytes kept at most, the expert ids and the samplers they hold alive; 0 (the default) turns
   // the memo off and empties it.
   void set_budget(size_t bytes);
-  bool enabled() const { return budget_ > 0; }
+  bool enabled() const { return budget_.load(std::memory_order_relaxed) > 0; }
   // Copies the stream's first `count` ids into out; false when fewer are held.
   bool copy(const Key& key, size_t count, int32_t* out) const;
   // Keeps ids[0..count) as the stream's first ids (when longer than what is held and within the
@@ -47,7 +48,8 @@ class SampledRoutingMemo {
     std::vector<int32_t> ids;
   };
   mutable std::mutex mutex_;
-  size_t budget_ = 0, held_ = 0;  // bytes
+  std::atomic<size_t> budget_{0};  // bytes; read without the lock by enabled()
+  size_t held_ = 0;               // bytes
   std::map<Key, Entry> entries_;
   std::set<const ExpertSampler*> pinned_;  // samplers some entry holds (counted in held_ once)
 };

@@ -31,10 +31,6 @@ std::string moe_layer_span(const ModelConfig& m) {
   return fmt::format("{} of them, {}..{}", ids.size(), ids.front(), ids.back());
 }
 
-}  // namespace
-
-namespace {
-
 // The Zipf weight of each popularity rank, 1 / (rank + 1)^exponent.
 std::vector<double> zipf_rank_weights(int64_t experts, double exponent) {
   std::vector<double> w(static_cast<size_t>(experts));

@@ -278,7 +278,7 @@ std::vector<int64_t> planned_layer(const Scenario& sc) {
   const auto& m = sc.config().model;
   const int64_t n = sc.config().routing.planned_layers;
   std::vector<int64_t> planned(static_cast<size_t>(m.num_layers), -1);
-  std::map<int64_t, std::vector<std::pair<double, int64_t>>> by_stage;  // stage -> (expected imbalance, layer)
+  std::map<int64_t, std::vector<std::pair<double, int64_t>>> by_stage;  // stage -> (pilot imbalance, layer)
   for (int64_t l = 0; l < m.num_layers; ++l) {
     if (!m.layer_is_moe[l]) continue;
     planned[l] = l;

@@ -76,7 +76,7 @@ class MoeLayerPlanner {
  public:
   explicit MoeLayerPlanner(const Scenario& scenario);
   // All micro-batches of MoE layer `layer`: fills passes[micro-batch] and the layer's stats.
-  // replays: the MoE layers it stands for (routing.layer_reuse "first"), counted in expert_sources.
+  // replays: the MoE layers it stands for (routing.planned_layers), counted in expert_sources.
   void plan(int64_t layer, std::vector<MoePass>& passes, MoeLayerStats& stats, int64_t replays = 1);
   const std::map<std::string, int64_t>& expert_sources() const { return sources_; }
   // The dispatch plan of the last micro-batch planned (its traffic, for DeepEP's counted bytes).
