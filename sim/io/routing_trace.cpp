@@ -12,6 +12,7 @@
 
 #include "sim/io/errors.h"
 #include "sim/io/json_reader.h"
+#include "sim/io/trace_ids.h"
 
 namespace moesim {
 
@@ -114,43 +115,6 @@ void RoutingTrace::refuse_token(size_t layer_index, int64_t token, const int32_t
   throw std::logic_error("refuse_token: the token has no bad id");
 }
 
-namespace {
-
-// Whether any of `count` tokens of K ids each holds an id outside [0, experts) or one id twice;
-// without a branch per element (K a compile-time constant unrolls the pair checks).
-template <int K>
-bool any_bad_ids(const int32_t* ids, int64_t count, int64_t experts) {
-  bool bad = false;
-  for (int64_t t = 0; t < count; ++t) {
-    const int32_t* x = ids + t * K;
-    for (int i = 0; i < K; ++i) {
-      bad |= static_cast<uint32_t>(x[i]) >= static_cast<uint64_t>(experts);
-      for (int j = 0; j < i; ++j) bad |= x[j] == x[i];
-    }
-  }
-  return bad;
-}
-
-bool any_bad_ids(const int32_t* ids, int64_t count, int64_t k, int64_t experts) {
-  switch (k) {
-    case 1: return any_bad_ids<1>(ids, count, experts);
-    case 2: return any_bad_ids<2>(ids, count, experts);
-    case 4: return any_bad_ids<4>(ids, count, experts);
-    case 6: return any_bad_ids<6>(ids, count, experts);
-    case 8: return any_bad_ids<8>(ids, count, experts);
-    default: break;
-  }
-  bool bad = false;
-  for (int64_t i = 0; i < count * k; ++i) {
-    bad |= static_cast<uint32_t>(ids[i]) >= static_cast<uint64_t>(experts);
-    const int64_t token_start = i - i % k;
-    for (int64_t j = token_start; j < i; ++j) bad |= ids[j] == ids[i];
-  }
-  return bad;
-}
-
-}  // namespace
-
 void RoutingTrace::read_token(size_t layer_index, int64_t token, int32_t* ids, float* weights) const {
   read_tokens(layer_index, token, 1, ids, weights);
 }
@@ -158,19 +122,9 @@ void RoutingTrace::read_token(size_t layer_index, int64_t token, int32_t* ids, f
 void RoutingTrace::read_tokens(size_t layer_index, int64_t first, int64_t count, int32_t* ids, float* weights) const {
   const int64_t k = header_.top_k;
   const int64_t base = (static_cast<int64_t>(layer_index) * header_.tokens + first) * k;
-  const int64_t n = count * k;
-  if (ids_int16_) {
-    const unsigned char* src = ids_->data + base * 2;
-    for (int64_t i = 0; i < n; ++i) {
-      int16_t v;
-      std::memcpy(&v, src + i * 2, 2);
-      ids[i] = v;
-    }
-  } else {
-    std::memcpy(ids, ids_->data + base * 4, static_cast<size_t>(n) * 4);
-  }
-  // Checked after reading: any id out of range or repeated; the error names the first.
-  if (any_bad_ids(ids, count, k, header_.num_experts)) refuse_tokens(layer_index, first, count, ids);
+  // Checked while copying: any id out of range or repeated; the error names the first.
+  const unsigned char* src = ids_->data + base * (ids_int16_ ? 2 : 4);
+  if (copy_checked_ids(src, ids_int16_, count, k, header_.num_experts, ids)) refuse_tokens(layer_index, first, count, ids);
   if (weights && weights_) read_weights(layer_index, first, count, weights);
 }
 

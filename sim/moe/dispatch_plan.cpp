@@ -120,7 +120,12 @@ void DispatchPlanner::route_tokens(int64_t d, const RoutingBatch& b, const Layer
     // A token's devices as one 64-bit set: no per-copy list and stamps.
     build_rank_sets(group_base);
     if (choice_ranks_.empty() && !o_.capacity_factor && !o_.padded) {
-      route_single_copies(d, b, traffic);
+      const bool packed = traffic.packs_sets();
+      if (b.top_k == 8) {
+        packed ? route_single_copies<8, true>(d, b, traffic) : route_single_copies<8, false>(d, b, traffic);
+      } else {
+        packed ? route_single_copies<0, true>(d, b, traffic) : route_single_copies<0, false>(d, b, traffic);
+      }
     } else {
       route_each_token<true>(d, b, traffic, group_base);
     }
@@ -141,34 +146,56 @@ void DispatchPlanner::build_rank_sets(int64_t group_base) {
   }
 }
 
+template <int kTopK, bool kPacked>
 void DispatchPlanner::route_single_copies(int64_t d, const RoutingBatch& b, DispatchTrafficBuilder& traffic) {
   // Dropless, one copy per expert, at most 64 devices: an expert's route is the expert itself,
-  // and its devices and nodes are fixed sets.
-  const int64_t E = o_.num_experts, K = b.top_k, T = b.tokens;
-  expert_bits_.resize(static_cast<size_t>(2 * E));
+  // and its devices and nodes are fixed sets (kPacked: both in one word, devices first).
+  const int64_t E = o_.num_experts, K = kTopK > 0 ? kTopK : b.top_k, T = b.tokens;
+  constexpr int64_t kWords = kPacked ? 1 : 2;
+  expert_bits_.resize(static_cast<size_t>(kWords * E));
   for (int64_t e = 0; e < E; ++e) {
-    expert_bits_[2 * e] = rank_bits_[single_rank_[e]];
-    expert_bits_[2 * e + 1] = rank_node_bits_[single_rank_[e]];
+    const int32_t rank = single_rank_[e];
+    if constexpr (kPacked) {
+      expert_bits_[e] = rank_bits_[rank] | rank_node_bits_[rank] << devices_;
+    } else {
+      expert_bits_[2 * e] = rank_bits_[rank];
+      expert_bits_[2 * e + 1] = rank_node_bits_[rank];
+    }
   }
   const uint64_t* bits = expert_bits_.data();
   // Four interleaved counts per expert (by k mod 4), added up after: a hot expert's increments
   // in consecutive assignments would otherwise wait on each other through memory.
   lane_count_.assign(static_cast<size_t>(4 * E), 0);
   int64_t* lanes = lane_count_.data();
+  // Tokens in blocks: their sets first, then the builder counts a block at once.
+  constexpr int64_t kBlock = 256;
+  uint64_t sets[kWords][kBlock];
   int64_t routed = 0, token_nodes = 0, max_nodes = 0;
-  for (int64_t t = 0; t < T; ++t) {
-    const int32_t* ids = b.experts.data() + t * K;
-    uint64_t reached = 0, reached_nodes = 0;
-    for (int64_t k = 0; k < K; ++k) {
-      const auto e = static_cast<size_t>(ids[k]);
-      ++lanes[4 * e + static_cast<size_t>(k & 3)];
-      reached |= bits[2 * e];
-      reached_nodes |= bits[2 * e + 1];
+  for (int64_t t0 = 0; t0 < T; t0 += kBlock) {
+    const int64_t n = std::min(kBlock, T - t0);
+    const int32_t* ids = b.experts.data() + t0 * K;
+    for (int64_t i = 0; i < n; ++i, ids += K) {
+      uint64_t reached[kWords] = {};
+      for (int64_t k = 0; k < K; ++k) {
+        const auto e = static_cast<size_t>(ids[k]);
+        ++lanes[4 * e + static_cast<size_t>(k & 3)];
+        for (int64_t w = 0; w < kWords; ++w) reached[w] |= bits[kWords * e + w];
+      }
+      for (int64_t w = 0; w < kWords; ++w) sets[w][i] = reached[w];
     }
-    const int64_t nodes = traffic.add_token_devices(d, reached, reached_nodes);
-    routed += nodes > 0;
-    token_nodes += nodes;
-    max_nodes = std::max(max_nodes, nodes);
+    const uint64_t* node_sets = sets[kWords - 1];
+    if constexpr (kPacked) {
+      traffic.add_packed_token_sets(d, sets[0], n);
+    } else {
+      traffic.add_token_sets(d, sets[0], sets[1], n);
+    }
+    const int node_shift = kPacked ? static_cast<int>(devices_) : 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t c = popcount64(node_sets[i] >> node_shift);
+      routed += c > 0;
+      token_nodes += c;
+      max_nodes = std::max(max_nodes, c);
+    }
   }
   int64_t* routes = route_count_.data();
   for (int64_t e = 0; e < E; ++e) routes[e] += lanes[4 * e] + lanes[4 * e + 1] + lanes[4 * e + 2] + lanes[4 * e + 3];

@@ -66,6 +66,7 @@ class DispatchPlanner {
   void build_rank_sets(int64_t group_base);
   // route_tokens when every expert has one copy, nothing is dropped or padded and the cluster
   // has at most 64 devices (the common case): one table lookup per assignment.
+  template <int kTopK, bool kPacked>  // kTopK 0: b.top_k; kPacked: traffic.packs_sets()
   void route_single_copies(int64_t d, const RoutingBatch& b, DispatchTrafficBuilder& traffic);
   // The per-token loop of route_tokens; kDeviceSet: a token's devices as a 64-bit set (clusters
   // of at most 64 devices), else as a list deduplicated by the traffic builder's stamps.

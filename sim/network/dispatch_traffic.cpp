@@ -60,6 +60,14 @@ void DispatchTrafficBuilder::flush() {
   if (current_ < 0) return;
   if (dev_sliced_.pending > 0) dev_sliced_.drain(dev_tokens_.data());
   if (node_sliced_.pending > 0) node_sliced_.drain(node_tokens_.data());
+  if (packed_sliced_.pending > 0) packed_sliced_.drain(packed_tokens_);
+  if (packs_sets()) {
+    const int64_t devices = t_.devices;
+    for (int64_t i = 0; i < devices + t_.nodes(); ++i) {
+      (i < devices ? dev_tokens_[static_cast<size_t>(i)] : node_tokens_[static_cast<size_t>(i - devices)]) += packed_tokens_[i];
+      packed_tokens_[i] = 0;
+    }
+  }
   emit_ascending(touched_devices_, dev_tokens_.size(), [&](int32_t d) {
     if (dev_tokens_[static_cast<size_t>(d)] == 0 && dev_messages_[static_cast<size_t>(d)] == 0) return;  // listed twice
     t_.to_device.push_back({d, dev_tokens_[static_cast<size_t>(d)], dev_messages_[static_cast<size_t>(d)]});

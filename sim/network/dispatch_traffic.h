@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "sim/base/bits.h"
+
 namespace moesim {
 
 struct DispatchTraffic {
@@ -68,6 +70,20 @@ class DispatchTrafficBuilder {
     node_sliced_.add(nodes, node_tokens_.data());
     return popcount64(nodes);
   }
+  // add_token_devices for n tokens of src at once (devices[i], nodes[i]: token i's sets), the
+  // pending counts held in registers across the tokens. The caller counts the tokens' nodes.
+  void add_token_sets(int64_t src, const uint64_t* devices, const uint64_t* nodes, int64_t n) {
+    if (src != current_) switch_to(src);
+    dev_sliced_.add_all(devices, n, dev_tokens_.data());
+    node_sliced_.add_all(nodes, n, node_tokens_.data());
+  }
+  // add_token_sets with each token's two sets packed in one word: bit d the device d, bit
+  // devices + n the node n (for clusters with devices + nodes <= 64): one count for both.
+  bool packs_sets() const { return t_.devices + t_.nodes() <= kMaskDevices; }
+  void add_packed_token_sets(int64_t src, const uint64_t* packed, int64_t n) {
+    if (src != current_) switch_to(src);
+    packed_sliced_.add_all(packed, n, packed_tokens_);
+  }
   void add_messages(int64_t src, int64_t dst, int64_t messages);
   // Counts added directly (e.g. padded capacity slots); same ordering rule.
   void add_device_counts(int64_t src, int64_t dst, int64_t tokens, int64_t messages);
@@ -90,15 +106,26 @@ class DispatchTrafficBuilder {
       }
       if (++pending == (1 << kPlanes) - 1) drain(counters);
     }
+    void add_all(const uint64_t* sets, int64_t n, int64_t* counters) {
+      uint64_t p[kPlanes];  // locals: kept in registers (the member planes would be reloaded per set)
+      for (int j = 0; j < kPlanes; ++j) p[j] = plane[j];
+      for (int64_t i = 0; i < n; ++i) {
+        uint64_t set = sets[i];
+        for (uint64_t& pj : p) {
+          const uint64_t carry = pj & set;
+          pj ^= set;
+          set = carry;
+        }
+        if (++pending == (1 << kPlanes) - 1) {
+          for (int j = 0; j < kPlanes; ++j) plane[j] = p[j];
+          drain(counters);
+          for (uint64_t& pj : p) pj = 0;
+        }
+      }
+      for (int j = 0; j < kPlanes; ++j) plane[j] = p[j];
+    }
     void drain(int64_t* counters);
   };
-  // Bits set in x (portable: without -mpopcnt __builtin_popcountll is a library call).
-  static int popcount64(uint64_t x) {
-    x -= (x >> 1) & 0x5555555555555555ULL;
-    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
-    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
-    return static_cast<int>((x * 0x0101010101010101ULL) >> 56);
-  }
   void switch_to(int64_t src);
   void flush();
   // Calls emit(id) for each touched id in ascending order, then clears `touched`.
@@ -112,6 +139,8 @@ class DispatchTrafficBuilder {
   std::vector<int32_t> node_of_;
   std::vector<uint8_t> mark_;  // scratch of emit_ascending
   SlicedCounts dev_sliced_, node_sliced_;  // add_token_devices' pending counts
+  SlicedCounts packed_sliced_;             // add_packed_token_sets' pending counts
+  int64_t packed_tokens_[kMaskDevices] = {};  // their drained counts, unpacked at flush
   int64_t token_ = 0;
 };
 

@@ -133,10 +133,12 @@ namespace {
 struct Reference {
   std::map<std::pair<int64_t, int64_t>, int64_t> device_tokens, node_tokens;
   int64_t routed = 0, token_nodes = 0, max_nodes = 0, dropped = 0;
+  std::vector<int64_t> expert_load;  // kept assignments per expert
 };
 
 Reference reference_plan(const std::vector<RoutingBatch>& batches, const DispatchOptions& o, int64_t cap) {
   Reference ref;
+  ref.expert_load.assign(static_cast<size_t>(o.num_experts), 0);
   const int64_t per_rank = o.num_experts / o.expert_parallel, group = o.expert_parallel * o.expert_tensor_parallel;
   for (int64_t d = 0; d < static_cast<int64_t>(batches.size()); ++d) {
     const RoutingBatch& b = batches[d];
@@ -149,6 +151,7 @@ Reference reference_plan(const std::vector<RoutingBatch>& batches, const Dispatc
           ++ref.dropped;
           continue;
         }
+        ++ref.expert_load[static_cast<size_t>(e)];
         for (int64_t tp = 0; tp < o.expert_tensor_parallel; ++tp) {
           const int64_t dst = (d / group) * group + (e / per_rank) * o.expert_tensor_parallel + tp;
           devices.insert(dst);
@@ -166,10 +169,10 @@ Reference reference_plan(const std::vector<RoutingBatch>& batches, const Dispatc
   return ref;
 }
 
-void check_against_reference(int64_t devices, int64_t ep, int64_t etp, std::optional<double> cf) {
+void check_against_reference(int64_t devices, int64_t ep, int64_t etp, std::optional<double> cf, int64_t top_k = 6) {
   DispatchOptions o;
   o.num_experts = 64;
-  o.top_k = 6;
+  o.top_k = top_k;
   o.expert_parallel = ep;
   o.expert_tensor_parallel = etp;
   o.devices_per_node = 8;
@@ -178,10 +181,10 @@ void check_against_reference(int64_t devices, int64_t ep, int64_t etp, std::opti
   std::vector<RoutingBatch> batches(static_cast<size_t>(devices));
   CounterRng rng(7, static_cast<uint64_t>(devices), static_cast<uint64_t>(etp));
   for (auto& b : batches) {
-    b.tokens = tokens, b.top_k = 6;
+    b.tokens = tokens, b.top_k = top_k;
     for (int64_t t = 0; t < tokens; ++t) {
       std::vector<int32_t> ids;
-      while (ids.size() < 6) {  // skewed toward low ids, so that capacity drops some
+      while (std::ssize(ids) < top_k) {  // skewed toward low ids, so that capacity drops some
         const auto e = static_cast<int32_t>(std::min(rng.below(64), rng.below(64)));
         if (std::find(ids.begin(), ids.end(), e) == ids.end()) ids.push_back(e);
       }
@@ -196,12 +199,13 @@ void check_against_reference(int64_t devices, int64_t ep, int64_t etp, std::opti
   finalize_placement(p, 64);
   DispatchPlanner planner(o, devices);
   const auto& r = planner.plan(batches, p);
-  const int64_t cap = cf ? expert_capacity(*cf, tokens, 6, 64) : INT64_MAX;
+  const int64_t cap = cf ? expert_capacity(*cf, tokens, top_k, 64) : INT64_MAX;
   const Reference ref = reference_plan(batches, o, cap);
   CHECK(r.dropped == ref.dropped);
   CHECK(r.routed_tokens == ref.routed);
   CHECK(r.token_nodes == ref.token_nodes);
   CHECK(r.max_token_nodes == ref.max_nodes);
+  CHECK(r.expert_load == ref.expert_load);
   std::map<std::pair<int64_t, int64_t>, int64_t> device_tokens, node_tokens;
   for (int64_t s = 0; s < devices; ++s) {
     for (const auto* e = r.traffic.device_begin(s); e != r.traffic.device_end(s); ++e)
@@ -216,11 +220,16 @@ void check_against_reference(int64_t devices, int64_t ep, int64_t etp, std::opti
 }  // namespace
 
 // Up to 64 devices a token's devices are a 64-bit set (bit-sliced counts), above it a list
-// deduplicated by stamps: both must count what the plain reference counts.
+// deduplicated by stamps: both must count what the plain reference counts. Dropless with one copy
+// per expert takes the table path, its devices and nodes packed in one word when devices + nodes
+// <= 64 (16 and 32 devices), in two words otherwise (64 devices), top-8 unrolled.
 TEST_CASE("dispatch dedup matches a plain count, with and without the 64-device set path", "[quick][dispatch]") {
   SECTION("16 devices, EP16, dropless") { check_against_reference(16, 16, 1, std::nullopt); }
   SECTION("32 devices, EP8 x ETP2, two EP groups, capacity 1.0") { check_against_reference(32, 8, 2, 1.0); }
   SECTION("64 devices, EP64, capacity 1.25") { check_against_reference(64, 64, 1, 1.25); }
+  SECTION("32 devices, EP32, dropless, top-8") { check_against_reference(32, 32, 1, std::nullopt, 8); }
+  SECTION("64 devices, EP64, dropless, top-8") { check_against_reference(64, 64, 1, std::nullopt, 8); }
+  SECTION("64 devices, EP32, two EP groups, dropless") { check_against_reference(64, 32, 1, std::nullopt); }
   SECTION("96 devices, EP32, three EP groups, dropless") { check_against_reference(96, 32, 1, std::nullopt); }
   SECTION("128 devices, EP64 x ETP2, capacity 1.0") { check_against_reference(128, 64, 2, 1.0); }
 }
