@@ -220,25 +220,35 @@ void ExpertSampler::sample(CounterRng& rng, int32_t* out) const {
     subset = subsets_.draw(rng);
     table = &by_subset_[subset];
   }
-  CounterRng local = rng;
+  CounterRng local = rng;  // never addressed (the rare exact draw takes a copy): kept in registers
+  const int top_k = top_k_;
   const Alias::Column* columns = table->columns.data();
   const uint64_t n_columns = table->columns.size();
   const double exact_above = kExactAbove * table->mass;
   double chosen_mass = 0;  // of the table's mass: rejection needs 1 / (1 - share) tries on average
-  uint64_t chosen_bits = 0;  // bit (id mod 64) of each chosen id: a clear bit rules a repeat out
-  for (int k = 0; k < top_k_; ++k) {
+  // Bit (id mod 256) of each chosen id: a clear bit rules a repeat out, and with at most 256
+  // experts a set bit is one (no scan of the chosen ids).
+  uint64_t chosen_bits[4] = {};
+  const bool bits_exact = prob_.size() <= 256;
+  for (int k = 0; k < top_k; ++k) {
     int32_t e = -1;
     for (int tries = chosen_mass > exact_above ? kMaxRejections : 0; tries < kMaxRejections; ++tries) {
       const uint64_t r = local.next();
       const Alias::Column& c = columns[((r >> 32) * n_columns) >> 32];
       const int32_t x = static_cast<uint32_t>(r) < c.threshold ? c.keep : c.alias;
-      if ((chosen_bits >> (x & 63) & 1) == 0 || !holds(out, k, x)) {
+      const uint64_t seen = chosen_bits[(x >> 6) & 3] >> (x & 63) & 1;
+      if (seen == 0 || (!bits_exact && !holds(out, k, x))) {
         e = x;
         break;
       }
     }
-    out[k] = e >= 0 ? e : draw_after_rejection(local, out, k, subset, std::max(0.0, table->mass - chosen_mass));
-    chosen_bits |= uint64_t{1} << (out[k] & 63);
+    if (e < 0) {
+      CounterRng exact = local;
+      e = draw_after_rejection(exact, out, k, subset, std::max(0.0, table->mass - chosen_mass));
+      local = exact;
+    }
+    out[k] = e;
+    chosen_bits[(e >> 6) & 3] |= uint64_t{1} << (e & 63);
     chosen_mass += prob_[out[k]];
   }
   rng = local;
