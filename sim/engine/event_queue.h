@@ -3,7 +3,6 @@
 #pragma once
 #include <cstdint>
 #include <functional>
-#include <queue>
 #include <vector>
 
 #include "sim/engine/sim_time.h"
@@ -35,10 +34,24 @@ class EventQueue {
   Event pop();
 
  private:
-  struct Later {
-    bool operator()(const Event& a, const Event& b) const { return EventOrder{}(b, a); }
+  // The heap holds the ordering keys and the slot of each event's action: sifting moves 24-byte
+  // keys, not std::function objects (each move of one is an indirect call).
+  struct Key {
+    SimTime time;
+    int32_t priority;
+    int32_t slot;  // into actions_
+    uint64_t sequence;
   };
-  std::priority_queue<Event, std::vector<Event>, Later> heap_;
+  struct Later {
+    bool operator()(const Key& a, const Key& b) const {
+      if (a.time != b.time) return a.time > b.time;
+      if (a.priority != b.priority) return a.priority > b.priority;
+      return a.sequence > b.sequence;
+    }
+  };
+  std::vector<Key> heap_;
+  std::vector<std::function<void()>> actions_;  // by slot; a popped event's slot is reused
+  std::vector<int32_t> free_slots_;
   uint64_t next_sequence_ = 0;
 };
 

@@ -56,7 +56,9 @@ void StreamScheduler::finish(int32_t id) {
   Op& op = ops_[id];
   op.done = true;
   op.end = engine_->now();
-  std::vector<int32_t> candidates;
+  // Ops that may start now (a member buffer: try_start only schedules, it never calls finish).
+  std::vector<int32_t>& candidates = candidates_;
+  candidates.clear();
   for (int32_t s : op.streams) {
     Stream& st = streams_[s];
     st.busy = false;

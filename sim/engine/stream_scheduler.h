@@ -45,6 +45,7 @@ class StreamScheduler {
   Engine* engine_ = nullptr;
   std::vector<Op> ops_;
   std::vector<Stream> streams_;
+  std::vector<int32_t> candidates_;  // finish's scratch
 };
 
 }  // namespace moesim

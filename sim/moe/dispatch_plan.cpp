@@ -218,7 +218,16 @@ void DispatchPlanner::route_each_token(int64_t d, const RoutingBatch& b, Dispatc
   const uint64_t* rank_node_bits = rank_node_bits_.data();
   int64_t* routes = route_count_.data();
   token_devices_.resize(static_cast<size_t>(K * ETP));
+  // t mod n for every copy count n, stepped with t (a division per replicated assignment was a
+  // fifth of this loop at EP320 with redundant experts).
+  int32_t max_copies = 1;
+  for (int64_t e = 0; e < E; ++e)
+    if (single[e] < 0) max_copies = std::max(max_copies, choice[e].count);
+  token_mod_.assign(static_cast<size_t>(max_copies) + 1, 0);
+  int32_t* t_mod = token_mod_.data();
   for (int64_t t = 0; t < T; ++t) {
+    if (t > 0)
+      for (int32_t n = 2; n <= max_copies; ++n) t_mod[n] = t_mod[n] + 1 == n ? 0 : t_mod[n] + 1;
     const int32_t* ids = b.experts.data() + t * K;
     int n_copies = 0;
     uint64_t reached = 0, reached_nodes = 0;
@@ -234,7 +243,7 @@ void DispatchPlanner::route_each_token(int64_t d, const RoutingBatch& b, Dispatc
       int64_t route = e;
       if (rank < 0) {
         const CopyChoice& c = choice[e];
-        const int32_t i = c.count == 1 ? c.first : c.first + static_cast<int32_t>(t % c.count);
+        const int32_t i = c.first + t_mod[c.count];
         rank = choice_ranks[i];
         route = E + i;
       }

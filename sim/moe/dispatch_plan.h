@@ -94,6 +94,7 @@ class DispatchPlanner {
   std::vector<int32_t> choice_slots_;   // the slot of each choice_ranks_ entry
   std::vector<int64_t> route_count_;    // [expert, then choice entry] kept assignments of one device
   std::vector<int32_t> token_devices_;  // devices of one token's kept expert copies
+  std::vector<int32_t> token_mod_;      // [n] the token's index mod n (route_each_token)
   std::vector<uint64_t> rank_bits_;     // [rank] its devices as a set (at most 64 devices)
   std::vector<uint64_t> rank_node_bits_;  // [rank] the nodes of those devices as a set
   std::vector<int64_t> lane_count_;      // [4 e + k mod 4] route_single_copies' interleaved counts

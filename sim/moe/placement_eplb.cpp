@@ -7,6 +7,7 @@
 // loaded bin that has room.
 #include <algorithm>
 #include <numeric>
+#include <set>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -21,20 +22,28 @@ std::vector<double> loads_of(const PlacementRequest& r, int64_t layer) {
   return std::vector<double>(r.num_experts, 1.0);
 }
 
-// Gives `extra` additional copies, one at a time, to the expert with the most load per copy.
+// Gives `extra` additional copies, one at a time, to the expert with the most load per copy
+// (ties: the earliest in `experts`). A set ordered by (load per copy, position) finds it.
 std::vector<int64_t> replicate(const std::vector<int32_t>& experts, const std::vector<double>& load, int64_t extra) {
   std::vector<int64_t> copies(experts.size(), 1);
-  for (int64_t i = 0; i < extra; ++i) {
-    size_t best = 0;
-    for (size_t j = 1; j < experts.size(); ++j)
-      if (load[experts[j]] / copies[j] > load[experts[best]] / copies[best]) best = j;
+  auto per_copy = [&](size_t j) { return load[experts[j]] / static_cast<double>(copies[j]); };
+  auto before = [](const std::pair<double, size_t>& a, const std::pair<double, size_t>& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  };
+  std::set<std::pair<double, size_t>, decltype(before)> order(before);
+  for (size_t j = 0; j < experts.size(); ++j) order.insert({per_copy(j), j});
+  for (int64_t i = 0; i < extra && !order.empty(); ++i) {
+    const size_t best = order.begin()->second;
+    order.erase(order.begin());
     ++copies[best];
+    order.insert({per_copy(best), best});
   }
   return copies;
 }
 
 // Packs the copies of `experts` onto `ranks` (each with `per_rank` slots), heaviest copy first
-// onto the least-loaded rank that has room and, where possible, no copy of the same expert.
+// onto the least-loaded rank that has room (ties: the earliest in `ranks`) and, where possible,
+// no copy of the same expert. The ranks with room are kept ordered by (load, position).
 void pack(const std::vector<int32_t>& experts, const std::vector<int64_t>& copies, const std::vector<double>& load,
           const std::vector<int64_t>& ranks, int64_t per_rank, LayerPlacement& p) {
   struct Copy {
@@ -43,20 +52,28 @@ void pack(const std::vector<int32_t>& experts, const std::vector<int64_t>& copie
   };
   std::vector<Copy> all;
   for (size_t j = 0; j < experts.size(); ++j)
-    for (int64_t c = 0; c < copies[j]; ++c) all.push_back({load[experts[j]] / copies[j], experts[j]});
+    for (int64_t c = 0; c < copies[j]; ++c) all.push_back({load[experts[j]] / static_cast<double>(copies[j]), experts[j]});
   std::stable_sort(all.begin(), all.end(), [](const Copy& a, const Copy& b) { return a.load > b.load; });
   std::vector<double> rank_load(ranks.size(), 0.0);
+  std::set<std::pair<double, size_t>> open;  // (load, position in ranks) of ranks with room
+  for (size_t k = 0; k < ranks.size(); ++k)
+    if (static_cast<int64_t>(p.rank_slots[ranks[k]].size()) < per_rank) open.insert({0.0, k});
   for (const Copy& c : all) {
-    int64_t best = -1;
-    for (int pass = 0; pass < 2 && best < 0; ++pass)
-      for (size_t k = 0; k < ranks.size(); ++k) {
-        auto& slots = p.rank_slots[ranks[k]];
-        if (static_cast<int64_t>(slots.size()) >= per_rank) continue;
-        if (pass == 0 && std::find(slots.begin(), slots.end(), c.expert) != slots.end()) continue;
-        if (best < 0 || rank_load[k] < rank_load[best]) best = static_cast<int64_t>(k);
+    if (open.empty()) throw std::logic_error("eplb: more copies than slots");
+    auto best = open.begin();  // without a copy of this expert if any rank with room has none
+    for (auto it = open.begin(); it != open.end(); ++it) {
+      const auto& slots = p.rank_slots[ranks[it->second]];
+      if (std::find(slots.begin(), slots.end(), c.expert) == slots.end()) {
+        best = it;
+        break;
       }
-    p.rank_slots[ranks[best]].push_back(c.expert);
-    rank_load[best] += c.load;
+    }
+    const size_t k = best->second;
+    open.erase(best);
+    auto& slots = p.rank_slots[ranks[k]];
+    slots.push_back(c.expert);
+    rank_load[k] += c.load;
+    if (static_cast<int64_t>(slots.size()) < per_rank) open.insert({rank_load[k], k});
   }
 }
 
