@@ -38,10 +38,11 @@ int run(const std::vector<std::string>& args) {
   const std::string out = vm["out"].as<std::string>();
   const auto overrides = vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
   auto config = load_experiment(vm["experiment"].as<std::string>(), overrides);
-  Simulation sim(std::move(config));
-  const int threads = vm["threads"].as<int>();
-  if (threads < 0) throw input_error("--threads", "", "expected 0 (one per core) or a positive number of threads");
-  sim.set_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  const int threads_given = vm["threads"].as<int>();
+  if (threads_given < 0) throw input_error("--threads", "", "expected 0 (one per core) or a positive number of threads");
+  const int threads = threads_given > 0 ? threads_given : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  Simulation sim(std::move(config), threads);
+  sim.set_threads(threads);
   const bool show_progress = !vm.count("quiet") && ::isatty(STDERR_FILENO);
   if (show_progress)
     sim.set_progress([](int64_t done, int64_t total) { fmt::print(stderr, "\rsimulated layer {}/{}", done, total); });

@@ -57,11 +57,9 @@ std::vector<OpLive> dense_layer_liveness(const LayerLivenessInput& in) {
 
 PeakLive peak_liveness(const std::vector<OpLive>& ops, OverlapSchedule schedule) {
   PeakLive best;
-  auto consider = [&](const std::string& name, LiveBytes live) {
-    if (live.total() > best.live.total()) best = {name, live};
-  };
   if (schedule == OverlapSchedule::None) {
-    for (const auto& o : ops) consider(o.op, o.live);
+    for (const auto& o : ops)
+      if (o.live.total() > best.live.total()) best = {o.op, o.live};
     return best;
   }
   const bool has_comm = std::any_of(ops.begin(), ops.end(), [](const OpLive& o) { return o.comm; });
@@ -69,8 +67,8 @@ PeakLive peak_liveness(const std::vector<OpLive>& ops, OverlapSchedule schedule)
   for (const auto& a : ops)
     for (const auto& b : ops) {
       if (!has_comm || a.comm || !b.comm) continue;
-      consider(a.op + " + " + b.op + " of the other micro-batch",
-               {a.live.activations + b.live.activations, a.live.a2a + b.live.a2a});
+      const LiveBytes pair{a.live.activations + b.live.activations, a.live.a2a + b.live.a2a};
+      if (pair.total() > best.live.total()) best = {a.op + " + " + b.op + " of the other micro-batch", pair};  // named only when it wins
     }
   // A layer without communication (dense): one micro-batch computes while the other waits.
   if (best.op.empty()) {

@@ -1,5 +1,8 @@
 #include "sim/scenario/scenario.h"
 
+#include <exception>
+#include <future>
+
 #include <algorithm>
 #include <cstdint>
 #include <tuple>
@@ -41,7 +44,7 @@ void at_key(const std::string& experiment_file, const std::string& file, const c
 
 }  // namespace
 
-Scenario::Scenario(ExperimentConfig config)
+Scenario::Scenario(ExperimentConfig config, int setup_threads)
     : cfg_(std::move(config)),
       params_(count_params(cfg_.model)),
       stages_(make_stage_layout(cfg_.parallel.pipeline_stages, cfg_.cluster.devices(), cfg_.model.num_layers)),
@@ -67,9 +70,22 @@ Scenario::Scenario(ExperimentConfig config)
   cost_ctx_.kv_bytes_per_elem = dtype_bytes(cfg_.memory.kv_cache_dtype);
   cost_ctx_.expert_dtype = cfg_.moe.expert_compute_dtype;
   cost_ctx_.expert_tensor_parallel = cfg_.parallel.expert_tensor_parallel;
-  build_cost_model();
-  at_key(cfg_.file, cfg_.routing.file, "$.routing.file", [&] { routing_ = make_routing_source(cfg_.routing, routing_inputs(cfg_)); });
-  at_key(cfg_.file, cfg_.placement.file, "$.placement.file", [&] { build_placements(); });
+  std::future<void> cost_model;
+  if (setup_threads > 1) {
+    cost_model = std::async(std::launch::async, [this] { build_cost_model(); });
+  } else {
+    build_cost_model();
+  }
+  std::exception_ptr later_error;
+  try {
+    at_key(cfg_.file, cfg_.routing.file, "$.routing.file", [&] { routing_ = make_routing_source(cfg_.routing, routing_inputs(cfg_)); });
+    at_key(cfg_.file, cfg_.placement.file, "$.placement.file", [&] { build_placements(); });
+  } catch (...) {
+    if (!cost_model.valid()) throw;
+    later_error = std::current_exception();
+  }
+  if (cost_model.valid()) cost_model.get();  // its error first, as when built in order
+  if (later_error) std::rethrow_exception(later_error);
 }
 
 

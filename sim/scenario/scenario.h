@@ -24,7 +24,9 @@ class Scenario {
  public:
   // Throws InputError naming the experiment file and the JSON path for inputs that cannot be
   // built (a backend without a table, a placement the policy refuses, a bad routing file).
-  explicit Scenario(ExperimentConfig config);
+  // setup_threads > 1: the cost model (its calibration tables read) is built on a second thread
+  // beside the routing source and placements; the same scenario and the same first error.
+  explicit Scenario(ExperimentConfig config, int setup_threads = 1);
   Scenario(const Scenario&) = delete;
   Scenario& operator=(const Scenario&) = delete;
 

@@ -7,7 +7,7 @@
 
 namespace moesim {
 
-Simulation::Simulation(ExperimentConfig config) : scenario_(std::make_unique<Scenario>(std::move(config))) {}
+Simulation::Simulation(ExperimentConfig config, int setup_threads) : scenario_(std::make_unique<Scenario>(std::move(config), setup_threads)) {}
 
 void Simulation::freeze() {
   scenario_->freeze();

@@ -28,7 +28,8 @@ struct RunStats {
 
 class Simulation {
  public:
-  explicit Simulation(ExperimentConfig config);
+  // setup_threads: see Scenario (the layer pass's threads are set_threads').
+  explicit Simulation(ExperimentConfig config, int setup_threads = 1);
   void freeze();
   void run();
   Json report() const;    // report.cpp

@@ -39,6 +39,8 @@ class StageBuilder {
  private:
   OpInfo info(int64_t d, int64_t l, int64_t mb, OpKind k, bool bwd) const;
   int32_t add(const OpInfo& info, const std::vector<int32_t>& streams, SimTime duration, const std::vector<int32_t>& deps);
+  // One op on device d's compute stream after dep and prev (negative: none).
+  int32_t add_on_device(int64_t d, const OpInfo& info, SimTime duration, int32_t dep, int32_t prev);
   void per_device(int64_t mb, int64_t l, OpKind k, bool bwd, SimTime dur, int32_t dep);
   void per_device_experts(int64_t mb, int64_t l, bool bwd, double factor, int32_t dep);
   int32_t collective(int64_t mb, int64_t l, OpKind k, bool bwd, SimTime dur);
@@ -117,14 +119,22 @@ int32_t StageBuilder::add(const OpInfo& info, const std::vector<int32_t>& stream
 }
 
 void StageBuilder::per_device(int64_t mb, int64_t l, OpKind k, bool bwd, SimTime dur, int32_t dep) {
-  for (int64_t d = first_; d < last_; ++d) prev_[mb][d] = add(info(d, l, mb, k, bwd), {g_.compute_stream[d]}, dur, {dep, prev_[mb][d]});
+  for (int64_t d = first_; d < last_; ++d) prev_[mb][d] = add_on_device(d, info(d, l, mb, k, bwd), dur, dep, prev_[mb][d]);
 }
 
 void StageBuilder::per_device_experts(int64_t mb, int64_t l, bool bwd, double factor, int32_t dep) {
   for (int64_t d = first_; d < last_; ++d) {
     const SimTime dur = SimTime::from_ps_truncated(static_cast<double>(pass_.moe[l][mb].experts[d].ps()) * factor);
-    prev_[mb][d] = add(info(d, l, mb, OpKind::Experts, bwd), {g_.compute_stream[d]}, dur, {dep, prev_[mb][d]});
+    prev_[mb][d] = add_on_device(d, info(d, l, mb, OpKind::Experts, bwd), dur, dep, prev_[mb][d]);
   }
+}
+
+int32_t StageBuilder::add_on_device(int64_t d, const OpInfo& info, SimTime duration, int32_t dep, int32_t prev) {
+  const int32_t stream[1] = {g_.compute_stream[d]};
+  const int32_t deps[2] = {dep, prev};
+  const int32_t id = g_.scheduler.add_op(stream, duration, deps);
+  g_.ops.push_back(info);
+  return id;
 }
 
 int32_t StageBuilder::collective(int64_t mb, int64_t l, OpKind k, bool bwd, SimTime dur) {

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "sim/io/routing_trace.h"
 #include "sim/scenario/simulation.h"
 #include "test_helpers.h"
 
@@ -18,7 +19,7 @@ using namespace moesim;
 namespace {
 
 Json run(const std::string& path, const std::vector<std::string>& overrides = {}, int threads = 1) {
-  Simulation sim(load_experiment(path, overrides));
+  Simulation sim(load_experiment(path, overrides), threads);
   sim.set_threads(threads);
   sim.freeze();
   sim.run();
@@ -119,6 +120,31 @@ TEST_CASE("reports do not depend on the number of threads", "[slow][simulation]"
   // The flow-level network model keeps per-run state in each thread's copy.
   const auto path = test::repo_path("tests/golden/deepseek-prefill-padded.json");
   CHECK(run(path, {"cluster.network_model=flow"}, 1).dump() == run(path, {"cluster.network_model=flow"}, 3).dump());
+}
+
+// With two setup threads the cost model is built beside the routing source and placements: when
+// both fail, the error is still the cost model's, as when they are built in order.
+TEST_CASE("a scenario set up on two threads reports the first error of the sequential order", "[quick][simulation]") {
+  const test::TempDir dir("setup-threads");
+  TraceData t;  // 8 experts: refused for DeepSeek-V3's 256 when the routing source is built
+  t.header.model = "other";
+  t.header.num_experts = 8;
+  t.header.top_k = 2;
+  t.header.tokens = 1;
+  t.header.layers = {3};
+  t.ids = {0, 1};
+  write_routing_trace(dir.path + "/t.npz", t);
+  const std::vector<std::string> overrides = {"hardware=H20", "compute.expert_backend=cublas-grouped",
+                                              "routing={\"source\": \"trace\", \"file\": \"" + dir.path + "/t.npz\"}"};
+  const auto path = test::repo_path("experiments/default.json");
+  auto error = [&](int threads) { return test::error_of([&] { Simulation sim(load_experiment(path, overrides), threads); }); };
+  CHECK_THAT(error(1), Catch::Matchers::Contains("no calibration table"));
+  CHECK(error(2) == error(1));
+  // Without the cost model's error, the routing source's.
+  auto routing_only = overrides;
+  routing_only.erase(routing_only.begin(), routing_only.begin() + 2);
+  const std::string routing_error = test::error_of([&] { Simulation sim(load_experiment(path, routing_only), 2); });
+  CHECK_THAT(routing_error, Catch::Matchers::Contains("8 experts but model deepseek-v3 has 256"));
 }
 
 TEST_CASE("two-microbatch overlap hides communication", "[quick][simulation]") {
