@@ -95,6 +95,8 @@ class DispatchPlanner {
   std::vector<int64_t> route_count_;    // [expert, then choice entry] kept assignments of one device
   std::vector<int32_t> token_devices_;  // devices of one token's kept expert copies
   std::vector<int32_t> token_mod_;      // [n] the token's index mod n (route_each_token)
+  std::vector<CopyChoice> expert_route_;  // [expert] its routes: first route and count
+  std::vector<int32_t> route_rank_;       // [route] the rank it goes to
   std::vector<uint64_t> rank_bits_;     // [rank] its devices as a set (at most 64 devices)
   std::vector<uint64_t> rank_node_bits_;  // [rank] the nodes of those devices as a set
   std::vector<int64_t> lane_count_;      // [4 e + k mod 4] route_single_copies' interleaved counts

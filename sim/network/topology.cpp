@@ -47,6 +47,8 @@ void Topology::set_shape(std::string generator, int64_t devices, int64_t devices
   generator_ = std::move(generator);
   devices_ = devices;
   devices_per_node_ = devices_per_node;
+  node_of_device_.resize(static_cast<size_t>(std::max<int64_t>(devices, 0)));
+  for (size_t d = 0; d < node_of_device_.size(); ++d) node_of_device_[d] = static_cast<int32_t>(static_cast<int64_t>(d) / devices_per_node);
 }
 
 Route Topology::route(int64_t src, int64_t dst) const {

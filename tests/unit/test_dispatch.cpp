@@ -127,19 +127,35 @@ TEST_CASE("expert capacity is ceil(cf * tokens * top_k / experts)", "[quick][dis
 
 namespace {
 
+// The rank that token t of device d sends expert e to, by the rule DispatchPlanner documents: its
+// only copy; else the source's own rank if it holds one; else the copies on the source's node
+// (at most 64), else all copies, the token's index mod their number choosing one.
+int64_t reference_rank(const LayerPlacement& p, const DispatchOptions& o, int64_t d, int64_t t, int32_t e) {
+  const auto& copies = p.expert_ranks[static_cast<size_t>(e)];
+  const int64_t group = o.expert_parallel * o.expert_tensor_parallel, base = (d / group) * group;
+  const int64_t my_rank = (d - base) / o.expert_tensor_parallel;
+  if (copies.size() == 1) return copies[0];
+  if (std::find(copies.begin(), copies.end(), my_rank) != copies.end()) return my_rank;
+  std::vector<int64_t> same_node;
+  for (int32_t r : copies)
+    if ((base + r * o.expert_tensor_parallel) / o.devices_per_node == d / o.devices_per_node && same_node.size() < 64) same_node.push_back(r);
+  if (same_node.empty()) same_node.assign(copies.begin(), copies.end());
+  return same_node[static_cast<size_t>(t) % same_node.size()];
+}
+
 // What the planner must produce, counted the plain way: per token, the set of devices and nodes
-// its kept experts live on (one copy each, contiguous over EP ranks, ETP devices per rank),
-// capacity by arrival order per (source device, expert).
+// its kept experts live on (the copy reference_rank picks, ETP devices per rank), capacity by
+// arrival order per (source device, expert).
 struct Reference {
   std::map<std::pair<int64_t, int64_t>, int64_t> device_tokens, node_tokens;
   int64_t routed = 0, token_nodes = 0, max_nodes = 0, dropped = 0;
   std::vector<int64_t> expert_load;  // kept assignments per expert
 };
 
-Reference reference_plan(const std::vector<RoutingBatch>& batches, const DispatchOptions& o, int64_t cap) {
+Reference reference_plan(const std::vector<RoutingBatch>& batches, const DispatchOptions& o, const LayerPlacement& p, int64_t cap) {
   Reference ref;
   ref.expert_load.assign(static_cast<size_t>(o.num_experts), 0);
-  const int64_t per_rank = o.num_experts / o.expert_parallel, group = o.expert_parallel * o.expert_tensor_parallel;
+  const int64_t group = o.expert_parallel * o.expert_tensor_parallel;
   for (int64_t d = 0; d < static_cast<int64_t>(batches.size()); ++d) {
     const RoutingBatch& b = batches[d];
     std::map<int32_t, int64_t> arrivals;
@@ -153,7 +169,7 @@ Reference reference_plan(const std::vector<RoutingBatch>& batches, const Dispatc
         }
         ++ref.expert_load[static_cast<size_t>(e)];
         for (int64_t tp = 0; tp < o.expert_tensor_parallel; ++tp) {
-          const int64_t dst = (d / group) * group + (e / per_rank) * o.expert_tensor_parallel + tp;
+          const int64_t dst = (d / group) * group + reference_rank(p, o, d, t, e) * o.expert_tensor_parallel + tp;
           devices.insert(dst);
           nodes.insert(dst / o.devices_per_node);
         }
@@ -169,7 +185,9 @@ Reference reference_plan(const std::vector<RoutingBatch>& batches, const Dispatc
   return ref;
 }
 
-void check_against_reference(int64_t devices, int64_t ep, int64_t etp, std::optional<double> cf, int64_t top_k = 6) {
+// redundant: extra copies of experts 0..redundant-1 (the hottest: ids are skewed low), in the
+// last slots, so that they sit on other ranks than the originals.
+void check_against_reference(int64_t devices, int64_t ep, int64_t etp, std::optional<double> cf, int64_t top_k = 6, int64_t redundant = 0) {
   DispatchOptions o;
   o.num_experts = 64;
   o.top_k = top_k;
@@ -192,15 +210,16 @@ void check_against_reference(int64_t devices, int64_t ep, int64_t etp, std::opti
     }
   }
   LayerPlacement p;
+  const int64_t per_rank = (64 + redundant) / ep;
   for (int64_t r = 0; r < ep; ++r) {
     p.rank_slots.emplace_back();
-    for (int64_t s = 0; s < 64 / ep; ++s) p.rank_slots.back().push_back(static_cast<int32_t>(r * (64 / ep) + s));
+    for (int64_t s = r * per_rank; s < (r + 1) * per_rank; ++s) p.rank_slots.back().push_back(static_cast<int32_t>(s < 64 ? s : s - 64));
   }
   finalize_placement(p, 64);
   DispatchPlanner planner(o, devices);
   const auto& r = planner.plan(batches, p);
   const int64_t cap = cf ? expert_capacity(*cf, tokens, top_k, 64) : INT64_MAX;
-  const Reference ref = reference_plan(batches, o, cap);
+  const Reference ref = reference_plan(batches, o, p, cap);
   CHECK(r.dropped == ref.dropped);
   CHECK(r.routed_tokens == ref.routed);
   CHECK(r.token_nodes == ref.token_nodes);
@@ -230,6 +249,11 @@ TEST_CASE("dispatch dedup matches a plain count, with and without the 64-device 
   SECTION("32 devices, EP32, dropless, top-8") { check_against_reference(32, 32, 1, std::nullopt, 8); }
   SECTION("64 devices, EP64, dropless, top-8") { check_against_reference(64, 64, 1, std::nullopt, 8); }
   SECTION("64 devices, EP32, two EP groups, dropless") { check_against_reference(64, 32, 1, std::nullopt); }
+  // Redundant copies: a token's copy chosen per token (own rank, same node, else any).
+  SECTION("32 devices, EP32, 32 redundant, dropless, top-8") { check_against_reference(32, 32, 1, std::nullopt, 8, 32); }
+  SECTION("96 devices, EP96, 32 redundant (one expert per rank), dropless, top-8") { check_against_reference(96, 96, 1, std::nullopt, 8, 32); }
+  SECTION("128 devices, EP64 x ETP2, 64 redundant, capacity 1.0") { check_against_reference(128, 64, 2, 1.0, 6, 64); }
+  SECTION("16 devices, EP8 x ETP2, 16 redundant, dropless") { check_against_reference(16, 8, 2, std::nullopt, 6, 16); }
   SECTION("96 devices, EP32, three EP groups, dropless") { check_against_reference(96, 32, 1, std::nullopt); }
   SECTION("128 devices, EP64 x ETP2, capacity 1.0") { check_against_reference(128, 64, 2, 1.0); }
 }
