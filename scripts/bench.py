@@ -14,6 +14,7 @@ Scenarios (experiments/bench/ and experiments/bench-trace/):
   decode-ep320   DeepSeek-V3 decode, EP320 on 40 x 8 H800, one core
   decode-ep320-p4  the same with routing.planned_layers=4
   decode-ep320-2t  the same on two cores, --threads 2
+  decode-ep320-p4-2t  routing.planned_layers=4 on two cores, --threads 2
   trace-1m       replay of a 1,048,576-token trace (written first by scripts/make_bench_trace.py), one core
   sweep-1000     the 1,000-point sweep, --jobs 2 (runs: at most 3)
 Speed is measured here, never in tests: the medians depend on the machine and its load, both printed.
@@ -49,6 +50,8 @@ def scenarios(moesim, out):
         "decode-ep320": (["taskset", "-c", "0"] + run + ["experiments/bench/deepseek-v3-decode-ep320.json", "--threads", "1"], out),
         "decode-ep320-p4": (["taskset", "-c", "0"] + run + ["experiments/bench/deepseek-v3-decode-ep320.json", "--threads", "1"] + planned(4), out),
         "decode-ep320-2t": (["taskset", "-c", "0,1"] + run + ["experiments/bench/deepseek-v3-decode-ep320.json", "--threads", "2"], out),
+        "decode-ep320-p4-2t": (["taskset", "-c", "0,1"] + run + ["experiments/bench/deepseek-v3-decode-ep320.json", "--threads", "2"]
+                               + planned(4), out),
         "trace-1m": (["taskset", "-c", "0"] + run + ["experiments/bench-trace/deepseek-v3-prefill-trace-1m.json", "--threads", "1"], out),
         "sweep-1000": ([moesim, "sweep", "experiments/bench/sweep-1000.json", "--jobs", "2"], out),
     }
@@ -146,8 +149,12 @@ def main():
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, Linux {info['kernel']}; "
           f"commit {info['commit']}, {info['date']}, load average {info['load_average_before']}")
     if base:
-        print(f"baseline: {args.baseline} (commit {base['machine']['commit']}, {base['machine']['date']})")
-    print(f"{'scenario':<17} {'runs':>4} {'wall_s':>8} {'cpu_s':>8} {'rss_MiB':>8} {'private_MiB':>11} {'vs_base':>8}")
+        bm = base["machine"]
+        print(f"baseline: {args.baseline} (commit {bm['commit']}, {bm['date']}, {bm['cpu']}, {bm['cores']} cores)")
+        if (bm.get("cpu"), bm.get("cores")) != (info["cpu"], info["cores"]):
+            print("warning: the baseline was measured on another machine: vs_base compares machines as well as builds; "
+                  "measure the baseline's commit here (--moesim OLD --commit C --save-baseline FILE)")
+    print(f"{'scenario':<19} {'runs':>4} {'wall_s':>8} {'cpu_s':>8} {'rss_MiB':>8} {'private_MiB':>11} {'vs_base':>8}")
     results = {}
     try:
         for name in names:
@@ -161,7 +168,7 @@ def main():
             med["runs"] = n
             results[name] = med
             b = base.get("scenarios", {}).get(name, {})
-            print(f"{name:<17} {n:>4} {med['wall_s']:>8.3f} {med['cpu_s']:>8.3f} {med['peak_rss_mib']:>8.1f} "
+            print(f"{name:<19} {n:>4} {med['wall_s']:>8.3f} {med['cpu_s']:>8.3f} {med['peak_rss_mib']:>8.1f} "
                   f"{med['peak_private_mib']:>11.1f} {ratio(med['wall_s'], b.get('wall_s')):>8}", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
