@@ -1,12 +1,20 @@
 #include "sim/moe/dispatch_plan.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <stdexcept>
 
 namespace moesim {
 namespace {
-constexpr size_t kMaxSameNodeCopies = 64;  // copies on the source's node that share its tokens
+constexpr size_t kMaxSameNodeCopies = 64;
+
+// Bits set in each byte value.
+constexpr std::array<uint8_t, 256> kBitsInByte = [] {
+  std::array<uint8_t, 256> t{};
+  for (size_t v = 0; v < t.size(); ++v) t[v] = static_cast<uint8_t>((v & 1) + t[v / 2]);
+  return t;
+}();  // copies on the source's node that share its tokens
 }  // namespace
 
 int64_t expert_capacity(double capacity_factor, int64_t tokens, int64_t top_k, int64_t experts) {
@@ -190,11 +198,18 @@ void DispatchPlanner::route_single_copies(int64_t d, const RoutingBatch& b, Disp
       traffic.add_token_sets(d, sets[0], sets[1], n);
     }
     const int node_shift = kPacked ? static_cast<int>(devices_) : 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t c = popcount64(node_sets[i] >> node_shift);
-      routed += c > 0;
-      token_nodes += c;
-      max_nodes = std::max(max_nodes, c);
+    auto count_nodes = [&](auto nodes_of) {
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t c = nodes_of(node_sets[i] >> node_shift);
+        routed += c > 0;
+        token_nodes += c;
+        max_nodes = std::max(max_nodes, c);
+      }
+    };
+    if (devices_ <= 8 * o_.devices_per_node) {  // at most 8 nodes: a byte's bit count by table
+      count_nodes([](uint64_t set) { return static_cast<int64_t>(kBitsInByte[set & 0xFF]); });
+    } else {
+      count_nodes([](uint64_t set) { return static_cast<int64_t>(popcount64(set)); });
     }
   }
   int64_t* routes = route_count_.data();

@@ -187,13 +187,14 @@ Reference reference_plan(const std::vector<RoutingBatch>& batches, const Dispatc
 
 // redundant: extra copies of experts 0..redundant-1 (the hottest: ids are skewed low), in the
 // last slots, so that they sit on other ranks than the originals.
-void check_against_reference(int64_t devices, int64_t ep, int64_t etp, std::optional<double> cf, int64_t top_k = 6, int64_t redundant = 0) {
+void check_against_reference(int64_t devices, int64_t ep, int64_t etp, std::optional<double> cf, int64_t top_k = 6, int64_t redundant = 0,
+                             int64_t devices_per_node = 8) {
   DispatchOptions o;
   o.num_experts = 64;
   o.top_k = top_k;
   o.expert_parallel = ep;
   o.expert_tensor_parallel = etp;
-  o.devices_per_node = 8;
+  o.devices_per_node = devices_per_node;
   o.capacity_factor = cf;
   const int64_t tokens = 700;  // more than 255 tokens per source: the bit-sliced counts are emptied mid-source
   std::vector<RoutingBatch> batches(static_cast<size_t>(devices));
@@ -249,6 +250,9 @@ TEST_CASE("dispatch dedup matches a plain count, with and without the 64-device 
   SECTION("32 devices, EP32, dropless, top-8") { check_against_reference(32, 32, 1, std::nullopt, 8); }
   SECTION("64 devices, EP64, dropless, top-8") { check_against_reference(64, 64, 1, std::nullopt, 8); }
   SECTION("64 devices, EP32, two EP groups, dropless") { check_against_reference(64, 32, 1, std::nullopt); }
+  // More than 8 nodes: the nodes a token reaches are counted without the byte table.
+  SECTION("48 devices, 4 per node (12 nodes), EP48 x ETP1, 32 copies, dropless, top-8") { check_against_reference(48, 48, 1, std::nullopt, 8, 32, 4); }
+  SECTION("32 devices, 2 per node (16 nodes), EP32, dropless, top-8") { check_against_reference(32, 32, 1, std::nullopt, 8, 0, 2); }
   // Redundant copies: a token's copy chosen per token (own rank, same node, else any).
   SECTION("32 devices, EP32, 32 redundant, dropless, top-8") { check_against_reference(32, 32, 1, std::nullopt, 8, 32); }
   SECTION("96 devices, EP96, 32 redundant (one expert per rank), dropless, top-8") { check_against_reference(96, 96, 1, std::nullopt, 8, 32); }
