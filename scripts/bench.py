@@ -150,7 +150,7 @@ def main():
           f"commit {info['commit']}, {info['date']}, load average {info['load_average_before']}")
     if base:
         bm = base["machine"]
-        print(f"baseline: {args.baseline} (commit {bm['commit']}, {bm['date']}, {bm['cpu']}, {bm['cores']} cores)")
+        print(f"baseline: {args.baseline} (commit {bm.get('commit')}, {bm.get('date')}, {bm.get('cpu', 'unknown CPU')}, {bm.get('cores')} cores)")
         if (bm.get("cpu"), bm.get("cores")) != (info["cpu"], info["cores"]):
             print("warning: the baseline was measured on another machine: vs_base compares machines as well as builds; "
                   "measure the baseline's commit here (--moesim OLD --commit C --save-baseline FILE)")
