@@ -1,20 +1,14 @@
 #include "sim/moe/dispatch_plan.h"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <stdexcept>
 
+#include "sim/base/bits.h"
+
 namespace moesim {
 namespace {
-constexpr size_t kMaxSameNodeCopies = 64;
-
-// Bits set in each byte value.
-constexpr std::array<uint8_t, 256> kBitsInByte = [] {
-  std::array<uint8_t, 256> t{};
-  for (size_t v = 0; v < t.size(); ++v) t[v] = static_cast<uint8_t>((v & 1) + t[v / 2]);
-  return t;
-}();  // copies on the source's node that share its tokens
+constexpr size_t kMaxSameNodeCopies = 64;  // copies on the source's node that share its tokens
 }  // namespace
 
 int64_t expert_capacity(double capacity_factor, int64_t tokens, int64_t top_k, int64_t experts) {
@@ -231,9 +225,11 @@ void DispatchPlanner::route_each_token(int64_t d, const RoutingBatch& b, Dispatc
   const CopyChoice* choice = choice_.data();
   expert_route_.resize(static_cast<size_t>(E));
   route_rank_.resize(static_cast<size_t>(E) + choice_ranks_.size());
+  int32_t max_copies = 1;
   for (int64_t e = 0; e < E; ++e) {
     expert_route_[e] = single[e] >= 0 ? CopyChoice{static_cast<int32_t>(e), 1} : CopyChoice{static_cast<int32_t>(E) + choice[e].first, choice[e].count};
     route_rank_[e] = single[e];
+    max_copies = std::max(max_copies, expert_route_[e].count);
   }
   std::copy(choice_ranks_.begin(), choice_ranks_.end(), route_rank_.begin() + E);
   const CopyChoice* expert_route = expert_route_.data();
@@ -246,9 +242,6 @@ void DispatchPlanner::route_each_token(int64_t d, const RoutingBatch& b, Dispatc
   token_devices_.resize(static_cast<size_t>(K * ETP));
   // t mod n for every copy count n, stepped with t (a division per replicated assignment was a
   // fifth of this loop at EP320 with redundant experts).
-  int32_t max_copies = 1;
-  for (int64_t e = 0; e < E; ++e)
-    if (single[e] < 0) max_copies = std::max(max_copies, choice[e].count);
   token_mod_.assign(static_cast<size_t>(max_copies) + 1, 0);
   int32_t* t_mod = token_mod_.data();
   for (int64_t t = 0; t < T; ++t) {

@@ -98,24 +98,23 @@ class DispatchTrafficBuilder {
     static constexpr int kPlanes = 8;
     uint64_t plane[kPlanes] = {};
     int pending = 0;
-    void add(uint64_t set, int64_t* counters) {
-      for (uint64_t& p : plane) {
-        const uint64_t carry = p & set;
-        p ^= set;
+    // Adds `set` to the planes p by ripple carry.
+    static void ripple_add(uint64_t (&p)[kPlanes], uint64_t set) {
+      for (uint64_t& pj : p) {
+        const uint64_t carry = pj & set;
+        pj ^= set;
         set = carry;
       }
+    }
+    void add(uint64_t set, int64_t* counters) {
+      ripple_add(plane, set);
       if (++pending == (1 << kPlanes) - 1) drain(counters);
     }
     void add_all(const uint64_t* sets, int64_t n, int64_t* counters) {
       uint64_t p[kPlanes];  // locals: kept in registers (the member planes would be reloaded per set)
       for (int j = 0; j < kPlanes; ++j) p[j] = plane[j];
       for (int64_t i = 0; i < n; ++i) {
-        uint64_t set = sets[i];
-        for (uint64_t& pj : p) {
-          const uint64_t carry = pj & set;
-          pj ^= set;
-          set = carry;
-        }
+        ripple_add(p, sets[i]);
         if (++pending == (1 << kPlanes) - 1) {
           for (int j = 0; j < kPlanes; ++j) plane[j] = p[j];
           drain(counters);

@@ -1,10 +1,9 @@
 #include "sim/scenario/scenario.h"
 
-#include <exception>
-#include <future>
-
 #include <algorithm>
 #include <cstdint>
+#include <exception>
+#include <future>
 #include <tuple>
 
 #include "sim/base/process_memo.h"
