@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 #include <stdexcept>
 
@@ -81,6 +82,8 @@ ExpertSampler::ExpertSampler(std::vector<double> weights, int top_k, int num_gro
   std::iota(gids.begin(), gids.end(), 0);
   groups_.build(group_mass_, gids);
   if (topk_groups_ < num_groups_) build_group_subsets();
+  mark_rejection_only(experts_);
+  for (Alias& table : by_subset_) mark_rejection_only(table);
 }
 
 void ExpertSampler::build_group_subsets() {
@@ -207,24 +210,31 @@ void ExpertSampler::pick_groups(CounterRng& rng, uint8_t* ok) const {
   }
 }
 
+const ExpertSampler::Alias& ExpertSampler::token_table(CounterRng& rng, int32_t& subset) const {
+  subset = -1;
+  if (topk_groups_ == num_groups_) return experts_;
+  subset = subsets_.draw(rng);
+  return by_subset_[static_cast<size_t>(subset)];
+}
+
 void ExpertSampler::sample(CounterRng& rng, int32_t* out) const {
   if (topk_groups_ < num_groups_ && subsets_.columns.empty()) {
     sample_picking_groups(rng, out);
     return;
   }
-  // One table for the whole token: all experts, or the group set's (drawn first). The generator
-  // and the table are held in locals so that the loop keeps them in registers.
+  // One table for the whole token: all experts, or the group set's (drawn first).
   int32_t subset = -1;
-  const Alias* table = &experts_;
-  if (topk_groups_ < num_groups_) {
-    subset = subsets_.draw(rng);
-    table = &by_subset_[subset];
-  }
+  const Alias& table = token_table(rng, subset);
+  sample_from(table, subset, rng, out);
+}
+
+void ExpertSampler::sample_from(const Alias& table, int32_t subset, CounterRng& rng, int32_t* out) const {
+  // The generator and the table are held in locals so that the loop keeps them in registers.
   CounterRng local = rng;  // never addressed (the rare exact draw takes a copy): kept in registers
   const int top_k = top_k_;
-  const Alias::Column* columns = table->columns.data();
-  const uint64_t n_columns = table->columns.size();
-  const double exact_above = kExactAbove * table->mass;
+  const Alias::Column* columns = table.columns.data();
+  const uint64_t n_columns = table.columns.size();
+  const double exact_above = kExactAbove * table.mass;
   double chosen_mass = 0;  // of the table's mass: rejection needs 1 / (1 - share) tries on average
   // Bit (id mod 256) of each chosen id: a clear bit rules a repeat out, and with at most 256
   // experts a set bit is one (no scan of the chosen ids).
@@ -233,9 +243,7 @@ void ExpertSampler::sample(CounterRng& rng, int32_t* out) const {
   for (int k = 0; k < top_k; ++k) {
     int32_t e = -1;
     for (int tries = chosen_mass > exact_above ? kMaxRejections : 0; tries < kMaxRejections; ++tries) {
-      const uint64_t r = local.next();
-      const Alias::Column& c = columns[((r >> 32) * n_columns) >> 32];
-      const int32_t x = static_cast<uint32_t>(r) < c.threshold ? c.keep : c.alias;
+      const int32_t x = Alias::pick(columns, n_columns, local.next());
       const uint64_t seen = chosen_bits[(x >> 6) & 3] >> (x & 63) & 1;
       if (seen == 0 || (!bits_exact && !holds(out, k, x))) {
         e = x;
@@ -244,7 +252,7 @@ void ExpertSampler::sample(CounterRng& rng, int32_t* out) const {
     }
     if (e < 0) {
       CounterRng exact = local;
-      e = draw_after_rejection(exact, out, k, subset, std::max(0.0, table->mass - chosen_mass));
+      e = draw_after_rejection(exact, out, k, subset, std::max(0.0, table.mass - chosen_mass));
       local = exact;
     }
     out[k] = e;
@@ -252,6 +260,62 @@ void ExpertSampler::sample(CounterRng& rng, int32_t* out) const {
     chosen_mass += prob_[out[k]];
   }
   rng = local;
+}
+
+void ExpertSampler::sample_tokens(CounterRng& rng, int64_t tokens, int32_t* out) const {
+  const int top_k = top_k_;
+  if (prob_.size() > 256 || (topk_groups_ < num_groups_ && subsets_.columns.empty())) {
+    for (int64_t t = 0; t < tokens; ++t) sample(rng, out + t * top_k);
+    return;
+  }
+  // stamp[e] == mark: expert e is already one of this token's picks (mark counts tokens).
+  uint32_t stamp[256] = {};
+  uint32_t mark = 0;
+  CounterRng local = rng;
+  for (int64_t t = 0; t < tokens; ++t, out += top_k) {
+    if (++mark == 0) std::fill(stamp, stamp + 256, 0u), mark = 1;
+    int32_t subset = -1;
+    const Alias& table = token_table(local, subset);
+    if (!table.rejection_only) {
+      CounterRng walk = local;
+      sample_from(table, subset, walk, out);
+      local = walk;
+      continue;
+    }
+    const Alias::Column* columns = table.columns.data();
+    const uint64_t n_columns = table.columns.size();
+    for (int k = 0; k < top_k; ++k) {
+      int32_t x = Alias::pick(columns, n_columns, local.next());
+      if (stamp[x] == mark) [[unlikely]] {
+        // The same tries as sample_from: kMaxRejections draws in all, then the exact walk.
+        int tries = 1;
+        for (; tries < kMaxRejections && stamp[x] == mark; ++tries) x = Alias::pick(columns, n_columns, local.next());
+        if (stamp[x] == mark) {
+          double chosen_mass = 0;  // summed in pick order, as sample_from does
+          for (int j = 0; j < k; ++j) chosen_mass += prob_[out[j]];
+          CounterRng exact = local;
+          x = draw_after_rejection(exact, out, k, subset, std::max(0.0, table.mass - chosen_mass));
+          local = exact;
+        }
+      }
+      stamp[x] = mark;
+      out[k] = x;
+    }
+  }
+  rng = local;
+}
+
+void ExpertSampler::mark_rejection_only(Alias& table) const {
+  std::vector<double> p;
+  p.reserve(table.columns.size());
+  for (const Alias::Column& c : table.columns) p.push_back(prob_[static_cast<size_t>(c.keep)]);
+  const size_t others = std::min(p.size(), static_cast<size_t>(top_k_ - 1));
+  std::partial_sort(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(others), p.end(), std::greater<>());
+  double most = 0;  // the most that top_k - 1 picks can hold
+  for (size_t i = 0; i < others; ++i) most += p[i];
+  // Margin for the order of summation: a token's running sum of k < 256 terms is within 256
+  // ulps of this bound.
+  table.rejection_only = most * (1.0 + 1e-12) < kExactAbove * table.mass;
 }
 
 bool ExpertSampler::holds(const int32_t* chosen, int n_chosen, int32_t id) {

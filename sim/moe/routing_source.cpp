@@ -87,7 +87,7 @@ class SampledRouting : public RoutingSource {
     const SampledRoutingMemo::Key key{&s, seed_, layer, micro_batch, device};
     if (memo.enabled() && memo.copy(key, out.experts.size(), out.experts.data())) return;
     CounterRng rng(seed_, static_cast<uint64_t>(layer), static_cast<uint64_t>(micro_batch), static_cast<uint64_t>(device));
-    for (int64_t t = 0; t < tokens; ++t) s.sample(rng, out.experts.data() + t * out.top_k);
+    s.sample_tokens(rng, tokens, out.experts.data());
     if (memo.enabled()) memo.store(key, samplers_[static_cast<size_t>(layer)], out.experts.data(), out.experts.size());
   }
   Json summary() const override { return summary_; }

@@ -109,3 +109,34 @@ TEST_CASE("very skewed popularity: later picks are drawn exactly, by their condi
     }
   }
 }
+
+TEST_CASE("sampling a batch of tokens draws what sampling them one by one draws", "[quick][routing]") {
+  // sample_tokens finds repeats by stamps and skips the chosen mass where no top_k - 1 experts can
+  // reach the exact walk; it must give the same picks and leave the stream in the same place.
+  struct Shape {
+    int experts, top_k, groups, topk_groups;
+    double zipf;
+  };
+  const Shape shapes[] = {
+      {64, 8, 1, 1, 1.2},    // no groups, frequent repeats of the top experts
+      {256, 8, 8, 4, 0.45},  // DeepSeek-V3: a table per group set
+      {256, 8, 8, 4, 2.5},   // the walk: some group sets' tables are not rejection-only
+      {256, 8, 1, 1, 2.5},
+      {12, 6, 1, 1, 0.0},    // uniform: five of twelve chosen, rejection only
+      {8, 5, 1, 1, 0.0},     // uniform: four of eight reach the walk
+      {128, 1, 1, 1, 1.0},
+      {300, 8, 1, 1, 0.8},   // over 256 experts: one by one
+      {256, 8, 16, 8, 0.6},  // group sets too many for tables: groups picked one by one
+  };
+  for (const Shape& sh : shapes) {
+    ExpertSampler s(zipf_weights(sh.experts, sh.zipf, 5, 0), sh.top_k, sh.groups, sh.topk_groups);
+    const int64_t tokens = 3000;
+    std::vector<int32_t> one(static_cast<size_t>(tokens * sh.top_k)), batch(one.size());
+    CounterRng a(4, 1, 2), b(4, 1, 2);
+    for (int64_t t = 0; t < tokens; ++t) s.sample(a, one.data() + t * sh.top_k);
+    s.sample_tokens(b, tokens, batch.data());
+    INFO("experts " << sh.experts << " top-" << sh.top_k << " groups " << sh.groups << " zipf " << sh.zipf);
+    CHECK(one == batch);
+    CHECK(a.next() == b.next());
+  }
+}
