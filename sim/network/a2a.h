@@ -29,7 +29,9 @@ struct A2aInput {
   const CommKernelLaunch* kernel = nullptr;  // DeepEP algorithms: their kernel limits; nullptr: wires only
 };
 
-using A2aFactory = FlowSet (*)(const A2aInput&);
+// An algorithm adds its flows, in a fixed order, to a sink: a FlowSet that keeps them, or the
+// bottleneck model's streamed link loads (sim/network/flow_sink.h).
+using A2aEmitter = void (*)(const A2aInput&, FlowSink&);
 
 // What an algorithm moves and what DeepEP's benchmarks count for it, asked by callers instead of
 // its name (sim/network/a2a_wire.h turns these into bytes per unit).
@@ -48,17 +50,25 @@ struct A2aTraits {
   bool rdma_only = false;              // every message NIC to NIC, even to peers in the scale-up domain
 };
 
-using A2aRegistry = Registry<A2aFactory, A2aTraits>;
+using A2aRegistry = Registry<A2aEmitter, A2aTraits>;
 const A2aRegistry& a2a_registry();
 
 // One flow per (source, destination device) pair, `count` tokens or messages each, on `route`
-// (reversed for combine); a device's own share stays put. Shared by pairwise and low latency.
-FlowSet device_pair_flows(const A2aInput& in, bool count_messages, Route (Topology::*route)(int64_t, int64_t) const);
+// (reversed for combine); a device's own share stays put.
+void device_pair_flows(const A2aInput& in, bool count_messages, Route (Topology::*route)(int64_t, int64_t) const, FlowSink& out);
 
-// The algorithms (also reachable through the registry).
+// The algorithms, adding their flows to `out` (the registry's emitters).
+void emit_pairwise(const A2aInput& in, FlowSink& out);
+void emit_hierarchical(const A2aInput& in, FlowSink& out);
+void emit_low_latency(const A2aInput& in, FlowSink& out);       // NVLink inside the scale-up domain, RDMA across
+void emit_low_latency_rdma(const A2aInput& in, FlowSink& out);  // NIC to NIC for every peer
+
+// The flows an emitter adds, kept in a FlowSet on in.topology.
+FlowSet collect_flows(A2aEmitter emit, const A2aInput& in);
+// The algorithms' flows, kept.
 FlowSet a2a_pairwise(const A2aInput& in);
 FlowSet a2a_hierarchical(const A2aInput& in);
-FlowSet a2a_low_latency(const A2aInput& in);       // NVLink inside the scale-up domain, RDMA across
-FlowSet a2a_low_latency_rdma(const A2aInput& in);  // NIC to NIC for every peer
+FlowSet a2a_low_latency(const A2aInput& in);
+FlowSet a2a_low_latency_rdma(const A2aInput& in);
 
 }  // namespace moesim

@@ -27,11 +27,10 @@
 
 namespace moesim {
 
-FlowSet a2a_hierarchical(const A2aInput& in) {
+void emit_hierarchical(const A2aInput& in, FlowSink& set) {
   const Topology& topo = *in.topology;
   const DispatchTraffic& tr = *in.traffic;
   const int64_t G = tr.devices_per_node, D = tr.devices;
-  FlowSet set(topo);
   const bool back = in.phase == A2aPhase::Combine;
   const bool across_nodes = in.kernel && normal_across_nodes(*in.kernel, G);
   // RDMA legs, one per (source, destination node) other than its own.
@@ -68,7 +67,6 @@ FlowSet a2a_hierarchical(const A2aInput& in) {
       else if (back) set.add(topo.route(j, f), j, f, bytes, warps);
       else set.add(topo.route(f, j), f, j, bytes, warps);
     }
-  return set;
 }
 
 }  // namespace moesim

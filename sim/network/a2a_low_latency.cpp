@@ -18,10 +18,9 @@
 namespace moesim {
 namespace {
 
-FlowSet low_latency_flows(const A2aInput& in, bool nvlink_peers) {
+void low_latency_flows(const A2aInput& in, bool nvlink_peers, FlowSink& set) {
   const Topology& topo = *in.topology;
   const DispatchTraffic& tr = *in.traffic;
-  FlowSet set(topo);
   // One flow per (source, destination) pair; a scale-out path has at most 7 links and the kernel's.
   set.reserve(tr.to_device.size(), tr.to_device.size() * 8);
   const bool back = in.phase == A2aPhase::Combine;
@@ -44,13 +43,12 @@ FlowSet low_latency_flows(const A2aInput& in, bool nvlink_peers) {
       const bool nvlink = nvlink_peers && topo.same_scale_up_domain(from, to);
       set.add(nvlink ? topo.route(from, to) : topo.scale_out_route(from, to), from, to, bytes, sms);
     }
-  return set;
 }
 
 }  // namespace
 
-FlowSet a2a_low_latency(const A2aInput& in) { return low_latency_flows(in, true); }
+void emit_low_latency(const A2aInput& in, FlowSink& out) { low_latency_flows(in, true, out); }
 
-FlowSet a2a_low_latency_rdma(const A2aInput& in) { return low_latency_flows(in, false); }
+void emit_low_latency_rdma(const A2aInput& in, FlowSink& out) { low_latency_flows(in, false, out); }
 
 }  // namespace moesim

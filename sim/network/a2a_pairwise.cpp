@@ -7,10 +7,9 @@
 
 namespace moesim {
 
-FlowSet device_pair_flows(const A2aInput& in, bool count_messages, Route (Topology::*route)(int64_t, int64_t) const) {
+void device_pair_flows(const A2aInput& in, bool count_messages, Route (Topology::*route)(int64_t, int64_t) const, FlowSink& set) {
   const Topology& topo = *in.topology;
   const DispatchTraffic& tr = *in.traffic;
-  FlowSet set(topo);
   const bool back = in.phase == A2aPhase::Combine;
   for (int64_t s = 0; s < tr.devices; ++s)
     for (const auto* e = tr.device_begin(s); e != tr.device_end(s); ++e) {
@@ -20,9 +19,19 @@ FlowSet device_pair_flows(const A2aInput& in, bool count_messages, Route (Topolo
       if (back) set.add((topo.*route)(e->dst, s), e->dst, s, bytes);
       else set.add((topo.*route)(s, e->dst), s, e->dst, bytes);
     }
+}
+
+void emit_pairwise(const A2aInput& in, FlowSink& out) { device_pair_flows(in, false, &Topology::route, out); }
+
+FlowSet collect_flows(A2aEmitter emit, const A2aInput& in) {
+  FlowSet set(*in.topology);
+  emit(in, set);
   return set;
 }
 
-FlowSet a2a_pairwise(const A2aInput& in) { return device_pair_flows(in, false, &Topology::route); }
+FlowSet a2a_pairwise(const A2aInput& in) { return collect_flows(&emit_pairwise, in); }
+FlowSet a2a_hierarchical(const A2aInput& in) { return collect_flows(&emit_hierarchical, in); }
+FlowSet a2a_low_latency(const A2aInput& in) { return collect_flows(&emit_low_latency, in); }
+FlowSet a2a_low_latency_rdma(const A2aInput& in) { return collect_flows(&emit_low_latency_rdma, in); }
 
 }  // namespace moesim

@@ -15,26 +15,26 @@ A2aRegistry build_registry() {
   low_latency_rdma.rdma_only = true;
   A2aRegistry r;
   r.add({"pairwise", "NCCL-style all-to-allv: each device pair's deduplicated tokens on its own fewest-hop route (NVLink in a node, NIC across)",
-         "NCCL user guide, point-to-point all-to-all (docs.nvidia.com/deeplearning/nccl/user-guide/docs/usage/p2p.html)", &a2a_pairwise, nccl});
+         "NCCL user guide, point-to-point all-to-all (docs.nvidia.com/deeplearning/nccl/user-guide/docs/usage/p2p.html)", &emit_pairwise, nccl});
   r.add({"deepep-normal",
          "DeepEP normal kernels: RDMA once per (token, destination node) to the same-local-index GPU, NVLink forwarding inside the node; "
          "combine reduces in the node then one RDMA transfer per (token, source node)",
          "DeepEP README and docs/legacy.md (github.com/deepseek-ai/DeepEP), normal kernels with NVLink and RDMA forwarding; DeepSeek-V3 "
          "report arXiv:2412.19437 Sec. 3.2.2",
-         &a2a_hierarchical, normal});
+         &emit_hierarchical, normal});
   r.add({"hccl-hierarchical",
          "the same two-level scheme on Ascend: RoCE once per (token, destination server), then the HCCS mesh inside it",
          "CANN ops-transformer MoeDistributeDispatch/Combine, Atlas A2 layered kernel (mc2/moe_distribute_dispatch, "
          "moe_distribute_dispatch_a2_layered.h); not validated against a measurement",
-         &a2a_hierarchical, hccl});
+         &emit_hierarchical, hccl});
   r.add({"deepep-low-latency",
          "DeepEP low-latency kernels (decode): one message per (token, expert), over NVLink to peers in the same scale-up domain and RDMA "
          "to the others, no forwarding; limited by the SMs the kernel launches",
          "DeepEP README and tests/test_low_latency.py after PR #173 (2025-06, NVLink for intranode peers); csrc/kernels/internode_ll.cu",
-         &a2a_low_latency, low_latency});
+         &emit_low_latency, low_latency});
   r.add({"deepep-low-latency-rdma",
          "DeepEP low-latency kernels as first published, pure RDMA: every (token, expert) message NIC to NIC, even inside a node",
-         "DeepEP README at commit 3b1045d (2025-04-22), low-latency kernels with pure RDMA; tests/test_low_latency.py", &a2a_low_latency_rdma,
+         "DeepEP README at commit 3b1045d (2025-04-22), low-latency kernels with pure RDMA; tests/test_low_latency.py", &emit_low_latency_rdma,
          low_latency_rdma});
   return r;
 }

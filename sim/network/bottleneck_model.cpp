@@ -8,21 +8,12 @@ namespace moesim {
 
 void LinkLoads::add(const FlowSet& set, CollectiveResult& r) {
   const Topology& topo = set.topology();
-  if (bytes_.size() < set.num_links()) bytes_.resize(set.num_links(), 0.0);
+  make_room(set.num_links());
   for (const auto& f : set.flows()) {
     const double b = f.bytes * f.weight;
-    ++r.flows;
-    if (f.src == f.dst) {
-      r.bytes_staged += b;
-    } else {
-      r.bytes_total += b;
-      (topo.node_of(f.src) == topo.node_of(f.dst) ? r.bytes_intra_node : r.bytes_inter_node) += b;
-    }
+    count_flow(topo, f.src, f.dst, b, r);
     const int32_t* path = set.path(f);
-    for (int32_t h = 0; h < f.hops; ++h) {
-      if (bytes_[path[h]] == 0) touched_.push_back(path[h]);
-      bytes_[path[h]] += b;
-    }
+    for (int32_t h = 0; h < f.hops; ++h) add_to_link(path[h], b);
   }
 }
 
@@ -66,6 +57,47 @@ CollectiveResult BottleneckModel::finish(const FlowSet& set, CollectiveResult& r
   loads_.finish(set, r);
   if (r.max_link_utilization > 1.0 + 1e-9) throw std::logic_error("bottleneck model charged a link above 100%");
   return r;
+}
+
+// A sink that does at once, per flow, what FlowSet::add then LinkLoads::add do: the same filter,
+// the same latency, the same additions (a flow's weight is 1 until merged, and nothing merges here).
+class BottleneckModel::StreamedFlows final : public FlowSink {
+ public:
+  StreamedFlows(const Topology& topo, LinkLoads& loads, CollectiveResult& r) : topo_(topo), kernel_links_(topo), loads_(loads), r_(r) {
+    loads_.make_room(topo.num_links());
+  }
+  using FlowSink::add;
+  void add(const Route& route, int64_t src, int64_t dst, double bytes, int32_t kernel_link) override {
+    if ((route.empty() && kernel_link < 0) || !(bytes > 0)) return;
+    max_latency_ = max(max_latency_, topo_.latency_of(route));
+    const double b = bytes * 1.0;  // FlowSet's weight
+    loads_.count_flow(topo_, static_cast<int32_t>(src), static_cast<int32_t>(dst), b, r_);
+    for (int32_t link : route) loads_.add_to_link(link, b);
+    if (kernel_link >= 0) loads_.add_to_link(kernel_link, b);
+  }
+  int32_t add_kernel_link(const char* role, int64_t device, int64_t peer, double capacity_Bps) override {
+    const int32_t id = kernel_links_.add_kernel_link(role, device, peer, capacity_Bps);
+    loads_.make_room(kernel_links_.num_links());
+    return id;
+  }
+  void reserve(size_t /*flows*/, size_t /*links*/) override {}
+  const FlowSet& links() const { return kernel_links_; }  // the topology's and the kernel links (no flows)
+  SimTime max_latency() const { return max_latency_; }
+
+ private:
+  const Topology& topo_;
+  FlowSet kernel_links_;
+  LinkLoads& loads_;
+  CollectiveResult& r_;
+  SimTime max_latency_;
+};
+
+CollectiveResult BottleneckModel::run_streamed(const std::function<void(FlowSink&)>& emit, SimTime fixed_latency) {
+  CollectiveResult r;
+  StreamedFlows sink(topo_, loads_, r);
+  emit(sink);
+  if (r.flows == 0) return CollectiveResult();  // as run() for an empty set
+  return finish(sink.links(), r, sink.max_latency(), fixed_latency);
 }
 
 CollectiveResult BottleneckModel::run(const FlowSet& set, SimTime fixed_latency) {

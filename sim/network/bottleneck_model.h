@@ -3,6 +3,7 @@
 // (bandwidth x efficiency), plus the longest route latency and a fixed software latency. No link
 // can exceed 100% by construction. The fast mode; flow_model.h shares links by max-min fairness.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,26 @@ struct CollectiveResult {
 class LinkLoads {
  public:
   void add(const FlowSet& flows, CollectiveResult& r);
+  // One flow of `b` bytes (its weight included) from device src to dst, in two steps:
+  // count_flow adds it to r's totals, add_to_link to one link of its path (call for each, in
+  // path order). Links must have room (make_room: the FlowSet's num_links()).
+  void count_flow(const Topology& topo, int32_t src, int32_t dst, double b, CollectiveResult& r) {
+    ++r.flows;
+    if (src == dst) {
+      r.bytes_staged += b;
+      return;
+    }
+    r.bytes_total += b;
+    (topo.node_of(src) == topo.node_of(dst) ? r.bytes_intra_node : r.bytes_inter_node) += b;
+  }
+  void add_to_link(int32_t link, double b) {
+    double& bytes = bytes_[static_cast<size_t>(link)];
+    if (bytes == 0) touched_.push_back(link);
+    bytes += b;
+  }
+  void make_room(size_t links) {
+    if (bytes_.size() < links) bytes_.resize(links, 0.0);
+  }
   double busiest_seconds(const FlowSet& flows) const;  // most loaded link at its achievable rate
   void finish(const FlowSet& flows, CollectiveResult& r);  // bottleneck, utilisation, egress/ingress; resets
 
@@ -47,8 +68,14 @@ class BottleneckModel {
  public:
   explicit BottleneckModel(const Topology& topology) : topo_(topology) {}
   CollectiveResult run(const FlowSet& flows, SimTime fixed_latency);
+  // run() for the flows that `emit` adds to the sink it is given, without keeping them: each
+  // flow's bytes go onto its links as it arrives. The additions are run()'s, in run()'s order, so
+  // the result is the same to the last bit (unit test in test_comm.cpp); a decode all-to-all at
+  // EP320 has about 100,000 flows that are then never stored.
+  CollectiveResult run_streamed(const std::function<void(FlowSink&)>& emit, SimTime fixed_latency);
 
  private:
+  class StreamedFlows;
   CollectiveResult finish(const FlowSet& set, CollectiveResult& r, SimTime max_latency, SimTime fixed_latency);
   const Topology& topo_;
   LinkLoads loads_;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/network/flow_sink.h"
 #include "sim/network/topology.h"
 
 namespace moesim {
@@ -32,15 +33,16 @@ struct KernelLink {
   double capacity_Bps = 0;
 };
 
-class FlowSet {
+class FlowSet final : public FlowSink {
  public:
   explicit FlowSet(const Topology& topology) : topo_(&topology) {}
   // Adds `bytes` from src to dst along `route`, then through `kernel_link` (an id from
   // add_kernel_link) if given; nothing for no bytes, or an empty route without a kernel link (a
   // kernel's copy into the device's own buffers is a flow through its kernel link alone).
-  void add(const Route& route, int64_t src, int64_t dst, double bytes, int32_t kernel_link = -1);
+  using FlowSink::add;
+  void add(const Route& route, int64_t src, int64_t dst, double bytes, int32_t kernel_link) override;
   // A new kernel link of `capacity_Bps` (> 0); returns its id (after the topology's links).
-  int32_t add_kernel_link(const char* role, int64_t device, int64_t peer, double capacity_Bps);
+  int32_t add_kernel_link(const char* role, int64_t device, int64_t peer, double capacity_Bps) override;
   // Any link of a path: the topology's (bandwidth x efficiency) or a kernel link.
   size_t num_links() const { return topo_->num_links() + kernel_links_.size(); }
   bool is_kernel_link(int32_t link) const { return static_cast<size_t>(link) >= topo_->num_links(); }
@@ -53,7 +55,7 @@ class FlowSet {
   size_t size() const { return flows_.size(); }
   void clear() { flows_.clear(), links_.clear(), kernel_links_.clear(); }
   // Room for `flows` flows of `links` path entries in all (saves regrowing large sets).
-  void reserve(size_t flows, size_t links) { flows_.reserve(flows), links_.reserve(links); }
+  void reserve(size_t flows, size_t links) override { flows_.reserve(flows), links_.reserve(links); }
   double bytes_total() const;
   // Merges flows with identical paths and byte counts into one of summed weight. Max-min gives
   // such flows equal rates at every instant, so the answer is unchanged; order is kept.

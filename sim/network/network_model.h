@@ -23,13 +23,18 @@ const char* network_model_name(NetworkModelKind kind);
 class NetworkModel {
  public:
   NetworkModel(const Topology& topology, NetworkModelKind kind, FlowModelOptions flow_options = {})
-      : kind_(kind), bottleneck_(topology), flow_(topology, flow_options) {}
+      : topo_(&topology), kind_(kind), bottleneck_(topology), flow_(topology, flow_options) {}
   NetworkModelKind kind() const { return kind_; }
   CollectiveResult run(const FlowSet& flows, SimTime fixed_latency) {
     return kind_ == NetworkModelKind::Flow ? flow_.run(flows, fixed_latency) : bottleneck_.run(flows, fixed_latency);
   }
+  // The collective whose flows `emit` adds to the sink it is given (on this model's topology): the
+  // bottleneck model takes them as they come (BottleneckModel::run_streamed), the flow model keeps
+  // them first. The same result as run() on the FlowSet they make.
+  CollectiveResult run(const std::function<void(FlowSink&)>& emit, SimTime fixed_latency);
 
  private:
+  const Topology* topo_;
   NetworkModelKind kind_;
   BottleneckModel bottleneck_;
   FlowModel flow_;

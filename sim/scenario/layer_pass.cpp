@@ -190,7 +190,9 @@ void retime_as_nccl(const Topology& topo, const HardwareProfile& hw, CollectiveR
 }  // namespace
 
 CollectiveResult MoeLayerPlanner::collective(const DispatchTraffic& traffic, A2aPhase phase, double bytes) {
-  CollectiveResult r = net_.run(sc_.a2a().factory(A2aInput{&sc_.topology(), &traffic, phase, bytes, sc_.a2a_kernel()}), sc_.a2a_latency(phase));
+  const A2aInput in{&sc_.topology(), &traffic, phase, bytes, sc_.a2a_kernel()};
+  const A2aEmitter emit = sc_.a2a().factory;
+  CollectiveResult r = net_.run([&](FlowSink& flows) { emit(in, flows); }, sc_.a2a_latency(phase));
   // An experiment that fixes the call's time keeps the network model's transfer.
   if (sc_.a2a().traits.kernel == A2aKernel::Nccl && !sc_.config().moe.all_to_all_latency) retime_as_nccl(sc_.topology(), sc_.config().hardware, r);
   return r;

@@ -2,11 +2,13 @@
 // flow-level max-min), cases where max-min and the bottleneck bound differ, the all-to-all
 // algorithms on hand-made traffic, and the validation against DeepEP's published tables
 // (docs/comm-validation.md).
+#include <algorithm>
 #include <map>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
+#include "sim/base/counter_rng.h"
 #include "sim/cli/cli.h"
 #include "sim/network/a2a.h"
 #include "sim/network/a2a_bench.h"
@@ -512,4 +514,45 @@ TEST_CASE("comm a2a flags are checked one at a time, and --tolerance only with t
   CHECK(cli::comm(with({"--network", "flow", "--tolerance", "0.01"})) == 0);
   CHECK(cli::comm(with({"--groups", "4", "--topk-groups", "2"})) == 0);
   CHECK(cli::comm(with({"--groups", "4"})) == 2);  // no --topk-groups: no group limit, the flag would change nothing
+}
+
+TEST_CASE("comm: the bottleneck model's streamed flows give what the kept flow set gives, bit for bit", "[quick][comm]") {
+  // 3 nodes of 4 GPUs, uneven random top-3 traffic (some devices send nothing), a byte size with
+  // a fraction so that the order of the additions shows in the last bits; every algorithm, both
+  // phases, with and without the DeepEP kernels' limits.
+  auto t = frozen(3, 4);
+  DispatchTrafficBuilder b(12, 4);
+  CounterRng rng(7, 1);
+  for (int i = 0; i < 2000; ++i) {
+    const int64_t src = i / 200;  // sources 0 to 9 in ascending order; 10 and 11 send nothing
+    int32_t devs[3];
+    int n = 0;
+    for (int k = 0; k < 3; ++k) {
+      const auto d = static_cast<int32_t>(rng.below(12));
+      if (std::find(devs, devs + n, d) == devs + n) devs[n++] = d;
+    }
+    b.add_token(src, devs, n);
+  }
+  const DispatchTraffic tr = b.finish();
+  CommKernelLaunch launch;
+  launch.ranks = 12;
+  launch.experts = 24;
+  launch.top_k = 3;
+  const SimTime fixed = SimTime::from_ps(1234567);
+  for (const auto& entry : a2a_registry().entries())
+    for (const A2aPhase phase : {A2aPhase::Dispatch, A2aPhase::Combine})
+      for (const CommKernelLaunch* kernel : std::vector<const CommKernelLaunch*>{nullptr, &launch}) {
+        INFO(entry.name << (phase == A2aPhase::Combine ? " combine" : " dispatch") << (kernel ? " with kernel limits" : ""));
+        const A2aInput in{&t, &tr, phase, 7168.3, kernel};
+        BottleneckModel kept(t), streamed(t);
+        const CollectiveResult a = kept.run(collect_flows(entry.factory, in), fixed);
+        const CollectiveResult s = streamed.run_streamed([&](FlowSink& out) { entry.factory(in, out); }, fixed);
+        REQUIRE(a.flows > 0);
+        test::check_same_result(a, s);
+        // A model object is reused across collectives: a second streamed run starts clean.
+        test::check_same_result(a, streamed.run_streamed([&](FlowSink& out) { entry.factory(in, out); }, fixed));
+      }
+  // No flows at all: the empty result, as for an empty set.
+  BottleneckModel m(t);
+  test::check_same_result(m.run(FlowSet(t), fixed), m.run_streamed([](FlowSink&) {}, fixed));
 }

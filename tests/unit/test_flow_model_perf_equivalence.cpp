@@ -129,15 +129,6 @@ double reference_end_s(const FlowSet& set) {
   return end;
 }
 
-void check_same(const CollectiveResult& a, const CollectiveResult& b) {
-  CHECK(a.duration == b.duration);
-  CHECK(a.rate_updates == b.rate_updates);
-  CHECK(a.flows == b.flows);
-  CHECK(a.bytes_total == b.bytes_total);
-  CHECK(a.bytes_staged == b.bytes_staged);
-  CHECK(a.max_link_utilization == b.max_link_utilization);
-  CHECK(a.bottleneck_link == b.bottleneck_link);
-}
 
 }  // namespace
 
@@ -170,8 +161,8 @@ TEST_CASE("flow model: results are reproducible and a reused model keeps no stat
     FlowModel reused(t), fresh(t);
     const CollectiveResult first = reused.run(a, SimTime());
     reused.run(b, SimTime());
-    check_same(reused.run(a, SimTime()), first);
-    check_same(fresh.run(a, SimTime()), first);
+    test::check_same_result(reused.run(a, SimTime()), first);
+    test::check_same_result(fresh.run(a, SimTime()), first);
   }
 }
 
