@@ -129,7 +129,6 @@ double reference_end_s(const FlowSet& set) {
   return end;
 }
 
-
 }  // namespace
 
 TEST_CASE("flow model: completion times match a reference progressive filling", "[quick][comm][flow]") {
