@@ -69,10 +69,14 @@ class BottleneckModel::StreamedFlows final : public FlowSink {
   using FlowSink::add;
   void add(const Route& route, int64_t src, int64_t dst, double bytes, int32_t kernel_link) override {
     if ((route.empty() && kernel_link < 0) || !(bytes > 0)) return;
-    max_latency_ = max(max_latency_, topo_.latency_of(route));
     const double b = bytes * 1.0;  // FlowSet's weight
     loads_.count_flow(topo_, static_cast<int32_t>(src), static_cast<int32_t>(dst), b, r_);
-    for (int32_t link : route) loads_.add_to_link(link, b);
+    SimTime latency;  // Topology::latency_of, summed on the way
+    for (int32_t link : route) {
+      latency += topo_.link_latency(link);
+      loads_.add_to_link(link, b);
+    }
+    max_latency_ = max(max_latency_, latency);
     if (kernel_link >= 0) loads_.add_to_link(kernel_link, b);
   }
   int32_t add_kernel_link(const char* role, int64_t device, int64_t peer, double capacity_Bps) override {

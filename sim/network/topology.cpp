@@ -118,12 +118,6 @@ double Topology::scale_up_Bps(int64_t device) const {
   return link(t.dev_to_port[d]).bandwidth_Bps;
 }
 
-SimTime Topology::latency_of(const Route& r) const {
-  SimTime t;
-  for (int32_t l : r) t += SimTime::from_ps(latency_ps_[static_cast<size_t>(l)]);
-  return t;
-}
-
 void Topology::check_route(int64_t src, int64_t dst, const Route& r, const std::vector<int32_t>& hops) const {
   auto fail = [&](const char* what) { throw std::logic_error(fmt::format("topology {}: route gpu{} -> gpu{} {}", generator_, src, dst, what)); };
   if (r.empty()) fail("is empty");

@@ -118,7 +118,12 @@ class Topology {
   // (both directions), or its loopback link on a mesh. Used by algorithms whose kernels pass kept
   // tokens through the same buffers as sent ones (DeepEP's normal kernels).
   Route staging_route(int64_t device) const;
-  SimTime latency_of(const Route& r) const;
+  SimTime latency_of(const Route& r) const {
+    SimTime t;
+    for (int32_t l : r) t += link_latency(l);
+    return t;
+  }
+  SimTime link_latency(int32_t link) const { return SimTime::from_ps(latency_ps_[static_cast<size_t>(link)]); }
   // A device's scale-up bandwidth per direction (its switch port, or its mesh loopback at the
   // profile's scale-up rate); its NIC port's where it has no scale-up fabric.
   double scale_up_Bps(int64_t device) const;
