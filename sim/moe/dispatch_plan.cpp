@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <utility>
 
 #include "sim/base/bits.h"
 
@@ -48,7 +49,7 @@ const DispatchResult& DispatchPlanner::plan(const std::function<const RoutingBat
     }
   slot_ptr_.resize(devices_);
   for (int64_t x = 0; x < devices_; ++x) slot_ptr_[x] = r_.slot_tokens[x].data();
-  DispatchTrafficBuilder traffic(devices_, o_.devices_per_node);
+  DispatchTrafficBuilder traffic(devices_, o_.devices_per_node, std::move(r_.traffic));  // the last plan's room
   for (int64_t d = 0; d < devices_; ++d) plan_device(d, batch_of(d), p, traffic);
   r_.traffic = traffic.finish();
   for (int64_t s = 0; s < devices_; ++s) r_.local_tokens += r_.traffic.tokens_to(s, s);

@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 namespace moesim {
 
-DispatchTrafficBuilder::DispatchTrafficBuilder(int64_t devices, int64_t devices_per_node) {
+DispatchTrafficBuilder::DispatchTrafficBuilder(int64_t devices, int64_t devices_per_node, DispatchTraffic recycled) : t_(std::move(recycled)) {
   if (devices < 1 || devices_per_node < 1 || devices % devices_per_node != 0)
     throw std::invalid_argument("dispatch traffic: devices must be a positive multiple of devices_per_node");
+  t_.to_device.clear();
+  t_.to_node.clear();
   t_.devices = devices;
   t_.devices_per_node = devices_per_node;
   t_.device_row.assign(static_cast<size_t>(devices) + 1, 0);
@@ -32,22 +35,6 @@ void DispatchTrafficBuilder::switch_to(int64_t src) {
   current_ = src;
 }
 
-template <class Emit>
-void DispatchTrafficBuilder::emit_ascending(std::vector<int32_t>& touched, size_t universe, Emit emit) {
-  // A source that reaches most destinations (decode at EP320 reaches all 320) is cheaper to scan in
-  // order than to sort: mark the touched ids, then walk them ascending. Both give the same order.
-  if (touched.size() * 16 > universe) {
-    mark_.assign(universe, 0);
-    for (int32_t id : touched) mark_[static_cast<size_t>(id)] = 1;
-    for (size_t id = 0; id < universe; ++id)
-      if (mark_[id]) emit(static_cast<int32_t>(id));
-  } else {
-    std::sort(touched.begin(), touched.end());
-    for (int32_t id : touched) emit(id);
-  }
-  touched.clear();
-}
-
 void DispatchTrafficBuilder::SlicedCounts::drain(int64_t* counters) {
   for (int j = 0; j < kPlanes; ++j) {
     for (uint64_t bits = plane[j]; bits != 0; bits &= bits - 1) counters[__builtin_ctzll(bits)] += int64_t{1} << j;
@@ -68,11 +55,21 @@ void DispatchTrafficBuilder::flush() {
       packed_tokens_[i] = 0;
     }
   }
-  emit_ascending(touched_devices_, dev_tokens_.size(), [&](int32_t d) {
-    if (dev_tokens_[static_cast<size_t>(d)] == 0 && dev_messages_[static_cast<size_t>(d)] == 0) return;  // listed twice
-    t_.to_device.push_back({d, dev_tokens_[static_cast<size_t>(d)], dev_messages_[static_cast<size_t>(d)]});
-    dev_tokens_[static_cast<size_t>(d)] = dev_messages_[static_cast<size_t>(d)] = 0;
-  });
+  auto emit = [&](size_t d) {
+    if (dev_tokens_[d] == 0 && dev_messages_[d] == 0) return;  // listed twice, or (scan) not reached
+    t_.to_device.push_back({static_cast<int32_t>(d), dev_tokens_[d], dev_messages_[d]});
+    dev_tokens_[d] = dev_messages_[d] = 0;
+  };
+  // The destinations in ascending order. A source that reaches most of them (decode at EP320
+  // reaches all 320) is cheaper to scan than to sort; every device with tokens also has messages,
+  // so the touched list holds every device with counts.
+  if (touched_devices_.size() * 16 > dev_tokens_.size()) {
+    for (size_t d = 0; d < dev_tokens_.size(); ++d) emit(d);
+  } else {
+    std::sort(touched_devices_.begin(), touched_devices_.end());
+    for (int32_t d : touched_devices_) emit(static_cast<size_t>(d));
+  }
+  touched_devices_.clear();
   for (size_t n = 0; n < node_tokens_.size(); ++n)
     if (node_tokens_[n] > 0) {
       t_.to_node.push_back({static_cast<int32_t>(n), node_tokens_[n]});

@@ -49,7 +49,9 @@ struct DispatchTraffic {
 
 class DispatchTrafficBuilder {
  public:
-  DispatchTrafficBuilder(int64_t devices, int64_t devices_per_node);
+  // `recycled`: a finished traffic whose vectors are reused for their room (contents dropped):
+  // a planner that builds one per layer keeps its memory instead of growing new vectors.
+  DispatchTrafficBuilder(int64_t devices, int64_t devices_per_node, DispatchTraffic recycled = {});
   // One token of `src`: expert_devices[0..n) holds the device of each of its kept (token, expert)
   // assignments (repeats when several of its experts share a device). Sources must come in
   // ascending order (all of a source's tokens and counts before the next source's).
@@ -127,16 +129,12 @@ class DispatchTrafficBuilder {
   };
   void switch_to(int64_t src);
   void flush();
-  // Calls emit(id) for each touched id in ascending order, then clears `touched`.
-  template <class Emit>
-  void emit_ascending(std::vector<int32_t>& touched, size_t universe, Emit emit);
   DispatchTraffic t_;
   int64_t current_ = -1;
   std::vector<int64_t> dev_tokens_, dev_messages_, node_tokens_;
   std::vector<int32_t> touched_devices_;
   std::vector<int64_t> dev_stamp_, node_stamp_;
   std::vector<int32_t> node_of_;
-  std::vector<uint8_t> mark_;  // scratch of emit_ascending
   SlicedCounts dev_sliced_, node_sliced_;  // add_token_devices' pending counts
   SlicedCounts packed_sliced_;             // add_packed_token_sets' pending counts
   int64_t packed_tokens_[kMaskDevices] = {};  // their drained counts, unpacked at flush
