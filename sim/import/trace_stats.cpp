@@ -19,38 +19,70 @@
 namespace moesim {
 namespace {
 
-LayerAffinity affinity(const std::vector<std::vector<double>>& joint, int64_t from, const std::string& basis) {
-  const size_t A = joint.size(), B = A ? joint[0].size() : 0;
-  std::vector<double> row(A, 0.0), col(B, 0.0);
-  double n = 0, best_successors = 0;
-  for (size_t a = 0; a < A; ++a) {
-    double best = 0;
-    for (size_t b = 0; b < B; ++b) {
-      row[a] += joint[a][b];
-      col[b] += joint[a][b];
-      best = std::max(best, joint[a][b]);
-    }
-    n += row[a];
-    best_successors += best;
+// One non-zero count n(a, b) of a joint table; a table is its cells in row-major order (a, then b
+// ascending), so that every sum below adds in the order of a walk over the full table.
+struct JointCell {
+  int32_t a = 0, b = 0;
+  double n = 0;
+};
+
+LayerAffinity affinity(const std::vector<JointCell>& joint, size_t A, size_t B, int64_t from, const std::string& basis) {
+  std::vector<double> row(A, 0.0), col(B, 0.0), best(A, 0.0);
+  for (const JointCell& c : joint) {
+    row[static_cast<size_t>(c.a)] += c.n;
+    col[static_cast<size_t>(c.b)] += c.n;
+    best[static_cast<size_t>(c.a)] = std::max(best[static_cast<size_t>(c.a)], c.n);
   }
+  double n = 0, best_successors = 0;
+  for (size_t a = 0; a < A; ++a) n += row[a], best_successors += best[a];
   LayerAffinity out;
   out.from_layer = from;
   out.basis = basis;
   if (n <= 0) return out;
   double mi = 0, cells = 0, rows = 0, cols = 0;
-  for (size_t a = 0; a < A; ++a) {
-    rows += row[a] > 0;
-    for (size_t b = 0; b < B; ++b)
-      if (joint[a][b] > 0) {
-        mi += joint[a][b] / n * std::log2(joint[a][b] * n / (row[a] * col[b]));
-        cells += 1;
-      }
-  }
+  for (const JointCell& c : joint)
+    if (c.n > 0) {
+      mi += c.n / n * std::log2(c.n * n / (row[static_cast<size_t>(c.a)] * col[static_cast<size_t>(c.b)]));
+      cells += 1;
+    }
+  for (double r : row) rows += r > 0;
   for (double c : col) cols += c > 0;
   out.mi_bits = std::max(0.0, mi - (cells - rows - cols + 1) / (2 * n * std::log(2.0)));
   out.hit = best_successors / n;
-  out.hit_independent = *std::max_element(col.begin(), col.end()) / n;
+  out.hit_independent = B ? *std::max_element(col.begin(), col.end()) / n : 0.0;
   return out;
+}
+
+std::vector<JointCell> cells_of(const std::vector<std::vector<double>>& dense) {
+  std::vector<JointCell> cells;
+  for (size_t a = 0; a < dense.size(); ++a)
+    for (size_t b = 0; b < dense[a].size(); ++b)
+      if (dense[a][b] != 0) cells.push_back({static_cast<int32_t>(a), static_cast<int32_t>(b), dense[a][b]});
+  return cells;
+}
+
+// The joint counts of (prev[t], cur[t]) over experts [0, E): a table while E x E stays small,
+// else the pairs sorted (a trace may declare up to 2^20 experts: the table would not fit).
+std::vector<JointCell> pair_cells(const std::vector<int32_t>& prev, const std::vector<int32_t>& cur, size_t E) {
+  constexpr size_t kMaxTableCells = size_t{1} << 22;
+  std::vector<JointCell> cells;
+  if (E * E <= kMaxTableCells) {
+    std::vector<int64_t> table(E * E, 0);
+    for (size_t t = 0; t < cur.size(); ++t) ++table[static_cast<size_t>(prev[t]) * E + static_cast<size_t>(cur[t])];
+    for (size_t i = 0; i < table.size(); ++i)
+      if (table[i] > 0) cells.push_back({static_cast<int32_t>(i / E), static_cast<int32_t>(i % E), static_cast<double>(table[i])});
+    return cells;
+  }
+  std::vector<uint64_t> keys(cur.size());
+  for (size_t t = 0; t < cur.size(); ++t) keys[t] = static_cast<uint64_t>(prev[t]) << 32 | static_cast<uint32_t>(cur[t]);
+  std::sort(keys.begin(), keys.end());
+  for (size_t i = 0; i < keys.size();) {
+    size_t j = i;
+    while (j < keys.size() && keys[j] == keys[i]) ++j;
+    cells.push_back({static_cast<int32_t>(keys[i] >> 32), static_cast<int32_t>(keys[i] & 0xFFFFFFFFu), static_cast<double>(j - i)});
+    i = j;
+  }
+  return cells;
 }
 
 RoutingStats trace_stats(const std::string& path) {
@@ -83,11 +115,7 @@ RoutingStats trace_stats(const std::string& path) {
       }
       top1[static_cast<size_t>(t)] = ids[best];
     }
-    if (l > 0) {
-      std::vector<std::vector<double>> joint(E, std::vector<double>(E, 0.0));
-      for (size_t t = 0; t < top1.size(); ++t) joint[static_cast<size_t>(prev_top1[t])][static_cast<size_t>(top1[t])] += 1;
-      ls.affinity = affinity(joint, h.layers[l - 1], "top-1");
-    }
+    if (l > 0) ls.affinity = affinity(pair_cells(prev_top1, top1, E), E, E, h.layers[l - 1], "top-1");
     std::swap(prev_top1, top1);
     top1.resize(prev_top1.size());
     s.layers.push_back(std::move(ls));
@@ -112,7 +140,10 @@ RoutingStats counts_stats(const std::string& path) {
     if (c.top_k > 0) ls.tokens = static_cast<int64_t>(std::llround(ls.assignments / static_cast<double>(c.top_k)));
     if (l > 0) {
       const auto it = c.pair_counts.find(fmt::format("{}->{}", c.layers[l - 1], c.layers[l]));
-      if (it != c.pair_counts.end()) ls.affinity = affinity(it->second, c.layers[l - 1], "pair_counts");
+      if (it != c.pair_counts.end()) {
+        const auto& dense = it->second;
+        ls.affinity = affinity(cells_of(dense), dense.size(), dense.empty() ? 0 : dense[0].size(), c.layers[l - 1], "pair_counts");
+      }
     }
     if (ls.tokens >= 0 && ls.moe()) s.tokens = std::max(s.tokens, ls.tokens);
     s.layers.push_back(std::move(ls));

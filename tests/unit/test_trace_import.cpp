@@ -18,6 +18,8 @@
 
 #include "sim/io/errors.h"
 #include "sim/import/importers.h"
+#include "sim/import/trace_stats.h"
+#include "sim/io/routing_trace.h"
 #include "sim/io/json_reader.h"
 #include "test_helpers.h"
 
@@ -499,4 +501,40 @@ TEST_CASE("SGLang's CSV recorder dump: ranks of one dump summed, sparse rows, th
   CHECK(r.counts.counts == std::vector<std::vector<double>>{{4, 0, 0, 1}, {0, 4, 2, 0}});
   write(dir + "/bad_rank0_timestamp1.0.csv", "layer_id,expert_id,count\n1,0,3\n1,x,1\n");
   CHECK_THAT(error_of([&] { run_import("sglang-counts", dir + "/bad_rank0_timestamp1.0.csv", o); }), Catch::Contains("line 3") && Catch::Contains("three whole numbers"));
+}
+
+TEST_CASE("trace stats: affinity of a trace declaring up to 2^20 experts, counted by pairs", "[quick][trace]") {
+  // Layer 1's top-1 is a function of layer 0's: every token's successor is the most frequent one
+  // (hit 1). The same pairs under 2,048 experts (counted in a table) and 65,536 (sorted pairs:
+  // a 65,536^2 table would need 32 GiB) give the same affinity to the bit.
+  const test::TempDir dir("stats-experts");
+  auto stats_of = [&](int32_t experts) {
+    TraceData t;
+    t.header.model = "wide";
+    t.header.source = "hand-made";
+    t.header.num_experts = experts;
+    t.header.top_k = 1;
+    t.header.tokens = 600;
+    t.header.layers = {0, 1};
+    for (int layer = 0; layer < 2; ++layer)
+      for (int32_t tok = 0; tok < 600; ++tok) {
+        const int32_t a = (tok * 7) % 40;  // 40 experts in use at layer 0
+        t.ids.push_back(layer == 0 ? a : (a * 13 + 5) % 32 * (experts / 64));
+      }
+    const std::string path = fmt::format("{}/t{}.npz", dir.path, experts);
+    write_routing_trace(path, t);
+    return routing_stats(path);
+  };
+  const RoutingStats small = stats_of(2048), wide = stats_of(65536);
+  REQUIRE(small.layers.size() == 2);
+  REQUIRE(wide.layers.size() == 2);
+  REQUIRE(small.layers[1].affinity);
+  REQUIRE(wide.layers[1].affinity);
+  const LayerAffinity& a = *small.layers[1].affinity;
+  const LayerAffinity& b = *wide.layers[1].affinity;
+  CHECK(a.hit == 1.0);
+  CHECK(b.hit == a.hit);
+  CHECK(b.mi_bits == a.mi_bits);
+  CHECK(b.hit_independent == a.hit_independent);
+  CHECK(a.mi_bits > 4.0);  // 32 successors, nearly uniform: close to log2(32) = 5 bits
 }
