@@ -123,7 +123,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="runs per scenario (median; sweep-1000 at most 3)")
     ap.add_argument("--only", nargs="+", help="scenario names to run (default: all)")
-    ap.add_argument("--baseline", default=DEFAULT_BASELINE, help="saved medians to compare against")
+    ap.add_argument("--baseline", help="saved medians to compare against (default: the repository's "
+                    f"{DEFAULT_BASELINE}; paths are taken from the working directory)")
     ap.add_argument("--save-baseline", help="write these medians as a baseline file")
     ap.add_argument("--json", help="write the results as JSON")
     ap.add_argument("--moesim", default="build/moesim", help="the binary (default build/moesim)")
@@ -131,17 +132,22 @@ def main():
     args = ap.parse_args()
     if args.runs < 1:
         sys.exit("bench: --runs must be at least 1")
-    if not os.path.exists(os.path.join(ROOT, args.moesim)) and not os.path.exists(args.moesim):
+    # The binary as given from the working directory, else (the default) the repository's.
+    moesim = next((p for p in [os.path.abspath(args.moesim), os.path.join(ROOT, args.moesim)] if os.path.exists(p)), None)
+    if moesim is None:
         sys.exit(f"bench: {args.moesim} not found; build first: cmake --build build -j2 --target moesim")
     tmp = tempfile.mkdtemp(prefix="moesim-bench-")
-    table = scenarios(args.moesim, tmp)
+    table = scenarios(moesim, tmp)
     names = args.only or list(table)
     unknown = [n for n in names if n not in table]
     if unknown:
         sys.exit(f"bench: unknown scenario {unknown[0]}; expected one of {', '.join(table)}")
     base = {}
-    if args.baseline and os.path.exists(os.path.join(ROOT, args.baseline)):
-        with open(os.path.join(ROOT, args.baseline)) as f:
+    baseline = args.baseline or os.path.join(ROOT, DEFAULT_BASELINE)
+    if args.baseline and not os.path.exists(baseline):
+        sys.exit(f"bench: baseline {args.baseline} not found")
+    if os.path.exists(baseline):
+        with open(baseline) as f:
             base = json.load(f)
     info = machine()
     if args.commit:
@@ -150,7 +156,8 @@ def main():
           f"commit {info['commit']}, {info['date']}, load average {info['load_average_before']}")
     if base:
         bm = base["machine"]
-        print(f"baseline: {args.baseline} (commit {bm.get('commit')}, {bm.get('date')}, {bm.get('cpu', 'unknown CPU')}, {bm.get('cores')} cores)")
+        print(f"baseline: {args.baseline or DEFAULT_BASELINE} (commit {bm.get('commit')}, {bm.get('date')}, "
+              f"{bm.get('cpu', 'unknown CPU')}, {bm.get('cores')} cores)")
         if (bm.get("cpu"), bm.get("cores")) != (info["cpu"], info["cores"]):
             print("warning: the baseline was measured on another machine: vs_base compares machines as well as builds; "
                   "measure the baseline's commit here (--moesim OLD --commit C --save-baseline FILE)")
