@@ -17,6 +17,11 @@ void LinkLoads::add(const FlowSet& set, CollectiveResult& r) {
   }
 }
 
+void LinkLoads::discard() {
+  for (int32_t l : touched_) bytes_[static_cast<size_t>(l)] = 0;
+  touched_.clear();
+}
+
 double LinkLoads::busiest_seconds(const FlowSet& set) const {
   double worst = 0;
   for (int32_t l : touched_) worst = std::max(worst, bytes_[l] / set.capacity_Bps(l));
@@ -99,7 +104,12 @@ class BottleneckModel::StreamedFlows final : public FlowSink {
 CollectiveResult BottleneckModel::run_streamed(const std::function<void(FlowSink&)>& emit, SimTime fixed_latency) {
   CollectiveResult r;
   StreamedFlows sink(topo_, loads_, r);
-  emit(sink);
+  try {
+    emit(sink);
+  } catch (...) {
+    loads_.discard();  // an algorithm that throws midway leaves this model as it found it
+    throw;
+  }
   if (r.flows == 0) return CollectiveResult();  // as run() for an empty set
   return finish(sink.links(), r, sink.max_latency(), fixed_latency);
 }

@@ -56,6 +56,7 @@ class LinkLoads {
   void make_room(size_t links) {
     if (bytes_.size() < links) bytes_.resize(links, 0.0);
   }
+  void discard();  // drops what was added (a collective abandoned midway), ready for the next
   double busiest_seconds(const FlowSet& flows) const;  // most loaded link at its achievable rate
   void finish(const FlowSet& flows, CollectiveResult& r);  // bottleneck, utilisation, egress/ingress; resets
 

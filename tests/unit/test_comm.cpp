@@ -555,4 +555,12 @@ TEST_CASE("comm: the bottleneck model's streamed flows give what the kept flow s
   // No flows at all: the empty result, as for an empty set.
   BottleneckModel m(t);
   test::check_same_result(m.run(FlowSet(t), fixed), m.run_streamed([](FlowSink&) {}, fixed));
+  // An algorithm that throws midway (a kernel link of no capacity) leaves no bytes behind.
+  const A2aInput in{&t, &tr, A2aPhase::Dispatch, 1000.0, nullptr};
+  auto half_then_throw = [&](FlowSink& out) {
+    emit_pairwise(in, out);
+    out.add_kernel_link("broken", 0, 0, 0.0);
+  };
+  CHECK_THROWS_AS(m.run_streamed(half_then_throw, fixed), std::invalid_argument);
+  test::check_same_result(BottleneckModel(t).run(a2a_pairwise(in), fixed), m.run_streamed([&](FlowSink& out) { emit_pairwise(in, out); }, fixed));
 }
