@@ -97,6 +97,14 @@ RoutingStats trace_stats(const std::string& path) {
   s.top_k = h.top_k;
   s.tokens = h.tokens;
   const size_t E = static_cast<size_t>(h.num_experts);
+  // Every stored layer keeps a load per expert (a placement needs them all): a few KB of header
+  // can declare 2^20 experts over thousands of layers, which would not fit in memory.
+  constexpr double kMaxLoadCells = 134217728.0;  // 2^27 doubles: 1 GiB
+  const double cells = static_cast<double>(E) * static_cast<double>(h.layers.size());
+  if (cells > kMaxLoadCells)
+    throw input_error(path, "meta",
+                      fmt::format("num_experts {} x {} stored layers needs {:.1f} GiB of per-expert loads; trace stats keeps at most 1 GiB (2^27 loads)",
+                                  h.num_experts, h.layers.size(), cells * 8.0 / 1073741824.0));
   std::vector<int32_t> ids(static_cast<size_t>(h.top_k));
   std::vector<float> w(static_cast<size_t>(h.top_k));
   std::vector<int32_t> prev_top1, top1(static_cast<size_t>(h.tokens));

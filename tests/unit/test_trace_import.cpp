@@ -503,7 +503,7 @@ TEST_CASE("SGLang's CSV recorder dump: ranks of one dump summed, sparse rows, th
   CHECK_THAT(error_of([&] { run_import("sglang-counts", dir + "/bad_rank0_timestamp1.0.csv", o); }), Catch::Contains("line 3") && Catch::Contains("three whole numbers"));
 }
 
-TEST_CASE("trace stats: affinity of a trace declaring up to 2^20 experts, counted by pairs", "[quick][trace]") {
+TEST_CASE("trace stats: affinity of a trace declaring up to 2^20 experts, counted by pairs; loads beyond 1 GiB refused", "[quick][trace]") {
   // Layer 1's top-1 is a function of layer 0's: every token's successor is the most frequent one
   // (hit 1). The same pairs under 2,048 experts (counted in a table) and 65,536 (sorted pairs:
   // a 65,536^2 table would need 32 GiB) give the same affinity to the bit.
@@ -537,4 +537,17 @@ TEST_CASE("trace stats: affinity of a trace declaring up to 2^20 experts, counte
   CHECK(b.mi_bits == a.mi_bits);
   CHECK(b.hit_independent == a.hit_independent);
   CHECK(a.mi_bits > 4.0);  // 32 successors, nearly uniform: close to log2(32) = 5 bits
+  // A 3 KB file declaring 2^20 experts over 200 layers would need 1.6 GiB of per-expert loads:
+  // refused before any is allocated.
+  TraceData huge;
+  huge.header.model = "wide";
+  huge.header.source = "hand-made";
+  huge.header.num_experts = 1 << 20;
+  huge.header.top_k = 1;
+  huge.header.tokens = 1;
+  for (int64_t l = 0; l < 200; ++l) huge.header.layers.push_back(l), huge.ids.push_back(static_cast<int32_t>(l));
+  const std::string huge_path = dir.path + "/huge.npz";
+  write_routing_trace(huge_path, huge);
+  CHECK(test::error_of([&] { routing_stats(huge_path); }) ==
+        huge_path + ": meta: num_experts 1048576 x 200 stored layers needs 1.6 GiB of per-expert loads; trace stats keeps at most 1 GiB (2^27 loads)");
 }
