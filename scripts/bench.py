@@ -133,9 +133,10 @@ def main():
     if args.runs < 1:
         sys.exit("bench: --runs must be at least 1")
     # The binary as given from the working directory, else (the default) the repository's.
-    moesim = next((p for p in [os.path.abspath(args.moesim), os.path.join(ROOT, args.moesim)] if os.path.exists(p)), None)
+    moesim = next((p for p in [os.path.abspath(args.moesim), os.path.join(ROOT, args.moesim)] if os.path.isfile(p)), None)
     if moesim is None:
-        sys.exit(f"bench: {args.moesim} not found; build first: cmake --build build -j2 --target moesim")
+        hint = "; build first: cmake --build build -j2 --target moesim" if args.moesim == "build/moesim" else ""
+        sys.exit(f"bench: {args.moesim} is not a file{hint}")
     tmp = tempfile.mkdtemp(prefix="moesim-bench-")
     table = scenarios(moesim, tmp)
     names = args.only or list(table)
@@ -143,12 +144,17 @@ def main():
     if unknown:
         sys.exit(f"bench: unknown scenario {unknown[0]}; expected one of {', '.join(table)}")
     base = {}
-    baseline = args.baseline or os.path.join(ROOT, DEFAULT_BASELINE)
-    if args.baseline and not os.path.exists(baseline):
+    baseline = os.path.join(ROOT, DEFAULT_BASELINE) if args.baseline is None else args.baseline
+    if args.baseline is not None and not os.path.exists(baseline):
         sys.exit(f"bench: baseline {args.baseline} not found")
     if os.path.exists(baseline):
-        with open(baseline) as f:
-            base = json.load(f)
+        try:
+            with open(baseline) as f:
+                base = json.load(f)
+            if not isinstance(base, dict) or not {"machine", "scenarios"} <= base.keys():
+                raise ValueError("expected an object with \"machine\" and \"scenarios\"")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            sys.exit(f"bench: baseline {baseline}: not a saved baseline ({e.__class__.__name__}: {e})")
     info = machine()
     if args.commit:
         info["commit"] = args.commit
