@@ -503,7 +503,7 @@ TEST_CASE("SGLang's CSV recorder dump: ranks of one dump summed, sparse rows, th
   CHECK_THAT(error_of([&] { run_import("sglang-counts", dir + "/bad_rank0_timestamp1.0.csv", o); }), Catch::Contains("line 3") && Catch::Contains("three whole numbers"));
 }
 
-TEST_CASE("trace stats: affinity of a trace declaring up to 2^20 experts, counted by pairs; loads beyond 1 GiB refused", "[quick][trace]") {
+TEST_CASE("trace stats: affinity of a trace declaring up to 2^20 experts, counted by pairs, and loads beyond 1 GiB refused", "[quick][trace]") {
   // Layer 1's top-1 is a function of layer 0's: every token's successor is the most frequent one
   // (hit 1). The same pairs under 2,048 experts (counted in a table) and 65,536 (sorted pairs:
   // a 65,536^2 table would need 32 GiB) give the same affinity to the bit.
