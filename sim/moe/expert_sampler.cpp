@@ -218,7 +218,7 @@ const ExpertSampler::Alias& ExpertSampler::token_table(CounterRng& rng, int32_t&
 }
 
 void ExpertSampler::sample(CounterRng& rng, int32_t* out) const {
-  if (topk_groups_ < num_groups_ && subsets_.columns.empty()) {
+  if (picks_groups_one_by_one()) {
     sample_picking_groups(rng, out);
     return;
   }
@@ -264,7 +264,7 @@ void ExpertSampler::sample_from(const Alias& table, int32_t subset, CounterRng& 
 
 void ExpertSampler::sample_tokens(CounterRng& rng, int64_t tokens, int32_t* out) const {
   const int top_k = top_k_;
-  if (prob_.size() > 256 || (topk_groups_ < num_groups_ && subsets_.columns.empty())) {
+  if (prob_.size() > 256 || picks_groups_one_by_one()) {
     for (int64_t t = 0; t < tokens; ++t) sample(rng, out + t * top_k);
     return;
   }
@@ -288,8 +288,7 @@ void ExpertSampler::sample_tokens(CounterRng& rng, int64_t tokens, int32_t* out)
       int32_t x = Alias::pick(columns, n_columns, local.next());
       if (stamp[x] == mark) [[unlikely]] {
         // The same tries as sample_from: kMaxRejections draws in all, then the exact walk.
-        int tries = 1;
-        for (; tries < kMaxRejections && stamp[x] == mark; ++tries) x = Alias::pick(columns, n_columns, local.next());
+        for (int tries = 1; tries < kMaxRejections && stamp[x] == mark; ++tries) x = Alias::pick(columns, n_columns, local.next());
         if (stamp[x] == mark) {
           double chosen_mass = 0;  // summed in pick order, as sample_from does
           for (int j = 0; j < k; ++j) chosen_mass += prob_[out[j]];

@@ -58,6 +58,7 @@ class ExpertSampler {
   // sample() where group sets are too many for a table each: groups picked one by one, experts
   // of other groups rejected.
   void sample_picking_groups(CounterRng& rng, int32_t* out) const;
+  bool picks_groups_one_by_one() const { return topk_groups_ < num_groups_ && subsets_.columns.empty(); }
   // One token's top_k from `table` (the group set `subset`'s, or -1: all experts).
   void sample_from(const Alias& table, int32_t subset, CounterRng& rng, int32_t* out) const;
   // The group set drawn for a token and its table (all experts' when groups are not limited).
